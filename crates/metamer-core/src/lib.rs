@@ -1,0 +1,30 @@
+//! The metamer synthesis engine: [`Metamer`] over any Burn autodiff backend, with plenoptic's
+//! losses, penalties, validation, optimizer and progress bookkeeping.
+
+mod error;
+mod loss;
+mod metamer;
+mod model;
+pub mod optim;
+mod penalty;
+mod progress;
+mod representation;
+pub mod rng;
+mod schedule;
+pub mod tensor;
+pub mod validate;
+mod warning;
+
+pub use error::{MetamerError, Result};
+pub use loss::Loss;
+pub use metamer::{
+    Inner, IterationInfo, Metamer, MetamerOptions, Setup, SynthesisReport, SynthesizeOptions,
+};
+pub use model::{BurnModel, Model};
+pub use optim::{Adam, AdamConfig, PixelOptimizer};
+pub use penalty::Penalty;
+pub use progress::{IterationSelection, Progress};
+pub use representation::Representation;
+pub use rng::set_seed;
+pub use schedule::LrScheduler;
+pub use warning::Warning;

@@ -1,0 +1,539 @@
+//! The synthesis loop: plenoptic's `Metamer`, generic over any autodiff backend.
+
+use std::fmt;
+
+use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
+
+use crate::{
+    Loss, MetamerError, Model, Penalty, Representation, Result, Warning,
+    optim::{Adam, AdamConfig, Evaluation, PixelOptimizer},
+    progress::{IterationSelection, Progress},
+    rng,
+    schedule::LrScheduler,
+    tensor::{l2_norm_all, rescale, scalar, to_f64},
+    validate::{guarded, validate_input, validate_model, validate_penalty},
+    warning::raise,
+};
+
+/// The plain (non-autodiff) backend under `B`, where pixels and histories live.
+pub type Inner<B> = <B as AutodiffBackend>::InnerBackend;
+
+/// How the objective is built: `loss(model(metamer), target) + penalty_lambda · penalty(metamer)`.
+pub struct MetamerOptions<B: AutodiffBackend, const D: usize = 4> {
+    pub loss: Loss<B>,
+    pub penalty: Penalty<B, D>,
+    /// Weight of the penalty; must be non-negative.
+    pub penalty_lambda: f64,
+}
+
+impl<B: AutodiffBackend, const D: usize> Default for MetamerOptions<B, D> {
+    fn default() -> Self {
+        Self {
+            loss: Loss::mse(),
+            penalty: Penalty::range(0.0, 1.0),
+            penalty_lambda: 0.1,
+        }
+    }
+}
+
+/// What `setup` starts from; every field defaults to plenoptic's choice.
+pub struct Setup<B: AutodiffBackend, const D: usize = 4> {
+    /// The starting pixels; `None` draws uniform noise from the global generator, rescaled to [0, 1].
+    pub initial_image: Option<Tensor<Inner<B>, D>>,
+    /// `None` uses Adam(lr 0.01, AMSGrad).
+    pub optimizer: Option<Box<dyn PixelOptimizer<Inner<B>, D>>>,
+    pub scheduler: Option<Box<dyn LrScheduler>>,
+}
+
+impl<B: AutodiffBackend, const D: usize> Default for Setup<B, D> {
+    fn default() -> Self {
+        Self {
+            initial_image: None,
+            optimizer: None,
+            scheduler: None,
+        }
+    }
+}
+
+/// Arguments of [`Metamer::synthesize`], with plenoptic's defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SynthesizeOptions {
+    pub max_iter: usize,
+    /// Save the metamer every this many iterations; 0 saves nothing (plenoptic's `False`),
+    /// 1 saves every iteration (`True`). Must stay the same across calls.
+    pub store_progress: usize,
+    /// Stop when the loss changed less than this over `stop_iters_to_check` iterations.
+    pub stop_criterion: f64,
+    pub stop_iters_to_check: usize,
+}
+
+impl Default for SynthesizeOptions {
+    fn default() -> Self {
+        Self {
+            max_iter: 100,
+            store_progress: 0,
+            stop_criterion: 1e-4,
+            stop_iters_to_check: 50,
+        }
+    }
+}
+
+/// One finished iteration, as shown by a progress display.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IterationInfo {
+    /// Global iteration number (0-based) across `synthesize` calls.
+    pub iteration: usize,
+    pub loss: f64,
+    pub learning_rate: f64,
+    pub penalty: f64,
+    pub gradient_norm: f64,
+    pub pixel_change_norm: f64,
+}
+
+/// How a `synthesize` call ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SynthesisReport {
+    pub iterations: usize,
+    pub converged: bool,
+    pub warnings: Vec<Warning>,
+}
+
+/// Synthesizes a model metamer: an image whose representation matches the target image's.
+pub struct Metamer<B: AutodiffBackend, const D: usize = 4> {
+    image: Tensor<Inner<B>, D>,
+    model: Box<dyn Model<B, D>>,
+    loss: Loss<B>,
+    penalty: Penalty<B, D>,
+    penalty_lambda: f64,
+    target: Representation<B>,
+    metamer: Option<Tensor<Inner<B>, D>>,
+    optimizer: Option<Box<dyn PixelOptimizer<Inner<B>, D>>>,
+    scheduler: Option<Box<dyn LrScheduler>>,
+    losses: Vec<f64>,
+    penalties: Vec<f64>,
+    gradient_norm: Vec<f64>,
+    pixel_change_norm: Vec<f64>,
+    saved: Vec<Tensor<Inner<B>, D>>,
+    store_progress: Option<usize>,
+    current: Option<(f64, f64)>,
+    warnings: Vec<Warning>,
+}
+
+impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
+    /// A synthesis with plenoptic's defaults: MSE loss, range penalty, `penalty_lambda` 0.1.
+    pub fn new(image: Tensor<Inner<B>, D>, model: impl Model<B, D> + 'static) -> Result<Self> {
+        Self::with_options(image, model, MetamerOptions::default())
+    }
+
+    /// Validates the image, model and penalty (drawing one noise image from the global
+    /// generator, as plenoptic does), then computes the target representation.
+    pub fn with_options(
+        image: Tensor<Inner<B>, D>,
+        model: impl Model<B, D> + 'static,
+        options: MetamerOptions<B, D>,
+    ) -> Result<Self> {
+        let MetamerOptions {
+            loss,
+            penalty,
+            penalty_lambda,
+        } = options;
+        if !(penalty_lambda >= 0.0) {
+            return Err(MetamerError::NegativePenaltyLambda(penalty_lambda));
+        }
+        let warnings = validate_input(&image, "image")?;
+        let (shape, dtype, device) = (image.dims(), image.dtype(), image.device());
+        validate_model::<B, D>(&model, shape, dtype, &device)?;
+        validate_penalty::<B, D>(&penalty, shape, dtype, &device)?;
+        let target = guarded("model", &shape, || {
+            model.forward(Tensor::from_inner(image.clone()))
+        })?;
+        if to_f64(target.flat().clone().inner())
+            .iter()
+            .any(|v| !v.is_finite())
+        {
+            return Err(MetamerError::NonFinite {
+                what: "target representation",
+            });
+        }
+        let self_check = guarded("loss_function", target.shape(), || {
+            loss.compute(&target, &target)
+        })?;
+        if self_check.dims()[0] != 1 {
+            return Err(MetamerError::LossNotScalar(self_check.dims().to_vec()));
+        }
+        Ok(Self {
+            image,
+            model: Box::new(model),
+            loss,
+            penalty,
+            penalty_lambda,
+            target,
+            metamer: None,
+            optimizer: None,
+            scheduler: None,
+            losses: Vec::new(),
+            penalties: Vec::new(),
+            gradient_norm: Vec::new(),
+            pixel_change_norm: Vec::new(),
+            saved: Vec::new(),
+            store_progress: None,
+            current: None,
+            warnings,
+        })
+    }
+
+    /// Sets the initial metamer, optimizer and scheduler; once only, before `synthesize`.
+    pub fn setup(&mut self, setup: Setup<B, D>) -> Result<Vec<Warning>> {
+        if self.metamer.is_some() {
+            return Err(MetamerError::SetupTwice);
+        }
+        let mut warnings = Vec::new();
+        let metamer = match setup.initial_image {
+            None => {
+                let noise = rng::rand::<Inner<B>, D>(
+                    self.image.dims(),
+                    self.image.dtype(),
+                    &self.image.device(),
+                );
+                rescale(noise, 0.0, 1.0)
+            }
+            Some(initial) => {
+                warnings.extend(validate_input(&initial, "initial_image")?);
+                let (initial_shape, shape) = (initial.dims(), self.image.dims());
+                if initial_shape != shape {
+                    let (got, expected) = (
+                        initial_shape.iter().product::<usize>(),
+                        shape.iter().product::<usize>(),
+                    );
+                    if got != expected {
+                        return Err(MetamerError::InitialImageSize { got, expected });
+                    }
+                    warnings.push(raise(Warning::InitialImageShape {
+                        initial: initial_shape.to_vec(),
+                        image: shape.to_vec(),
+                    }));
+                }
+                initial
+                    .reshape(shape)
+                    .cast(self.image.dtype())
+                    .to_device(&self.image.device())
+            }
+        };
+        self.metamer = Some(metamer);
+        self.optimizer = Some(
+            setup
+                .optimizer
+                .unwrap_or_else(|| Box::new(Adam::new(AdamConfig::default()))),
+        );
+        self.scheduler = setup.scheduler;
+        self.warnings.extend(warnings.iter().cloned());
+        Ok(warnings)
+    }
+
+    /// Runs up to `max_iter` iterations, continuing any earlier synthesis.
+    pub fn synthesize(&mut self, options: SynthesizeOptions) -> Result<SynthesisReport> {
+        self.synthesize_with(options, |_| {})
+    }
+
+    /// As [`Metamer::synthesize`], calling `observe` after every iteration (for progress bars).
+    pub fn synthesize_with(
+        &mut self,
+        options: SynthesizeOptions,
+        mut observe: impl FnMut(&IterationInfo),
+    ) -> Result<SynthesisReport> {
+        if self.metamer.is_none() {
+            self.setup(Setup::default())?;
+        }
+        self.current = None;
+        if let Some(old) = self.store_progress
+            && old != options.store_progress
+        {
+            return Err(MetamerError::StoreProgressChanged {
+                new: options.store_progress,
+                old,
+            });
+        }
+        self.store_progress = Some(options.store_progress);
+        let mut report = SynthesisReport {
+            iterations: 0,
+            converged: false,
+            warnings: Vec::new(),
+        };
+        for _ in 0..options.max_iter {
+            let iteration = self.losses.len();
+            self.store(iteration);
+            let info = self.optimizer_step()?;
+            report.iterations += 1;
+            observe(&info);
+            if !info.loss.is_finite() {
+                return Err(MetamerError::NanLoss {
+                    iteration,
+                    loss: info.loss,
+                });
+            }
+            if self.converged(options.stop_criterion, options.stop_iters_to_check) {
+                report.converged = true;
+                report
+                    .warnings
+                    .push(raise(Warning::Converged { iteration }));
+                break;
+            }
+        }
+        let pixels = self.metamer.clone().expect("set up above");
+        let (objective, penalty) = self.evaluate(Tensor::from_inner(pixels), &self.target)?;
+        self.current = Some((scalar(objective.inner()), scalar(penalty.inner())));
+        self.warnings.extend(report.warnings.iter().cloned());
+        Ok(report)
+    }
+
+    fn store(&mut self, iteration: usize) {
+        if let (Some(every), Some(pixels)) = (self.store_progress, &self.metamer)
+            && every > 0
+            && iteration % every == 0
+        {
+            self.saved.push(pixels.clone());
+        }
+    }
+
+    fn optimizer_step(&mut self) -> Result<IterationInfo> {
+        let previous = self.metamer.clone().expect("set up before stepping");
+        let mut optimizer = self.optimizer.take().expect("set up before stepping");
+        let mut first: Option<(f64, f64)> = None;
+        let mut last_gradient = None;
+        let stepped = {
+            let mut objective = |pixels: Tensor<Inner<B>, D>| -> Result<Evaluation<Inner<B>, D>> {
+                let tracked = Tensor::<B, D>::from_inner(pixels).require_grad();
+                let (objective, penalty) = self.evaluate(tracked.clone(), &self.target)?;
+                let gradients = objective.backward();
+                let gradient = tracked
+                    .grad(&gradients)
+                    .unwrap_or_else(|| tracked.clone().inner().zeros_like());
+                let values = to_f64(Tensor::cat(vec![objective.inner(), penalty.inner()], 0));
+                let evaluation = Evaluation {
+                    objective: values[0],
+                    penalty: values[1],
+                    gradient: gradient.clone(),
+                };
+                first.get_or_insert((values[0], values[1]));
+                last_gradient = Some(gradient);
+                Ok(evaluation)
+            };
+            optimizer.step(previous.clone(), &mut objective)
+        };
+        self.optimizer = Some(optimizer);
+        let pixels = stepped?;
+        let (loss, penalty) = first.expect("optimizers evaluate the objective at least once");
+        let gradient = last_gradient.expect("evaluated at least once");
+        let norms = to_f64(Tensor::cat(
+            vec![
+                l2_norm_all(gradient),
+                l2_norm_all(pixels.clone().sub(previous)),
+            ],
+            0,
+        ));
+        self.metamer = Some(pixels);
+        let optimizer = self.optimizer.as_mut().expect("restored above");
+        if let Some(scheduler) = self.scheduler.as_mut() {
+            let lr = scheduler.step(optimizer.learning_rate(), loss);
+            optimizer.set_learning_rate(lr);
+        }
+        self.losses.push(loss);
+        self.penalties.push(penalty);
+        self.gradient_norm.push(norms[0]);
+        self.pixel_change_norm.push(norms[1]);
+        Ok(IterationInfo {
+            iteration: self.losses.len() - 1,
+            loss,
+            learning_rate: optimizer.learning_rate(),
+            penalty,
+            gradient_norm: norms[0],
+            pixel_change_norm: norms[1],
+        })
+    }
+
+    /// plenoptic's rule: the loss `k − 1` iterations ago and the latest differ by less than the criterion.
+    fn converged(&self, stop_criterion: f64, k: usize) -> bool {
+        let h = &self.losses;
+        h.len() > k && k > 0 && (h[h.len() - k] - h[h.len() - 1]).abs() < stop_criterion
+    }
+
+    /// The objective and penalty (with their graph) at `pixels` against `target`.
+    fn evaluate(
+        &self,
+        pixels: Tensor<B, D>,
+        target: &Representation<B>,
+    ) -> Result<(Tensor<B, 1>, Tensor<B, 1>)> {
+        let shape = pixels.dims();
+        let representation = guarded("model", &shape, || self.model.forward(pixels.clone()))?;
+        if representation.num_elements() != target.num_elements() {
+            return Err(MetamerError::RepresentationMismatch {
+                synth: representation.shape().to_vec(),
+                target: target.shape().to_vec(),
+            });
+        }
+        let loss = guarded("loss_function", representation.shape(), || {
+            self.loss.compute(&representation, target)
+        })?;
+        let penalty = guarded("penalty_function", &shape, || self.penalty.compute(pixels))?;
+        let objective = loss.add(penalty.clone().mul_scalar(self.penalty_lambda));
+        Ok((objective, penalty))
+    }
+
+    /// `loss(model(metamer), target) + λ·penalty(metamer)` with its graph, for the current metamer
+    /// or the one given; `None` before setup when no metamer is given.
+    pub fn objective_function(
+        &self,
+        metamer: Option<Tensor<Inner<B>, D>>,
+        target: Option<&Representation<B>>,
+    ) -> Result<Option<Tensor<B, 1>>> {
+        let Some(pixels) = metamer.or_else(|| self.metamer.clone()) else {
+            return Ok(None);
+        };
+        let target = target.unwrap_or(&self.target);
+        let (objective, _) = self.evaluate(Tensor::from_inner(pixels), target)?;
+        Ok(Some(objective))
+    }
+
+    /// The current objective and penalty: cached after `synthesize`, else computed now.
+    fn current_values(&self) -> Result<Option<(f64, f64)>> {
+        if let Some(current) = self.current {
+            return Ok(Some(current));
+        }
+        let Some(pixels) = self.metamer.clone() else {
+            return Ok(None);
+        };
+        let (objective, penalty) = self.evaluate(Tensor::from_inner(pixels), &self.target)?;
+        Ok(Some((scalar(objective.inner()), scalar(penalty.inner()))))
+    }
+
+    /// Objective before each iteration, then at the current metamer (length iterations + 1).
+    pub fn losses(&self) -> Result<Vec<f64>> {
+        Ok(match self.current_values()? {
+            Some((loss, _)) => self.losses.iter().copied().chain([loss]).collect(),
+            None => Vec::new(),
+        })
+    }
+
+    /// Penalty before each iteration, then at the current metamer (length iterations + 1).
+    pub fn penalties(&self) -> Result<Vec<f64>> {
+        Ok(match self.current_values()? {
+            Some((_, penalty)) => self.penalties.iter().copied().chain([penalty]).collect(),
+            None => Vec::new(),
+        })
+    }
+
+    /// ‖∇objective‖₂ at the state before each iteration.
+    pub fn gradient_norm(&self) -> &[f64] {
+        &self.gradient_norm
+    }
+
+    /// ‖state k+1 − state k‖₂ for each iteration k.
+    pub fn pixel_change_norm(&self) -> &[f64] {
+        &self.pixel_change_norm
+    }
+
+    /// Saved metamers (every `store_progress` iterations) followed by the current one; empty
+    /// before setup.
+    pub fn saved_metamer(&self) -> Vec<Tensor<Inner<B>, D>> {
+        match &self.metamer {
+            Some(current) => self
+                .saved
+                .iter()
+                .cloned()
+                .chain([current.clone()])
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Losses, penalties, norms and (with `store_progress`) the saved metamer at `iteration`
+    /// (`None` is the current state, negative values count from the end).
+    pub fn get_progress(
+        &self,
+        iteration: Option<i64>,
+        selection: IterationSelection,
+    ) -> Result<Progress<Inner<B>, D>> {
+        let losses = self.losses()?;
+        let penalties = self.penalties()?;
+        Progress::select(
+            iteration,
+            selection,
+            &losses,
+            &penalties,
+            &self.gradient_norm,
+            &self.pixel_change_norm,
+            self.store_progress.unwrap_or(0),
+            &self.saved_metamer(),
+        )
+    }
+
+    pub fn image(&self) -> &Tensor<Inner<B>, D> {
+        &self.image
+    }
+
+    pub fn model(&self) -> &dyn Model<B, D> {
+        self.model.as_ref()
+    }
+
+    pub fn loss_function(&self) -> &Loss<B> {
+        &self.loss
+    }
+
+    pub fn penalty_function(&self) -> &Penalty<B, D> {
+        &self.penalty
+    }
+
+    pub fn target_representation(&self) -> &Representation<B> {
+        &self.target
+    }
+
+    /// Replaces the target representation (e.g. to study a perturbed target).
+    pub fn set_target_representation(&mut self, target: Representation<B>) {
+        self.target = target;
+    }
+
+    /// The metamer being optimised; `None` before setup.
+    pub fn metamer(&self) -> Option<&Tensor<Inner<B>, D>> {
+        self.metamer.as_ref()
+    }
+
+    pub fn penalty_lambda(&self) -> f64 {
+        self.penalty_lambda
+    }
+
+    /// `store_progress` of the first `synthesize` call; `None` before it.
+    pub fn store_progress(&self) -> Option<usize> {
+        self.store_progress
+    }
+
+    pub fn optimizer(&self) -> Option<&dyn PixelOptimizer<Inner<B>, D>> {
+        self.optimizer.as_deref()
+    }
+
+    /// Every warning raised so far, oldest first.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+
+    /// The dtype of the image, metamer and histories.
+    pub fn dtype(&self) -> DType {
+        self.image.dtype()
+    }
+}
+
+impl<B: AutodiffBackend, const D: usize> fmt::Display for Metamer<B, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "Metamer(")?;
+        writeln!(
+            f,
+            "  image = {:?} ({:?}),",
+            self.image.dims(),
+            self.image.dtype()
+        )?;
+        writeln!(f, "  model = {},", self.model.name())?;
+        writeln!(f, "  loss_function = {},", self.loss.name())?;
+        writeln!(f, "  penalty_function = {},", self.penalty.name())?;
+        writeln!(f, "  penalty_lambda = {:?},", self.penalty_lambda)?;
+        write!(f, ")")
+    }
+}

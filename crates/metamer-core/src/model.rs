@@ -1,0 +1,80 @@
+use burn::{
+    module::Module,
+    tensor::{Tensor, backend::Backend},
+};
+
+use crate::Representation;
+
+/// Anything image-computable and differentiable: an image of rank `D` in, a representation out.
+///
+/// Implemented by the models in `metamer-models`, by closures returning a [`Representation`],
+/// and by [`BurnModel`] for any Burn `Module`.
+pub trait Model<B: Backend, const D: usize = 4> {
+    fn forward(&self, image: Tensor<B, D>) -> Representation<B>;
+
+    /// The name shown in summaries and checked when a saved synthesis is loaded.
+    fn name(&self) -> String {
+        short_type_name::<Self>()
+    }
+}
+
+impl<B: Backend, const D: usize, F> Model<B, D> for F
+where
+    F: Fn(Tensor<B, D>) -> Representation<B>,
+{
+    fn forward(&self, image: Tensor<B, D>) -> Representation<B> {
+        self(image)
+    }
+
+    fn name(&self) -> String {
+        "<closure>".to_string()
+    }
+}
+
+/// Wraps a Burn `Module` and its forward function, freezing its parameters so that gradients
+/// reach only the metamer (plenoptic's `remove_grad`).
+pub struct BurnModel<M, F> {
+    module: M,
+    forward: F,
+}
+
+impl<M, F> BurnModel<M, F> {
+    pub fn new<B: Backend>(module: M, forward: F) -> Self
+    where
+        M: Module<B>,
+    {
+        Self {
+            module: module.no_grad(),
+            forward,
+        }
+    }
+
+    pub fn module(&self) -> &M {
+        &self.module
+    }
+}
+
+impl<B: Backend, const D: usize, M, F> Model<B, D> for BurnModel<M, F>
+where
+    M: Module<B>,
+    F: Fn(&M, Tensor<B, D>) -> Representation<B>,
+{
+    fn forward(&self, image: Tensor<B, D>) -> Representation<B> {
+        (self.forward)(&self.module, image)
+    }
+
+    fn name(&self) -> String {
+        short_type_name::<M>()
+    }
+}
+
+/// `a::b::Gaussian<x::Y>` → `Gaussian`.
+pub(crate) fn short_type_name<T: ?Sized>() -> String {
+    let full = std::any::type_name::<T>();
+    let without_generics = full.split('<').next().unwrap_or(full);
+    without_generics
+        .rsplit("::")
+        .next()
+        .unwrap_or(without_generics)
+        .to_string()
+}

@@ -1,0 +1,58 @@
+use std::{fmt, rc::Rc};
+
+use burn::tensor::{Tensor, backend::Backend};
+
+type PenaltyFn<B, const D: usize> = dyn Fn(Tensor<B, D>) -> Tensor<B, 1>;
+
+/// A scalar penalty on the metamer's pixels, weighted by `penalty_lambda` in the objective.
+#[derive(Clone)]
+pub struct Penalty<B: Backend, const D: usize = 4> {
+    name: String,
+    function: Rc<PenaltyFn<B, D>>,
+}
+
+impl<B: Backend, const D: usize> Penalty<B, D> {
+    pub fn new(
+        name: impl Into<String>,
+        function: impl Fn(Tensor<B, D>) -> Tensor<B, 1> + 'static,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            function: Rc::new(function),
+        }
+    }
+
+    /// Sum of squared distances of the pixels outside `[min, max]` (plenoptic's `penalize_range`).
+    pub fn range(min: f64, max: f64) -> Self {
+        let name = if (min, max) == (0.0, 1.0) {
+            "penalize_range".to_string()
+        } else {
+            format!("penalize_range(allowed_range=({min:?}, {max:?}))")
+        };
+        Self::new(name, move |image: Tensor<B, D>| {
+            let below = image.clone().sub_scalar(min).clamp_max(0.0).square().sum();
+            let above = image.sub_scalar(max).clamp_min(0.0).square().sum();
+            below.add(above)
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn compute(&self, image: Tensor<B, D>) -> Tensor<B, 1> {
+        (self.function)(image)
+    }
+}
+
+impl<B: Backend, const D: usize> Default for Penalty<B, D> {
+    fn default() -> Self {
+        Self::range(0.0, 1.0)
+    }
+}
+
+impl<B: Backend, const D: usize> fmt::Debug for Penalty<B, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}

@@ -1,0 +1,54 @@
+use burn::tensor::{Tensor, backend::Backend};
+
+/// A model's output of any rank, kept flat with its shape so losses can work element-wise.
+#[derive(Clone, Debug)]
+pub struct Representation<B: Backend> {
+    values: Tensor<B, 1>,
+    shape: Vec<usize>,
+}
+
+impl<B: Backend> Representation<B> {
+    /// All elements in row-major order.
+    pub fn flat(&self) -> &Tensor<B, 1> {
+        &self.values
+    }
+
+    pub fn into_flat(self) -> Tensor<B, 1> {
+        self.values
+    }
+
+    /// The model's output shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    pub fn num_elements(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// The representation with its original shape, when that shape has rank `K`.
+    pub fn reshaped<const K: usize>(&self) -> Option<Tensor<B, K>> {
+        let dims: [usize; K] = self.shape.clone().try_into().ok()?;
+        Some(self.values.clone().reshape(dims))
+    }
+
+    /// Applies `f` to the flat values, keeping the shape (for element-wise changes).
+    pub fn map(self, f: impl FnOnce(Tensor<B, 1>) -> Tensor<B, 1>) -> Self {
+        Self {
+            values: f(self.values),
+            shape: self.shape,
+        }
+    }
+}
+
+macro_rules! from_tensor {
+    ($($rank:literal),*) => {$(
+        impl<B: Backend> From<Tensor<B, $rank>> for Representation<B> {
+            fn from(tensor: Tensor<B, $rank>) -> Self {
+                let shape = tensor.dims().to_vec();
+                Self { values: tensor.reshape([-1]), shape }
+            }
+        }
+    )*};
+}
+from_tensor!(1, 2, 3, 4, 5, 6);

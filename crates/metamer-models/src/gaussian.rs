@@ -1,0 +1,193 @@
+use burn::tensor::{Tensor, backend::Backend, module::conv2d, ops::ConvOptions};
+use metamer_core::{Model, Representation, tensor::from_f64};
+
+use crate::{ModelError, Padding, Result, padding::same_pad};
+
+/// Blurs each input channel with normalised Gaussians, one output channel per standard deviation
+/// (plenoptic's `Gaussian`). Separable: rows, then columns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gaussian {
+    kernel_size: [usize; 2],
+    std: Vec<f64>,
+    pad_mode: Padding,
+}
+
+impl Gaussian {
+    /// A `kernel_size`² Gaussian with std 3 and reflect padding (plenoptic's `Gaussian(k)`).
+    pub fn new(kernel_size: usize) -> Result<Self> {
+        Self::with_options([kernel_size, kernel_size], &[3.0], None, Padding::Reflect)
+    }
+
+    /// `std` holds one value, repeated to `out_channels`, or one value per output channel.
+    pub fn with_options(
+        kernel_size: [usize; 2],
+        std: &[f64],
+        out_channels: Option<usize>,
+        pad_mode: Padding,
+    ) -> Result<Self> {
+        let std = validate_filter_args(kernel_size, std, out_channels, "std", "out_channels")?;
+        Ok(Self {
+            kernel_size,
+            std,
+            pad_mode,
+        })
+    }
+
+    pub fn kernel_size(&self) -> [usize; 2] {
+        self.kernel_size
+    }
+
+    pub fn std(&self) -> &[f64] {
+        &self.std
+    }
+
+    pub fn out_channels(&self) -> usize {
+        self.std.len()
+    }
+
+    pub fn pad_mode(&self) -> Padding {
+        self.pad_mode
+    }
+
+    /// The full 2-D filters, `[out_channels, 1, kh, kw]`, each summing to 1 (for inspection).
+    pub fn filters<B: Backend>(&self, device: &B::Device) -> Tensor<B, 4> {
+        let [kh, kw] = self.kernel_size;
+        let mut values = Vec::with_capacity(self.std.len() * kh * kw);
+        for &std in &self.std {
+            let (rows, cols) = (gaussian_1d(kh, std), gaussian_1d(kw, std));
+            values.extend(rows.iter().flat_map(|r| cols.iter().map(move |c| r * c)));
+        }
+        from_f64(
+            values,
+            [self.std.len(), 1, kh, kw],
+            burn::tensor::DType::F64,
+            device,
+        )
+    }
+
+    /// Blurs `[batch, channel, h, w]` into `[batch, channel · out_channels, h, w]`.
+    pub fn blur<B: Backend>(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [batch, channels, height, width] = image.dims();
+        let [kh, kw] = self.kernel_size;
+        let out = self.std.len();
+        let (dtype, device) = (image.dtype(), image.device());
+        let row_weights: Vec<f64> = self.std.iter().flat_map(|&s| gaussian_1d(kw, s)).collect();
+        let col_weights: Vec<f64> = self.std.iter().flat_map(|&s| gaussian_1d(kh, s)).collect();
+        let rows = from_f64(row_weights, [out, 1, 1, kw], dtype, &device);
+        let cols = from_f64(col_weights, [out, 1, kh, 1], dtype, &device);
+        let padded = same_pad(image, self.kernel_size, self.pad_mode);
+        let [_, _, padded_h, padded_w] = padded.dims();
+        let single = padded.reshape([batch * channels, 1, padded_h, padded_w]);
+        let along_rows = conv2d(
+            single,
+            rows,
+            None,
+            ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+        );
+        let blurred = conv2d(
+            along_rows,
+            cols,
+            None,
+            ConvOptions::new([1, 1], [0, 0], [1, 1], out),
+        );
+        blurred.reshape([batch, channels * out, height, width])
+    }
+}
+
+impl<B: Backend> Model<B, 4> for Gaussian {
+    fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
+        self.blur(image).into()
+    }
+
+    fn name(&self) -> String {
+        format!(
+            "Gaussian(kernel_size={:?}, std={:?}, pad_mode={})",
+            self.kernel_size,
+            self.std,
+            self.pad_mode.name()
+        )
+    }
+}
+
+/// Normalised samples of a Gaussian centred at `(k + 1) / 2` in 1-based coordinates, so even
+/// kernels use half-integer offsets (plenoptic's `circular_gaussian2d`, which is separable).
+fn gaussian_1d(k: usize, std: f64) -> Vec<f64> {
+    let origin = (k as f64 + 1.0) / 2.0;
+    let values: Vec<f64> = (1..=k)
+        .map(|i| {
+            let d = i as f64 - origin;
+            (-(d * d) / (2.0 * std * std)).exp()
+        })
+        .collect();
+    let sum: f64 = values.iter().sum();
+    values.into_iter().map(|v| v / sum).collect()
+}
+
+/// plenoptic's `_validate_filter_args`: returns one std per output channel.
+pub(crate) fn validate_filter_args(
+    kernel_size: [usize; 2],
+    std: &[f64],
+    out_channels: Option<usize>,
+    std_name: &'static str,
+    out_name: &'static str,
+) -> Result<Vec<f64>> {
+    if kernel_size.contains(&0) {
+        return Err(ModelError::KernelSize(kernel_size.to_vec()));
+    }
+    let out_channels = out_channels.unwrap_or(std.len().max(1));
+    if out_channels == 0 {
+        return Err(ModelError::OutChannels(out_name));
+    }
+    if std.is_empty() || std.iter().any(|s| !(*s > 0.0) || !s.is_finite()) {
+        return Err(ModelError::NonPositiveStd {
+            name: std_name,
+            values: std.to_vec(),
+        });
+    }
+    match std.len() {
+        1 => Ok(vec![std[0]; out_channels]),
+        n if n == out_channels => Ok(std.to_vec()),
+        len => Err(ModelError::StdLength {
+            std_name,
+            out_name,
+            len,
+            out_channels,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn even_kernels_use_half_integer_offsets() {
+        let g = gaussian_1d(4, 1.0);
+        assert!((g[0] - g[3]).abs() < 1e-15 && (g[1] - g[2]).abs() < 1e-15);
+        assert!((g.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        // offsets -1.5 and -0.5
+        assert!((g[0] / g[1] - (-1.0f64).exp()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rejects_invalid_arguments() {
+        assert!(matches!(
+            Gaussian::with_options([0, 3], &[1.0], None, Padding::Reflect),
+            Err(ModelError::KernelSize(_))
+        ));
+        assert!(matches!(
+            Gaussian::with_options([3, 3], &[-1.0], None, Padding::Reflect),
+            Err(ModelError::NonPositiveStd { .. })
+        ));
+        assert!(matches!(
+            Gaussian::with_options([3, 3], &[1.0, 2.0], Some(3), Padding::Reflect),
+            Err(ModelError::StdLength { .. })
+        ));
+        assert!(matches!(
+            Gaussian::with_options([3, 3], &[1.0], Some(0), Padding::Reflect),
+            Err(ModelError::OutChannels("out_channels"))
+        ));
+        let g = Gaussian::with_options([3, 3], &[2.0], Some(3), Padding::Circular).unwrap();
+        assert_eq!(g.std(), &[2.0, 2.0, 2.0]);
+    }
+}

@@ -1,0 +1,100 @@
+//! Shared helpers for the conformance tests: fixtures, tolerances and one test per backend.
+
+use std::path::PathBuf;
+
+use burn::tensor::{DType, Tensor, backend::Backend};
+use metamer_io::Array;
+pub use serde_json::Value;
+
+/// The CPU autodiff backends every conformance test runs on.
+pub type NdArray = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
+pub type NdArray64 = burn::backend::Autodiff<burn::backend::NdArray<f64>>;
+pub type Flex = burn::backend::Autodiff<burn::backend::Flex>;
+
+/// Instantiates a generic test body `fn name<B: AutodiffBackend>()` once per backend.
+#[macro_export]
+macro_rules! test_on_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn ndarray() {
+                super::$name::<$crate::NdArray>();
+            }
+
+            #[test]
+            fn flex() {
+                super::$name::<$crate::Flex>();
+            }
+        }
+    )*};
+}
+
+pub fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+pub fn json(name: &str) -> Value {
+    let text = std::fs::read_to_string(fixture_path(&format!("{name}.json")))
+        .unwrap_or_else(|e| panic!("fixture {name}.json: {e}; run `cargo xtask fixtures`"));
+    serde_json::from_str(&text).expect("fixture JSON")
+}
+
+pub fn npy(name: &str) -> Array {
+    metamer_io::read_npy(fixture_path(&format!("{name}.npy"))).expect("fixture npy")
+}
+
+pub fn floats(value: &Value) -> Vec<f64> {
+    value
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+        .collect()
+}
+
+/// A built-in sample image as a tensor, or `None` (with the reason printed) when the data
+/// folder is absent.
+pub fn sample_image<B: Backend>(name: &str, dtype: DType) -> Option<Tensor<B, 4>> {
+    match metamer_io::builtin(name).expect("known image") {
+        Ok(array) => Some(array.to_tensor_as(dtype, &Default::default()).unwrap()),
+        Err(e) => {
+            eprintln!("skipping: {e}");
+            None
+        }
+    }
+}
+
+/// Asserts `|actual − expected| ≤ rtol·|expected|` element-wise, naming the first offender.
+#[track_caller]
+pub fn assert_rel_close(what: &str, actual: &[f64], expected: &[f64], rtol: f64) {
+    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
+    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+        let ok = (a - e).abs() <= rtol * e.abs() || (a == e);
+        assert!(ok, "{what}[{i}]: {a} vs expected {e} (rtol {rtol})");
+    }
+}
+
+/// Asserts `|actual − expected| ≤ atol + rtol·|expected|` element-wise.
+#[track_caller]
+pub fn assert_close(what: &str, actual: &[f64], expected: &[f64], atol: f64, rtol: f64) {
+    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
+    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+        assert!(
+            (a - e).abs() <= atol + rtol * e.abs(),
+            "{what}[{i}]: {a} vs expected {e}"
+        );
+    }
+}
+
+/// ‖actual − expected‖₂ / ‖expected‖₂.
+pub fn relative_l2(actual: &[f64], expected: &[f64]) -> f64 {
+    let diff: f64 = actual
+        .iter()
+        .zip(expected)
+        .map(|(a, e)| (a - e).powi(2))
+        .sum();
+    let norm: f64 = expected.iter().map(|e| e * e).sum();
+    (diff / norm).sqrt()
+}
