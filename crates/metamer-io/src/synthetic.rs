@@ -19,7 +19,7 @@ pub fn default_image(size: usize) -> Array {
             let (zy, zx) = (y - 0.3, x - 0.7);
             let r2 = zy * zy + zx * zx;
             if r2 < 0.22 * 0.22 {
-                v = 0.5 + 0.4 * (PI * 600.0 * r2).cos();
+                v = 0.5 + 0.4 * (PI * 250.0 * r2).cos();
             }
             // Two oriented gratings under Gaussian windows, lower left and lower right.
             for &(cy, cx, freq, angle) in

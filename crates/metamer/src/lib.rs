@@ -1,1 +1,65 @@
+//! Model metamers in Rust: images that a differentiable visual model cannot tell apart from a
+//! target image, synthesized on any Burn backend.
+//!
+//! ```no_run
+//! use metamer::prelude::*;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! set_seed(0);
+//! let image = metamer::io::einstein(true)?.to_tensor(&Default::default())?;
+//! let model = Gaussian::new(30)?;
+//! let mut met = Metamer::<metamer::backend::Flex>::new(image, model)?;
+//! met.synthesize(SynthesizeOptions { max_iter: 110, ..Default::default() })?;
+//! println!("{:?}", met.losses()?);
+//! # Ok(())
+//! # }
+//! ```
 
+pub use metamer_core::{
+    Adam, AdamConfig, BurnModel, Inner, IterationInfo, IterationSelection, Loss, LrScheduler,
+    Metamer, MetamerError, MetamerOptions, Model, Penalty, PixelOptimizer, Progress,
+    Representation, Setup, SynthesisReport, SynthesizeOptions, Warning, set_seed,
+};
+
+/// Visual models and their building blocks.
+pub mod models {
+    pub use metamer_models::*;
+}
+
+/// Images, `.npy` files and the built-in images.
+pub mod io {
+    pub use metamer_io::*;
+}
+
+/// Figures of a synthesis.
+pub mod plot {
+    pub use metamer_plot::*;
+}
+
+/// Autodiff backends selected by this crate's features.
+pub mod backend {
+    /// The fast CPU backend (feature `flex`, on by default).
+    #[cfg(feature = "flex")]
+    pub type Flex = burn::backend::Autodiff<burn::backend::Flex>;
+    /// The portable CPU backend in float32 (feature `ndarray`).
+    #[cfg(feature = "ndarray")]
+    pub type NdArray = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
+    /// The portable CPU backend in float64 (feature `ndarray`).
+    #[cfg(feature = "ndarray")]
+    pub type NdArray64 = burn::backend::Autodiff<burn::backend::NdArray<f64>>;
+    /// GPUs through WebGPU/Vulkan (feature `wgpu`).
+    #[cfg(feature = "wgpu")]
+    pub type Wgpu = burn::backend::Autodiff<burn::backend::Wgpu>;
+    /// libtorch (feature `tch`).
+    #[cfg(feature = "tch")]
+    pub type LibTorch = burn::backend::Autodiff<burn::backend::LibTorch>;
+}
+
+/// The names most programs need.
+pub mod prelude {
+    pub use crate::models::{Gaussian, Identity, Padding};
+    pub use crate::{
+        IterationSelection, Loss, Metamer, MetamerOptions, Model, Penalty, Representation, Setup,
+        SynthesizeOptions, set_seed,
+    };
+}

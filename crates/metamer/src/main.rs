@@ -1,1 +1,52 @@
-fn main() {}
+//! `metamer synth`: synthesize a model metamer from the command line.
+
+mod model_spec;
+mod synth;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::synth::SynthArgs;
+
+#[derive(Parser)]
+#[command(name = "metamer", version, about = "Synthesize model metamers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Synthesize a metamer and write it, its history and figures to an output folder.
+    Synth(SynthArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => error.exit(),
+        Err(error) => {
+            // One line, like every other failure; `--help` has the details.
+            let rendered = error.to_string();
+            eprintln!(
+                "{}",
+                rendered
+                    .lines()
+                    .next()
+                    .unwrap_or("error: invalid arguments")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Synth(args) => synth::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

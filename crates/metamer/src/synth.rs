@@ -1,0 +1,360 @@
+//! The `synth` subcommand: load or generate an image, synthesize, write the results.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{DType, Tensor, backend::AutodiffBackend, backend::Backend};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use metamer::{
+    AdamConfig, Loss, Metamer, MetamerError, MetamerOptions, Model, Penalty, Representation, Setup,
+    SynthesizeOptions, Warning,
+    io::{self, Array, IoError},
+};
+use serde_json::json;
+
+use crate::model_spec::ModelSpec;
+
+/// Size of the generated default image.
+const DEFAULT_IMAGE_SIZE: usize = 256;
+
+#[derive(Args, Debug)]
+pub struct SynthArgs {
+    /// Target image: a PNG, JPEG, PGM/PPM or .npy file, or a built-in name (einstein, curie,
+    /// reptile_skin, parrot, color_wheel). Default: a test scene generated in code.
+    #[arg(long)]
+    image: Option<String>,
+    /// Model: `identity` or `gaussian[:kernel_size=30,std=3.0,pad_mode=reflect,out_channels=1]`.
+    #[arg(long, default_value = "gaussian:kernel_size=30,std=3.0")]
+    model: ModelSpec,
+    /// Initial image (.npy of the target's size), used as is; default: seeded uniform noise.
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Seed of the torch-compatible generator (plenoptic's `po.set_seed`).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value_t = 100)]
+    max_iter: usize,
+    /// Save the metamer every N iterations (0: never).
+    #[arg(long, default_value_t = 0)]
+    store_progress: usize,
+    #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
+    stop_criterion: f64,
+    #[arg(long, default_value_t = 50)]
+    stop_iters_to_check: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+    lr: f64,
+    #[arg(long, value_enum, default_value_t = LossChoice::Mse)]
+    loss: LossChoice,
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
+    penalty_lambda: f64,
+    /// Allowed pixel range of the range penalty, as MIN,MAX.
+    #[arg(long, default_value = "0,1", value_parser = parse_range, allow_hyphen_values = true)]
+    range: (f64, f64),
+    #[arg(long, value_enum, default_value_t = BackendChoice::Flex)]
+    backend: BackendChoice,
+    #[arg(long, value_enum, default_value_t = DtypeChoice::F32)]
+    dtype: DtypeChoice,
+    #[arg(long, default_value = "out")]
+    out: PathBuf,
+    /// Hide the progress bar and summary.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LossChoice {
+    Mse,
+    L2,
+    RelativeSse,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum BackendChoice {
+    Ndarray,
+    Flex,
+    Wgpu,
+    Tch,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum DtypeChoice {
+    F32,
+    F64,
+}
+
+fn parse_range(text: &str) -> Result<(f64, f64), String> {
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .map_err(|_| format!("{s:?} is not a number"))
+    };
+    let (min, max) = text
+        .split_once(',')
+        .ok_or_else(|| format!("range must be MIN,MAX, got {text:?}"))?;
+    let (min, max) = (parse(min)?, parse(max)?);
+    if min < max {
+        Ok((min, max))
+    } else {
+        Err(format!(
+            "range minimum {min} must be below its maximum {max}"
+        ))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Metamer(#[from] MetamerError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub fn run(args: SynthArgs) -> Result<(), CliError> {
+    let unavailable = |feature: &str| {
+        CliError::Usage(format!(
+            "the {feature} backend is not compiled in; rebuild with `--features {feature}`"
+        ))
+    };
+    match (args.backend, args.dtype) {
+        #[cfg(feature = "flex")]
+        (BackendChoice::Flex, _) => synthesize::<metamer::backend::Flex>(&args),
+        #[cfg(feature = "ndarray")]
+        (BackendChoice::Ndarray, DtypeChoice::F32) => {
+            synthesize::<metamer::backend::NdArray>(&args)
+        }
+        #[cfg(feature = "ndarray")]
+        (BackendChoice::Ndarray, DtypeChoice::F64) => {
+            synthesize::<metamer::backend::NdArray64>(&args)
+        }
+        #[cfg(feature = "wgpu")]
+        (BackendChoice::Wgpu, _) => synthesize::<metamer::backend::Wgpu>(&args),
+        #[cfg(feature = "tch")]
+        (BackendChoice::Tch, _) => synthesize::<metamer::backend::LibTorch>(&args),
+        #[allow(unreachable_patterns)]
+        (choice, _) => Err(unavailable(match choice {
+            BackendChoice::Ndarray => "ndarray",
+            BackendChoice::Flex => "flex",
+            BackendChoice::Wgpu => "wgpu",
+            BackendChoice::Tch => "tch",
+        })),
+    }
+}
+
+impl<B: Backend> Model<B, 4> for ModelSpec {
+    fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
+        match self {
+            Self::Identity => Model::<B, 4>::forward(&metamer::models::Identity, image),
+            Self::Gaussian(gaussian) => Model::<B, 4>::forward(gaussian, image),
+        }
+    }
+
+    fn name(&self) -> String {
+        self.describe()
+    }
+}
+
+fn load_target(image: Option<&str>) -> Result<Array, CliError> {
+    let Some(source) = image else {
+        return Ok(io::default_image(DEFAULT_IMAGE_SIZE));
+    };
+    let path = Path::new(source);
+    if !path.exists()
+        && let Some(builtin) = io::builtin(source)
+    {
+        return Ok(builtin?);
+    }
+    let array = if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+    {
+        io::read_npy(path)?
+    } else {
+        io::load_image(path, true)?
+    };
+    match array.shape.len() {
+        4 => Ok(array),
+        2 => Ok(Array {
+            shape: [vec![1, 1], array.shape].concat(),
+            ..array
+        }),
+        _ => Err(CliError::Usage(format!(
+            "{source} has shape {:?}; expected [height, width] or [batch, channel, height, width]",
+            array.shape
+        ))),
+    }
+}
+
+fn synthesize<B: AutodiffBackend>(args: &SynthArgs) -> Result<(), CliError> {
+    let device = Default::default();
+    let dtype = match args.dtype {
+        DtypeChoice::F32 => DType::F32,
+        DtypeChoice::F64 => DType::F64,
+    };
+    let target = load_target(args.image.as_deref())?;
+    let image: Tensor<B::InnerBackend, 4> = target.to_tensor_as(dtype, &device)?;
+    let initial_image = match &args.init {
+        Some(path) => {
+            let array = io::read_npy(path)?;
+            if array.values.len() != target.values.len() {
+                return Err(CliError::Usage(format!(
+                    "--init {} has shape {:?} but the image has shape {:?}",
+                    path.display(),
+                    array.shape,
+                    target.shape
+                )));
+            }
+            let reshaped = Array {
+                shape: target.shape.clone(),
+                ..array
+            };
+            Some(reshaped.to_tensor_as(dtype, &device)?)
+        }
+        None => None,
+    };
+
+    metamer::set_seed(args.seed);
+    let loss = match args.loss {
+        LossChoice::Mse => Loss::mse(),
+        LossChoice::L2 => Loss::l2_norm(),
+        LossChoice::RelativeSse => Loss::relative_sse(),
+    };
+    let options = MetamerOptions {
+        loss,
+        penalty: Penalty::range(args.range.0, args.range.1),
+        penalty_lambda: args.penalty_lambda,
+    };
+    let mut met = Metamer::<B>::with_options(image, args.model.clone(), options)?;
+    let optimizer = metamer::Adam::new(AdamConfig {
+        lr: args.lr,
+        ..Default::default()
+    });
+    met.setup(Setup {
+        initial_image,
+        optimizer: Some(Box::new(optimizer)),
+        scheduler: None,
+    })?;
+    for warning in met.warnings() {
+        print_warning(warning, args.quiet);
+    }
+
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(args.max_iter as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}] {msg}")
+            .expect("valid template"),
+    );
+    let outcome = met.synthesize_with(
+        SynthesizeOptions {
+            max_iter: args.max_iter,
+            store_progress: args.store_progress,
+            stop_criterion: args.stop_criterion,
+            stop_iters_to_check: args.stop_iters_to_check,
+        },
+        |info| {
+            bar.set_position(info.iteration as u64 + 1);
+            bar.set_message(format!(
+                "loss={:.4e} lr={} penalty={:.4e} gradient_norm={:.4e} pixel_change_norm={:.4e}",
+                info.loss,
+                info.learning_rate,
+                info.penalty,
+                info.gradient_norm,
+                info.pixel_change_norm
+            ));
+        },
+    );
+    bar.finish_and_clear();
+
+    // Whatever happened, keep what was computed.
+    let converged = outcome.as_ref().map(|r| r.converged).unwrap_or(false);
+    write_outputs(&met, args, converged)?;
+    let report = outcome?;
+    for warning in &report.warnings {
+        print_warning(warning, args.quiet);
+    }
+    if !args.quiet {
+        let losses = met.losses()?;
+        eprintln!(
+            "{} iterations, loss {:.4e} -> {:.4e}; results in {}",
+            met.gradient_norm().len(),
+            losses.first().copied().unwrap_or(f64::NAN),
+            losses.last().copied().unwrap_or(f64::NAN),
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
+fn print_warning(warning: &Warning, quiet: bool) {
+    if !quiet {
+        eprintln!("warning: {warning}");
+    }
+}
+
+fn write_outputs<B: AutodiffBackend>(
+    met: &Metamer<B>,
+    args: &SynthArgs,
+    converged: bool,
+) -> Result<(), CliError> {
+    let out = &args.out;
+    std::fs::create_dir_all(out).map_err(|source| IoError::Write {
+        path: out.clone(),
+        source,
+    })?;
+    let Some(metamer) = met.metamer() else {
+        return Ok(());
+    };
+    let array = Array::from_tensor(metamer.clone());
+    io::write_npy(out.join("metamer.npy"), &array)?;
+    io::write_png(out.join("metamer.png"), &array)?;
+    let saved = met.saved_metamer();
+    if args.store_progress > 0 && saved.len() > 1 {
+        let arrays: Vec<Array> = saved.into_iter().map(Array::from_tensor).collect();
+        let stacked = Array {
+            shape: [vec![arrays.len()], array.shape.clone()].concat(),
+            values: arrays
+                .iter()
+                .flat_map(|a| a.values.iter().copied())
+                .collect(),
+            precision: array.precision,
+        };
+        io::write_npy(out.join("saved_metamer.npy"), &stacked)?;
+    }
+    // The loss at the current metamer cannot be computed when the synthesis blew up.
+    let losses = met.losses().unwrap_or_default();
+    let penalties = met.penalties().unwrap_or_default();
+    let history = json!({
+        "losses": losses,
+        "penalties": penalties,
+        "gradient_norm": met.gradient_norm(),
+        "pixel_change_norm": met.pixel_change_norm(),
+        "iterations": met.gradient_norm().len(),
+        "converged": converged,
+        "settings": {
+            "image": args.image.clone().unwrap_or_else(|| "default".to_string()),
+            "model": args.model.describe(),
+            "init": args.init.as_ref().map(|p| p.display().to_string()),
+            "seed": args.seed,
+            "max_iter": args.max_iter,
+            "store_progress": args.store_progress,
+            "stop_criterion": args.stop_criterion,
+            "stop_iters_to_check": args.stop_iters_to_check,
+            "lr": args.lr,
+            "loss": met.loss_function().name(),
+            "penalty_lambda": args.penalty_lambda,
+            "range": [args.range.0, args.range.1],
+            "backend": format!("{:?}", args.backend).to_lowercase(),
+            "dtype": format!("{:?}", args.dtype).to_lowercase(),
+        },
+    });
+    let text = serde_json::to_string_pretty(&history).expect("JSON values serialize");
+    io::write_atomically(&out.join("history.json"), text.as_bytes())?;
+    let svg = metamer::plot::loss_curve_svg(&losses);
+    io::write_atomically(&out.join("loss.svg"), svg.as_bytes())?;
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! The `metamer synth` command, run as a user would.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use metamer::io::{Array, Precision, read_npy, write_npy};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("metamer-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn synth(out: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_metamer"))
+        .arg("synth")
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet")
+        .args(extra)
+        .output()
+        .expect("the binary runs")
+}
+
+fn history(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap()
+}
+
+fn floats(value: &serde_json::Value) -> Vec<f64> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn default_synthesis_writes_every_result() {
+    let out = temp_dir("default");
+    let output = synth(&out, &["--max-iter", "3"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let history = history(&out);
+    assert_eq!(floats(&history["losses"]).len(), 4);
+    assert_eq!(floats(&history["penalties"]).len(), 4);
+    assert_eq!(floats(&history["gradient_norm"]).len(), 3);
+    assert_eq!(floats(&history["pixel_change_norm"]).len(), 3);
+    assert_eq!(
+        history["settings"]["model"],
+        "gaussian:kernel_size=30x30,std=3,pad_mode=reflect,out_channels=1"
+    );
+    assert_eq!(history["settings"]["backend"], "flex");
+    let losses = floats(&history["losses"]);
+    assert!(losses[3] < losses[0], "the loss should fall: {losses:?}");
+    let metamer = read_npy(out.join("metamer.npy")).unwrap();
+    assert_eq!(metamer.shape, vec![1, 1, 256, 256]);
+    assert_eq!(metamer.precision, Precision::F32);
+    assert!(out.join("metamer.png").is_file() && out.join("loss.svg").is_file());
+}
+
+#[test]
+fn float64_and_ndarray_keep_the_dtype_and_agree() {
+    let (a, b) = (temp_dir("f64-flex"), temp_dir("f64-ndarray"));
+    let args = [
+        "--max-iter",
+        "2",
+        "--dtype",
+        "f64",
+        "--model",
+        "gaussian:kernel_size=5",
+        "--seed",
+        "4",
+    ];
+    assert!(synth(&a, &args).status.success());
+    let with_ndarray: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--backend", "ndarray"])
+        .collect();
+    assert!(synth(&b, &with_ndarray).status.success());
+    let (ma, mb) = (
+        read_npy(a.join("metamer.npy")).unwrap(),
+        read_npy(b.join("metamer.npy")).unwrap(),
+    );
+    assert_eq!(ma.precision, Precision::F64);
+    let max_diff = ma
+        .values
+        .iter()
+        .zip(&mb.values)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    assert!(max_diff < 1e-12, "backends differ by {max_diff}");
+}
+
+#[test]
+fn init_is_used_unchanged_and_store_progress_saves() {
+    let out = temp_dir("init");
+    let init = Array {
+        shape: vec![1, 1, 256, 256],
+        values: (0..65536).map(|i| (i % 256) as f64 / 255.0).collect(),
+        precision: Precision::F32,
+    };
+    let init_path = out.join("init.npy");
+    write_npy(&init_path, &init).unwrap();
+    let output = synth(
+        &out,
+        &["--init", init_path.to_str().unwrap(), "--max-iter", "0"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let written = read_npy(out.join("metamer.npy")).unwrap().values;
+    let expected: Vec<f64> = init.values.iter().map(|v| f64::from(*v as f32)).collect();
+    assert!(written == expected, "the metamer differs from --init");
+
+    let output = synth(&out, &["--max-iter", "5", "--store-progress", "2"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        read_npy(out.join("saved_metamer.npy")).unwrap().shape,
+        vec![4, 1, 1, 256, 256]
+    );
+}
+
+#[test]
+fn bad_input_gives_one_clear_line_and_failure() {
+    let out = temp_dir("errors");
+    let wrong = out.join("wrong.npy");
+    write_npy(
+        &wrong,
+        &Array {
+            shape: vec![3],
+            values: vec![0.0; 3],
+            precision: Precision::F32,
+        },
+    )
+    .unwrap();
+    let garbage = out.join("garbage.png");
+    std::fs::write(&garbage, b"definitely not a png").unwrap();
+    let cases: [(Vec<&str>, &str); 5] = [
+        (
+            vec!["--model", "vgg16"],
+            "unknown model \"vgg16\"; expected one of: identity, gaussian",
+        ),
+        (
+            vec!["--init", wrong.to_str().unwrap()],
+            "has shape [3] but the image has shape [1, 1, 256, 256]",
+        ),
+        (
+            vec!["--image", garbage.to_str().unwrap()],
+            "is not a readable image",
+        ),
+        (
+            vec!["--image", "/nonexistent/picture.png"],
+            "cannot read /nonexistent/picture.png",
+        ),
+        (
+            vec!["--penalty-lambda", "-1"],
+            "penalty_lambda must be non-negative",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = synth(&out, &args);
+        assert!(!output.status.success(), "{args:?} should fail");
+        let text = stderr(&output);
+        assert!(text.contains(expected), "{args:?}: {text}");
+        assert_eq!(text.trim_end().lines().count(), 1, "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn seeded_einstein_reproduces_plenoptic() {
+    if metamer::io::data_dir().is_err() {
+        eprintln!("skipping: plenoptic's sample images are not available (set METAMER_DATA)");
+        return;
+    }
+    let out = temp_dir("einstein");
+    let output = synth(&out, &["--image", "einstein", "--max-iter", "5"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let printed: Vec<f64> = floats(&history(&out)["losses"])
+        .iter()
+        .map(|l| (l * 1e4).round() / 1e4)
+        .collect();
+    assert_eq!(printed, [0.0194, 0.0198, 0.0179, 0.0160, 0.0145, 0.0132]);
+}
