@@ -460,3 +460,29 @@ fn float64_synthesis_ndarray() {
 fn float64_synthesis_flex() {
     float64_synthesis::<Flex>();
 }
+
+/// Loading matches plenoptic's `load_images`, grey and colour: exact for PGM and PNG; JPEG
+/// decoders may round differently, so colour_wheel's statistics get a small tolerance.
+#[test]
+fn images_load_like_plenoptic() {
+    let Ok(dir) = metamer_io::data_dir() else {
+        eprintln!("skipping: plenoptic's sample images are not available (set METAMER_DATA)");
+        return;
+    };
+    let fixture = json("images");
+    for (key, case) in fixture.as_object().unwrap() {
+        let file = case["file"].as_str().unwrap();
+        let array = metamer_io::load_image(dir.join(file), case["as_gray"].as_bool().unwrap()).unwrap();
+        let shape: Vec<usize> = floats(&case["shape"]).iter().map(|d| *d as usize).collect();
+        assert_eq!(array.shape, shape, "{key}");
+        let tol = if file.ends_with(".jpg") { 2e-3 } else { 1e-6 };
+        let (channels, plane) = (shape[1], shape[2] * shape[3]);
+        let means: Vec<f64> = (0..channels)
+            .map(|c| array.values[c * plane..(c + 1) * plane].iter().sum::<f64>() / plane as f64)
+            .collect();
+        assert_close(key, &means, &floats(&case["channel_means"]), tol, 0.0);
+        let min = array.values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = array.values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        assert_close(key, &[min, max], &[case["min"].as_f64().unwrap(), case["max"].as_f64().unwrap()], tol * 5.0, 0.0);
+    }
+}

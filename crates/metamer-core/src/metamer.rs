@@ -394,6 +394,25 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         Ok(Some(objective))
     }
 
+    /// Moves and casts the image, target, metamer, saved metamers and optimizer state (plenoptic's
+    /// `to`), so synthesis can continue in another precision or on another device of the same
+    /// backend. Models are expected to follow their input's dtype and device, as ours do.
+    pub fn to(&mut self, device: &burn::tensor::Device<Inner<B>>, dtype: DType) {
+        let convert = |t: Tensor<Inner<B>, D>| t.cast(dtype).to_device(device);
+        self.image = convert(self.image.clone());
+        self.metamer = self.metamer.take().map(convert);
+        self.saved = self.saved.drain(..).map(convert).collect();
+        let autodiff_device = Tensor::<B, D>::from_inner(self.image.clone()).device();
+        self.target = self
+            .target
+            .clone()
+            .map(|t| t.cast(dtype).to_device(&autodiff_device));
+        if let Some(optimizer) = self.optimizer.as_mut() {
+            optimizer.to(device, dtype);
+        }
+        self.current = None;
+    }
+
     /// The current objective and penalty: cached after `synthesize`, else computed now.
     fn current_values(&self) -> Result<Option<(f64, f64)>> {
         if let Some(current) = self.current {

@@ -3,7 +3,7 @@
 //! An optimizer sees only plain (non-autodiff) tensors and a closure that evaluates the
 //! objective and its gradient, so multi-evaluation methods such as L-BFGS fit the same seam.
 
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::{DType, Tensor, backend::Backend};
 
 use crate::Result;
 
@@ -34,6 +34,9 @@ pub trait PixelOptimizer<B: Backend, const D: usize> {
 
     /// The name shown in summaries and checked on load (e.g. `Adam`).
     fn name(&self) -> &'static str;
+
+    /// Moves and casts any state, so synthesis continues after [`crate::Metamer::to`].
+    fn to(&mut self, device: &B::Device, dtype: DType);
 }
 
 /// Adam's hyper-parameters, with torch's defaults except plenoptic's learning rate and AMSGrad.
@@ -160,5 +163,16 @@ impl<B: Backend, const D: usize> PixelOptimizer<B, D> for Adam<B, D> {
 
     fn name(&self) -> &'static str {
         "Adam"
+    }
+
+    fn to(&mut self, device: &B::Device, dtype: DType) {
+        if let Some(state) = self.state.as_mut() {
+            let convert = |t: &mut Tensor<B, D>| *t = t.clone().cast(dtype).to_device(device);
+            convert(&mut state.exp_avg);
+            convert(&mut state.exp_avg_sq);
+            if let Some(max) = state.max_exp_avg_sq.as_mut() {
+                convert(max);
+            }
+        }
     }
 }
