@@ -35,17 +35,29 @@ fn scalar<B: AutodiffBackend>(tensor: Tensor<B, 1>) -> f64 {
 /// T-M19, T-M24: saved counts and exact agreement of losses with the saved metamers.
 fn stored_progress_matches_losses_exactly<B: AutodiffBackend>() {
     for store_progress in [1, 2, 3] {
-        let mut met = Metamer::<B>::new(noise::<B>([1, 1, 24, 24], 0), Gaussian::new(5).unwrap()).unwrap();
+        let mut met =
+            Metamer::<B>::new(noise::<B>([1, 1, 24, 24], 0), Gaussian::new(5).unwrap()).unwrap();
         for (call, total) in [(1, 3), (2, 6)] {
             met.synthesize(iterations(3, store_progress)).unwrap();
             let saved = met.saved_metamer();
             let losses = met.losses().unwrap();
             assert_eq!(losses.len(), total + 1, "call {call}");
-            assert_eq!(saved.len(), total.div_ceil(store_progress) + 1, "call {call}");
+            assert_eq!(
+                saved.len(),
+                total.div_ceil(store_progress) + 1,
+                "call {call}"
+            );
             for (j, pixels) in saved.iter().enumerate() {
                 let iteration = (j * store_progress).min(total);
-                let objective = met.objective_function(Some(pixels.clone()), None).unwrap().unwrap();
-                assert_eq!(scalar(objective), losses[iteration], "s={store_progress} saved {j}");
+                let objective = met
+                    .objective_function(Some(pixels.clone()), None)
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(
+                    scalar(objective),
+                    losses[iteration],
+                    "s={store_progress} saved {j}"
+                );
             }
         }
     }
@@ -53,7 +65,8 @@ fn stored_progress_matches_losses_exactly<B: AutodiffBackend>() {
 
 /// T-M21: history lengths before and after setup and synthesis.
 fn history_lengths<B: AutodiffBackend>() {
-    let mut met = Metamer::<B>::new(noise::<B>([1, 1, 16, 16], 1), Gaussian::new(3).unwrap()).unwrap();
+    let mut met =
+        Metamer::<B>::new(noise::<B>([1, 1, 16, 16], 1), Gaussian::new(3).unwrap()).unwrap();
     assert!(met.objective_function(None, None).unwrap().is_none());
     assert!(met.losses().unwrap().is_empty() && met.penalties().unwrap().is_empty());
     assert!(met.saved_metamer().is_empty() && met.metamer().is_none());
@@ -83,7 +96,10 @@ fn continuing_equals_one_run<B: AutodiffBackend>() {
         for &n in calls {
             met.synthesize(iterations(n, 0)).unwrap();
         }
-        (met.losses().unwrap(), to_f64(met.metamer().unwrap().clone()))
+        (
+            met.losses().unwrap(),
+            to_f64(met.metamer().unwrap().clone()),
+        )
     };
     assert_eq!(run(&[10]), run(&[5, 5]));
 }
@@ -95,12 +111,16 @@ fn any_dimensionality<B: AutodiffBackend>() {
     let image2: Tensor<B::InnerBackend, 2> = rng::rand([12, 10], DType::F32, &device);
     let flat = |x: Tensor<B, 2>| -> Representation<B> { x.reshape([-1]).into() };
     let mut met = Metamer::<B, 2>::new(image2, flat).unwrap();
-    assert!(matches!(met.warnings()[0], Warning::NotFourDimensional { .. }));
+    assert!(matches!(
+        met.warnings()[0],
+        Warning::NotFourDimensional { .. }
+    ));
     met.synthesize(iterations(3, 0)).unwrap();
     assert_eq!(met.metamer().unwrap().dims(), [12, 10]);
 
     let image3: Tensor<B::InnerBackend, 3> = rng::rand([2, 12, 10], DType::F32, &device);
-    let five = |x: Tensor<B, 3>| -> Representation<B> { x.square().reshape([1, 2, 1, 12, 10]).into() };
+    let five =
+        |x: Tensor<B, 3>| -> Representation<B> { x.square().reshape([1, 2, 1, 12, 10]).into() };
     let mut met = Metamer::<B, 3>::new(image3, five).unwrap();
     met.synthesize(iterations(3, 2)).unwrap();
     assert_eq!(met.saved_metamer().len(), 3);
@@ -121,18 +141,40 @@ fn warnings_are_values<B: AutodiffBackend>() {
     let mut met = Metamer::<B>::new(image.clone(), Identity).unwrap();
     let transposed = image.clone().reshape([1, 1, 8, 32]);
     let warnings = met
-        .setup(Setup { initial_image: Some(transposed), ..Default::default() })
+        .setup(Setup {
+            initial_image: Some(transposed),
+            ..Default::default()
+        })
         .unwrap();
-    assert!(matches!(warnings.as_slice(), [Warning::InitialImageShape { .. }]));
+    assert!(matches!(
+        warnings.as_slice(),
+        [Warning::InitialImageShape { .. }]
+    ));
 
     let mut met = Metamer::<B>::new(image.clone(), Identity).unwrap();
     let smaller = image.clone().slice([0..1, 0..1, 0..15, 0..15]);
-    let err = met.setup(Setup { initial_image: Some(smaller), ..Default::default() }).unwrap_err();
-    assert!(matches!(err, MetamerError::InitialImageSize { got: 225, expected: 256 }));
+    let err = met
+        .setup(Setup {
+            initial_image: Some(smaller),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        MetamerError::InitialImageSize {
+            got: 225,
+            expected: 256
+        }
+    ));
 
     let mut met = Metamer::<B>::new(image, Identity).unwrap();
     let report = met
-        .synthesize(SynthesizeOptions { max_iter: 50, stop_criterion: 1.0, stop_iters_to_check: 2, store_progress: 0 })
+        .synthesize(SynthesizeOptions {
+            max_iter: 50,
+            stop_criterion: 1.0,
+            stop_iters_to_check: 2,
+            store_progress: 0,
+        })
         .unwrap();
     // Needs more than `stop_iters_to_check` iterations, then compares the last two losses.
     assert!(report.converged && report.iterations == 3);
@@ -142,20 +184,36 @@ fn warnings_are_values<B: AutodiffBackend>() {
 /// T-M38, T-M48: a stronger penalty weight ends lower; losses − λ·penalties is the model loss.
 fn penalty_weight_and_metamer_loss<B: AutodiffBackend>() {
     let image = noise::<B>([1, 1, 16, 16], 5);
-    let start = noise::<B>([1, 1, 16, 16], 6).mul_scalar(2.0).sub_scalar(0.5);
+    let start = noise::<B>([1, 1, 16, 16], 6)
+        .mul_scalar(2.0)
+        .sub_scalar(0.5);
     let final_penalty = |lambda: f64| {
-        let options = MetamerOptions { penalty_lambda: lambda, ..Default::default() };
-        let mut met = Metamer::<B>::with_options(image.clone(), Gaussian::new(3).unwrap(), options).unwrap();
-        met.setup(Setup { initial_image: Some(start.clone()), ..Default::default() }).unwrap();
+        let options = MetamerOptions {
+            penalty_lambda: lambda,
+            ..Default::default()
+        };
+        let mut met =
+            Metamer::<B>::with_options(image.clone(), Gaussian::new(3).unwrap(), options).unwrap();
+        met.setup(Setup {
+            initial_image: Some(start.clone()),
+            ..Default::default()
+        })
+        .unwrap();
         met.synthesize(iterations(5, 1)).unwrap();
         let (losses, penalties) = (met.losses().unwrap(), met.penalties().unwrap());
         for (k, pixels) in met.saved_metamer().into_iter().enumerate() {
             let representation = met.model().forward(Tensor::from_inner(pixels));
-            let model_loss = scalar(met.loss_function().compute(&representation, met.target_representation()));
+            let model_loss = scalar(
+                met.loss_function()
+                    .compute(&representation, met.target_representation()),
+            );
             let expected = losses[k] - lambda * penalties[k];
             // float32 cancellation: the error scales with the terms subtracted.
             let scale = losses[k].abs() + lambda * penalties[k].abs();
-            assert!((model_loss - expected).abs() <= 1e-6 * scale, "λ={lambda} k={k}: {model_loss} vs {expected}");
+            assert!(
+                (model_loss - expected).abs() <= 1e-6 * scale,
+                "λ={lambda} k={k}: {model_loss} vs {expected}"
+            );
         }
         *penalties.last().unwrap()
     };
@@ -165,26 +223,42 @@ fn penalty_weight_and_metamer_loss<B: AutodiffBackend>() {
 /// M3 step 4: NaN in the input or inf in the loss are errors; nothing panics on bad models.
 fn bad_inputs_are_errors<B: AutodiffBackend>() {
     let image = noise::<B>([1, 1, 8, 8], 7);
-    let nan = image.clone().slice_assign([0..1, 0..1, 0..1, 0..1], Tensor::full([1, 1, 1, 1], f64::NAN, &Default::default()));
+    let nan = image.clone().slice_assign(
+        [0..1, 0..1, 0..1, 0..1],
+        Tensor::full([1, 1, 1, 1], f64::NAN, &Default::default()),
+    );
     assert!(matches!(
         Metamer::<B>::new(nan, Identity).err(),
         Some(MetamerError::NonFinite { what: "image" })
     ));
     let empty: Pixels<B> = Tensor::zeros([1, 1, 0, 8], &Default::default());
-    assert!(matches!(Metamer::<B>::new(empty, Identity).err(), Some(MetamerError::Empty { .. })));
+    assert!(matches!(
+        Metamer::<B>::new(empty, Identity).err(),
+        Some(MetamerError::Empty { .. })
+    ));
 
     let panicking = |_: Tensor<B, 4>| -> Representation<B> { panic!("this model is broken") };
     match Metamer::<B>::new(image.clone(), panicking).err() {
-        Some(MetamerError::CallFailed { what: "model", message, .. }) => assert_eq!(message, "this model is broken"),
+        Some(MetamerError::CallFailed {
+            what: "model",
+            message,
+            ..
+        }) => assert_eq!(message, "this model is broken"),
         other => panic!("expected CallFailed, got {other:?}"),
     }
     let too_big = Gaussian::new(40).unwrap();
     let err = Metamer::<B>::new(image.clone(), too_big).err().unwrap();
-    assert!(err.to_string().contains("reflect padding of (19, 20) needs a dimension longer"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("reflect padding of (19, 20) needs a dimension longer"),
+        "{err}"
+    );
 
     let met = Metamer::<B>::new(image.clone(), Identity).unwrap();
     let other_target = Representation::from(Tensor::<B, 1>::zeros([3], &Default::default()));
-    let err = met.objective_function(Some(image), Some(&other_target)).unwrap_err();
+    let err = met
+        .objective_function(Some(image), Some(&other_target))
+        .unwrap_err();
     assert!(matches!(err, MetamerError::RepresentationMismatch { .. }));
 }
 
@@ -201,13 +275,17 @@ fn scheduler_adjusts_learning_rate<B: AutodiffBackend>() {
     }
     let mut met = Metamer::<B>::new(noise::<B>([1, 1, 8, 8], 8), Identity).unwrap();
     met.setup(Setup {
-        optimizer: Some(Box::new(Adam::new(AdamConfig { lr: 0.4, ..Default::default() }))),
+        optimizer: Some(Box::new(Adam::new(AdamConfig {
+            lr: 0.4,
+            ..Default::default()
+        }))),
         scheduler: Some(Box::new(Halving)),
         ..Default::default()
     })
     .unwrap();
     let mut rates = Vec::new();
-    met.synthesize_with(iterations(3, 0), |info| rates.push(info.learning_rate)).unwrap();
+    met.synthesize_with(iterations(3, 0), |info| rates.push(info.learning_rate))
+        .unwrap();
     assert_eq!(rates, [0.2, 0.1, 0.05]);
     assert_eq!(met.optimizer().unwrap().learning_rate(), 0.05);
 }
@@ -217,8 +295,14 @@ fn burn_modules_are_models<B: AutodiffBackend>() {
     let device = Default::default();
     let conv: Conv2d<B> = Conv2dConfig::new([1, 3], [3, 3]).init(&device);
     assert!(conv.weight.val().is_require_grad());
-    let model = BurnModel::new(conv, |m: &Conv2d<B>, x: Tensor<B, 4>| -> Representation<B> { m.forward(x).into() });
-    assert!(!model.module().weight.val().is_require_grad(), "parameters must be frozen");
+    let model = BurnModel::new(
+        conv,
+        |m: &Conv2d<B>, x: Tensor<B, 4>| -> Representation<B> { m.forward(x).into() },
+    );
+    assert!(
+        !model.module().weight.val().is_require_grad(),
+        "parameters must be frozen"
+    );
     assert_eq!(metamer_core::Model::<B, 4>::name(&model), "Conv2d");
     let mut met = Metamer::<B>::new(noise::<B>([1, 1, 12, 12], 10), model).unwrap();
     met.synthesize(iterations(10, 0)).unwrap();
@@ -231,7 +315,10 @@ fn summary_text<B: AutodiffBackend>() {
     let met = Metamer::<B>::with_options(
         noise::<B>([1, 1, 16, 16], 11),
         Gaussian::new(5).unwrap(),
-        MetamerOptions { penalty: Penalty::range(0.2, 0.8), ..Default::default() },
+        MetamerOptions {
+            penalty: Penalty::range(0.2, 0.8),
+            ..Default::default()
+        },
     )
     .unwrap();
     assert_eq!(
@@ -259,7 +346,8 @@ test_on_backends!(
 
 /// T-M29, T-M34: casting to float64 mid-synthesis keeps every tensor in step and continues.
 fn cast_mid_synthesis<B: AutodiffBackend>() {
-    let mut met = Metamer::<B>::new(noise::<B>([1, 1, 16, 16], 12), Gaussian::new(3).unwrap()).unwrap();
+    let mut met =
+        Metamer::<B>::new(noise::<B>([1, 1, 16, 16], 12), Gaussian::new(3).unwrap()).unwrap();
     met.synthesize(iterations(3, 1)).unwrap();
     met.to(&Default::default(), DType::F64);
     met.synthesize(iterations(3, 1)).unwrap();

@@ -372,7 +372,7 @@ fn errors_match_plenoptic<B: AutodiffBackend>() {
     let target = met.target_representation().clone();
     let poisoned = target.map(|flat| {
         let nan = Tensor::full([1], f64::NAN, &flat.device());
-        flat.slice_assign([0..1], nan)
+        flat.slice_assign(0..1, nan)
     });
     met.set_target_representation(poisoned);
     let err = met.synthesize(run(0)).unwrap_err();
@@ -472,7 +472,8 @@ fn images_load_like_plenoptic() {
     let fixture = json("images");
     for (key, case) in fixture.as_object().unwrap() {
         let file = case["file"].as_str().unwrap();
-        let array = metamer_io::load_image(dir.join(file), case["as_gray"].as_bool().unwrap()).unwrap();
+        let array =
+            metamer_io::load_image(dir.join(file), case["as_gray"].as_bool().unwrap()).unwrap();
         let shape: Vec<usize> = floats(&case["shape"]).iter().map(|d| *d as usize).collect();
         assert_eq!(array.shape, shape, "{key}");
         let tol = if file.ends_with(".jpg") { 2e-3 } else { 1e-6 };
@@ -482,7 +483,17 @@ fn images_load_like_plenoptic() {
             .collect();
         assert_close(key, &means, &floats(&case["channel_means"]), tol, 0.0);
         let min = array.values.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = array.values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        assert_close(key, &[min, max], &[case["min"].as_f64().unwrap(), case["max"].as_f64().unwrap()], tol * 5.0, 0.0);
+        let max = array
+            .values
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert_close(
+            key,
+            &[min, max],
+            &[case["min"].as_f64().unwrap(), case["max"].as_f64().unwrap()],
+            tol * 5.0,
+            0.0,
+        );
     }
 }

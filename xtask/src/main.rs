@@ -28,7 +28,10 @@ fn main() -> ExitCode {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 fn run(command: &mut Command) -> Result<(), String> {
@@ -64,7 +67,10 @@ fn python() -> Result<PathBuf, String> {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
     let installed = Command::new(&python)
-        .args(["-c", "import plenoptic, torch; print(plenoptic.__version__, torch.__version__)"])
+        .args([
+            "-c",
+            "import plenoptic, torch; print(plenoptic.__version__, torch.__version__)",
+        ])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
@@ -88,13 +94,23 @@ fn fixtures() -> Result<(), String> {
 
 fn bench() -> Result<(), String> {
     let rust = Command::new("cargo")
-        .args(["bench", "--quiet", "-p", "metamer", "--bench", "gaussian_step"])
+        .args([
+            "bench",
+            "--quiet",
+            "-p",
+            "metamer",
+            "--bench",
+            "gaussian_step",
+        ])
         .current_dir(root())
         .env("RAYON_NUM_THREADS", "1")
         .output()
         .map_err(|e| format!("cannot run cargo bench: {e}"))?;
     if !rust.status.success() {
-        return Err(format!("cargo bench failed:\n{}", String::from_utf8_lossy(&rust.stderr)));
+        return Err(format!(
+            "cargo bench failed:\n{}",
+            String::from_utf8_lossy(&rust.stderr)
+        ));
     }
     let reference = Command::new(python()?)
         .arg(root().join("xtask/fixtures/bench_plenoptic.py"))
@@ -113,7 +129,10 @@ fn bench() -> Result<(), String> {
     let plenoptic_ms = parse_ms(&reference, "plenoptic")
         .ok_or_else(|| format!("no plenoptic timing in:\n{reference}"))?;
     println!("Gaussian(30) metamer step on 256x256, one thread each, median of repeated runs");
-    println!("{:<12} {:>12} {:>22}", "system", "ms/iter", "speed-up vs plenoptic");
+    println!(
+        "{:<12} {:>12} {:>22}",
+        "system", "ms/iter", "speed-up vs plenoptic"
+    );
     println!("{:<12} {:>12.2} {:>22}", "plenoptic", plenoptic_ms, "1.0x");
     for backend in ["flex", "ndarray"] {
         if let Some(ms) = parse_ms(&rust, backend) {
@@ -134,6 +153,13 @@ fn parse_ms(output: &str, name: &str) -> Option<f64> {
 fn ci() -> Result<(), String> {
     let cargo = |args: &[&str]| run(Command::new("cargo").args(args).current_dir(root()));
     cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     cargo(&["test", "--workspace"])
 }

@@ -137,7 +137,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             penalty,
             penalty_lambda,
         } = options;
-        if !(penalty_lambda >= 0.0) {
+        if penalty_lambda.is_nan() || penalty_lambda < 0.0 {
             return Err(MetamerError::NegativePenaltyLambda(penalty_lambda));
         }
         let warnings = validate_input(&image, "image")?;
@@ -289,7 +289,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     fn store(&mut self, iteration: usize) {
         if let (Some(every), Some(pixels)) = (self.store_progress, &self.metamer)
             && every > 0
-            && iteration % every == 0
+            && iteration.is_multiple_of(every)
         {
             self.saved.push(pixels.clone());
         }
@@ -399,7 +399,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     /// backend. Models are expected to follow their input's dtype and device, as ours do.
     pub fn to(&mut self, device: &burn::tensor::Device<Inner<B>>, dtype: DType) {
         let convert = |t: Tensor<Inner<B>, D>| t.cast(dtype).to_device(device);
-        self.image = convert(self.image.clone());
+        self.image = self.image.clone().cast(dtype).to_device(device);
         self.metamer = self.metamer.take().map(convert);
         self.saved = self.saved.drain(..).map(convert).collect();
         let autodiff_device = Tensor::<B, D>::from_inner(self.image.clone()).device();

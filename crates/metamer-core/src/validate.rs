@@ -107,7 +107,13 @@ pub fn validate_penalty<B: AutodiffBackend, const D: usize>(
     let width = shape[D - 1].max(1);
     let len = shape.iter().product();
     let values = (0..len)
-        .map(|i| if (i % width) % 2 == 0 { 0.0 } else { 1.0 })
+        .map(|i| {
+            if (i % width).is_multiple_of(2) {
+                0.0
+            } else {
+                1.0
+            }
+        })
         .collect();
     let test: Tensor<B, D> = from_f64(values, shape, dtype, device);
     let untracked = guarded("penalty_function", &shape, || penalty.compute(test.clone()))?;

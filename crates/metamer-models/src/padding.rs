@@ -45,6 +45,22 @@ impl Padding {
     }
 }
 
+/// Where padded position `p` (0-based, `before` positions precede the data) reads from in a
+/// dimension of length `n`; `None` for zeros (constant padding).
+pub fn padded_source(p: usize, n: usize, before: usize, mode: Padding) -> Option<usize> {
+    let i = p as isize - before as isize;
+    let n = n as isize;
+    if (0..n).contains(&i) {
+        return Some(i as usize);
+    }
+    match mode {
+        Padding::Constant => None,
+        Padding::Replicate => Some(i.clamp(0, n - 1) as usize),
+        Padding::Circular => Some(i.rem_euclid(n) as usize),
+        Padding::Reflect => Some(if i < 0 { -i } else { 2 * (n - 1) - i } as usize),
+    }
+}
+
 /// `(before, after)` padding that keeps a size-`n` dimension the same under a size-`k` kernel.
 pub fn same_padding_amounts(k: usize) -> (usize, usize) {
     let total = k.saturating_sub(1);
@@ -67,6 +83,18 @@ pub fn same_pad<B: Backend, const D: usize>(
     pad_dim(x, D - 1, same_padding_amounts(kernel[1]), mode)
 }
 
+/// Panics with a clear message when a reflect or circular pad is as long as the dimension.
+pub(crate) fn assert_fits(n: usize, (before, after): (usize, usize), mode: Padding) {
+    if matches!(mode, Padding::Reflect | Padding::Circular) {
+        assert!(
+            before < n && after < n,
+            "{} padding of ({before}, {after}) needs a dimension longer than that, but it has {n}; \
+             use a smaller kernel or a larger image",
+            mode.name()
+        );
+    }
+}
+
 fn pad_dim<B: Backend, const D: usize>(
     x: Tensor<B, D>,
     dim: usize,
@@ -77,14 +105,7 @@ fn pad_dim<B: Backend, const D: usize>(
         return x;
     }
     let n = x.dims()[dim];
-    if matches!(mode, Padding::Reflect | Padding::Circular) {
-        assert!(
-            before < n && after < n,
-            "{} padding of ({before}, {after}) needs a dimension longer than that, but it has {n}; \
-             use a smaller kernel or a larger image",
-            mode.name()
-        );
-    }
+    assert_fits(n, (before, after), mode);
     let border = |start: usize, len: usize, from_end: bool| -> Tensor<B, D> {
         match mode {
             Padding::Reflect => x.clone().narrow(dim, start, len).flip([dim as isize]),

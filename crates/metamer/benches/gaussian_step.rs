@@ -13,8 +13,12 @@ fn ms_per_iteration<B: AutodiffBackend>() -> f64 {
     set_seed(0);
     let mut met = Metamer::<B>::new(image, Gaussian::new(30).expect("valid")).expect("valid");
     let run = |met: &mut Metamer<B>, max_iter| {
-        met.synthesize(SynthesizeOptions { max_iter, stop_criterion: 0.0, ..Default::default() })
-            .expect("synthesis runs")
+        met.synthesize(SynthesizeOptions {
+            max_iter,
+            stop_criterion: 0.0,
+            ..Default::default()
+        })
+        .expect("synthesis runs")
     };
     run(&mut met, 3);
     let mut runs: Vec<f64> = (0..5)
@@ -29,6 +33,12 @@ fn ms_per_iteration<B: AutodiffBackend>() -> f64 {
 }
 
 fn main() {
-    println!("flex ms_per_iteration={:.3}", ms_per_iteration::<metamer::backend::Flex>());
-    println!("ndarray ms_per_iteration={:.3}", ms_per_iteration::<metamer::backend::NdArray>());
+    println!(
+        "flex ms_per_iteration={:.3}",
+        ms_per_iteration::<metamer::backend::Flex>()
+    );
+    println!(
+        "ndarray ms_per_iteration={:.3}",
+        ms_per_iteration::<metamer::backend::NdArray>()
+    );
 }

@@ -8,7 +8,7 @@
 //! set_seed(0);
 //! let image = metamer::io::einstein(true)?.to_tensor(&Default::default())?;
 //! let model = Gaussian::new(30)?;
-//! let mut met = Metamer::<metamer::backend::Flex>::new(image, model)?;
+//! let mut met = Metamer::<metamer::backend::NdArray>::new(image, model)?;
 //! met.synthesize(SynthesizeOptions { max_iter: 110, ..Default::default() })?;
 //! println!("{:?}", met.losses()?);
 //! # Ok(())
@@ -38,10 +38,11 @@ pub mod plot {
 
 /// Autodiff backends selected by this crate's features.
 pub mod backend {
-    /// The fast CPU backend (feature `flex`, on by default).
+    /// Burn's Flex CPU backend (feature `flex`, on by default).
     #[cfg(feature = "flex")]
     pub type Flex = burn::backend::Autodiff<burn::backend::Flex>;
-    /// The portable CPU backend in float32 (feature `ndarray`).
+    /// The ndarray CPU backend in float32 (feature `ndarray`, on by default): the fastest here
+    /// for metamer synthesis, see the README's Speed section.
     #[cfg(feature = "ndarray")]
     pub type NdArray = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
     /// The portable CPU backend in float64 (feature `ndarray`).

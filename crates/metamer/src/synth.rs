@@ -51,7 +51,8 @@ pub struct SynthArgs {
     /// Allowed pixel range of the range penalty, as MIN,MAX.
     #[arg(long, default_value = "0,1", value_parser = parse_range, allow_hyphen_values = true)]
     range: (f64, f64),
-    #[arg(long, value_enum, default_value_t = BackendChoice::Flex)]
+    /// CPU backends: ndarray (measured fastest for this workload, see the README) or flex.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Ndarray)]
     backend: BackendChoice,
     #[arg(long, value_enum, default_value_t = DtypeChoice::F32)]
     dtype: DtypeChoice,

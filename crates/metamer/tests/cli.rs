@@ -54,7 +54,7 @@ fn default_synthesis_writes_every_result() {
         history["settings"]["model"],
         "gaussian:kernel_size=30x30,std=3,pad_mode=reflect,out_channels=1"
     );
-    assert_eq!(history["settings"]["backend"], "flex");
+    assert_eq!(history["settings"]["backend"], "ndarray");
     let losses = floats(&history["losses"]);
     assert!(losses[3] < losses[0], "the loss should fall: {losses:?}");
     let metamer = read_npy(out.join("metamer.npy")).unwrap();
