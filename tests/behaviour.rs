@@ -286,7 +286,8 @@ fn scheduler_adjusts_learning_rate<B: AutodiffBackend>() {
     let mut rates = Vec::new();
     met.synthesize_with(iterations(3, 0), |info| rates.push(info.learning_rate))
         .unwrap();
-    assert_eq!(rates, [0.2, 0.1, 0.05]);
+    assert_eq!(rates, [0.4, 0.2, 0.1]);
+    assert_eq!(met.learning_rate(), [0.4, 0.2, 0.1]);
     assert_eq!(met.optimizer().unwrap().learning_rate(), 0.05);
 }
 

@@ -10,7 +10,7 @@ mod penalty;
 mod progress;
 mod representation;
 pub mod rng;
-mod schedule;
+pub mod schedule;
 pub mod tensor;
 pub mod validate;
 mod warning;
@@ -21,10 +21,15 @@ pub use metamer::{
     Inner, IterationInfo, Metamer, MetamerOptions, Setup, SynthesisReport, SynthesizeOptions,
 };
 pub use model::{BurnModel, Model};
-pub use optim::{Adam, AdamConfig, PixelOptimizer};
+pub use optim::{
+    Adam, AdamConfig, Evaluation, Lbfgs, LbfgsConfig, LineSearch, PixelOptimizer, Sgd, SgdConfig,
+};
 pub use penalty::Penalty;
 pub use progress::{IterationSelection, Progress};
 pub use representation::Representation;
 pub use rng::set_seed;
-pub use schedule::LrScheduler;
+pub use schedule::{
+    EpochSchedule, EpochScheduler, LrScheduler, PlateauConfig, PlateauMode, ReduceLrOnPlateau,
+    ThresholdMode,
+};
 pub use warning::Warning;

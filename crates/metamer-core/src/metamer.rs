@@ -84,6 +84,7 @@ pub struct IterationInfo {
     /// Global iteration number (0-based) across `synthesize` calls.
     pub iteration: usize,
     pub loss: f64,
+    /// The learning rate this iteration's step used.
     pub learning_rate: f64,
     pub penalty: f64,
     pub gradient_norm: f64,
@@ -113,6 +114,7 @@ pub struct Metamer<B: AutodiffBackend, const D: usize = 4> {
     penalties: Vec<f64>,
     gradient_norm: Vec<f64>,
     pixel_change_norm: Vec<f64>,
+    learning_rate: Vec<f64>,
     saved: Vec<Tensor<Inner<B>, D>>,
     store_progress: Option<usize>,
     current: Option<(f64, f64)>,
@@ -175,6 +177,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             penalties: Vec::new(),
             gradient_norm: Vec::new(),
             pixel_change_norm: Vec::new(),
+            learning_rate: Vec::new(),
             saved: Vec::new(),
             store_progress: None,
             current: None,
@@ -223,7 +226,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         self.optimizer = Some(
             setup
                 .optimizer
-                .unwrap_or_else(|| Box::new(Adam::new(AdamConfig::default()))),
+                .unwrap_or_else(|| Box::new(Adam::new(AdamConfig::plenoptic()))),
         );
         self.scheduler = setup.scheduler;
         self.warnings.extend(warnings.iter().cloned());
@@ -298,6 +301,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     fn optimizer_step(&mut self) -> Result<IterationInfo> {
         let previous = self.metamer.clone().expect("set up before stepping");
         let mut optimizer = self.optimizer.take().expect("set up before stepping");
+        let learning_rate = optimizer.learning_rate();
         let mut first: Option<(f64, f64)> = None;
         let mut last_gradient = None;
         let stepped = {
@@ -341,10 +345,11 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         self.penalties.push(penalty);
         self.gradient_norm.push(norms[0]);
         self.pixel_change_norm.push(norms[1]);
+        self.learning_rate.push(learning_rate);
         Ok(IterationInfo {
             iteration: self.losses.len() - 1,
             loss,
-            learning_rate: optimizer.learning_rate(),
+            learning_rate,
             penalty,
             gradient_norm: norms[0],
             pixel_change_norm: norms[1],
@@ -449,6 +454,11 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     /// ‖state k+1 − state k‖₂ for each iteration k.
     pub fn pixel_change_norm(&self) -> &[f64] {
         &self.pixel_change_norm
+    }
+
+    /// The learning rate each iteration's step used (schedulers change it after the step).
+    pub fn learning_rate(&self) -> &[f64] {
+        &self.learning_rate
     }
 
     /// Saved metamers (every `store_progress` iterations) followed by the current one; empty

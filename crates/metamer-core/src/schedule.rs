@@ -1,10 +1,236 @@
+//! Learning-rate schedulers with torch's semantics, stepped once per iteration after the
+//! optimizer step.
+
+use crate::{MetamerError, Result};
+
 /// Adjusts the learning rate once per iteration, after the optimizer step.
 ///
 /// Receives the current learning rate and the iteration's loss (schedulers that ignore the loss,
-/// like torch's step-based ones, simply do not read it) and returns the new learning rate.
+/// like torch's epoch-based ones, do not read it) and returns the new learning rate.
 pub trait LrScheduler {
     fn step(&mut self, learning_rate: f64, loss: f64) -> f64;
 
     /// The name shown in summaries and checked on load.
     fn name(&self) -> &'static str;
+}
+
+/// Whether [`ReduceLrOnPlateau`] minimises or maximises the loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PlateauMode {
+    #[default]
+    Min,
+    Max,
+}
+
+/// How [`ReduceLrOnPlateau`] measures improvement.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ThresholdMode {
+    /// Better by a fraction `threshold` of the best value.
+    #[default]
+    Rel,
+    /// Better by `threshold`.
+    Abs,
+}
+
+/// `ReduceLROnPlateau`'s options, with torch's defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlateauConfig {
+    pub mode: PlateauMode,
+    pub factor: f64,
+    pub patience: usize,
+    pub threshold: f64,
+    pub threshold_mode: ThresholdMode,
+    pub cooldown: usize,
+    pub min_lr: f64,
+    pub eps: f64,
+}
+
+impl Default for PlateauConfig {
+    fn default() -> Self {
+        Self {
+            mode: PlateauMode::Min,
+            factor: 0.1,
+            patience: 10,
+            threshold: 1e-4,
+            threshold_mode: ThresholdMode::Rel,
+            cooldown: 0,
+            min_lr: 0.0,
+            eps: 1e-8,
+        }
+    }
+}
+
+/// torch's `ReduceLROnPlateau`: multiplies the learning rate by `factor` once the loss has not
+/// improved for more than `patience` iterations.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReduceLrOnPlateau {
+    config: PlateauConfig,
+    best: f64,
+    num_bad_epochs: usize,
+    cooldown_counter: usize,
+}
+
+impl ReduceLrOnPlateau {
+    /// Checks the options as torch does (`factor` below 1).
+    pub fn new(config: PlateauConfig) -> Result<Self> {
+        if config.factor.is_nan() || config.factor >= 1.0 {
+            return Err(MetamerError::InvalidOption {
+                name: "factor",
+                requirement: "below 1.0",
+                value: config.factor.to_string(),
+            });
+        }
+        let best = match config.mode {
+            PlateauMode::Min => f64::INFINITY,
+            PlateauMode::Max => f64::NEG_INFINITY,
+        };
+        Ok(Self {
+            config,
+            best,
+            num_bad_epochs: 0,
+            cooldown_counter: 0,
+        })
+    }
+
+    pub fn config(&self) -> &PlateauConfig {
+        &self.config
+    }
+
+    fn is_better(&self, value: f64) -> bool {
+        let PlateauConfig {
+            mode,
+            threshold,
+            threshold_mode,
+            ..
+        } = self.config;
+        match (mode, threshold_mode) {
+            (PlateauMode::Min, ThresholdMode::Rel) => value < self.best * (1.0 - threshold),
+            (PlateauMode::Min, ThresholdMode::Abs) => value < self.best - threshold,
+            (PlateauMode::Max, ThresholdMode::Rel) => value > self.best * (threshold + 1.0),
+            (PlateauMode::Max, ThresholdMode::Abs) => value > self.best + threshold,
+        }
+    }
+}
+
+impl LrScheduler for ReduceLrOnPlateau {
+    fn step(&mut self, learning_rate: f64, loss: f64) -> f64 {
+        if self.is_better(loss) {
+            self.best = loss;
+            self.num_bad_epochs = 0;
+        } else {
+            self.num_bad_epochs += 1;
+        }
+        if self.cooldown_counter > 0 {
+            self.cooldown_counter -= 1;
+            self.num_bad_epochs = 0;
+        }
+        if self.num_bad_epochs > self.config.patience {
+            self.cooldown_counter = self.config.cooldown;
+            self.num_bad_epochs = 0;
+            let reduced = (learning_rate * self.config.factor).max(self.config.min_lr);
+            if learning_rate - reduced > self.config.eps {
+                return reduced;
+            }
+        }
+        learning_rate
+    }
+
+    fn name(&self) -> &'static str {
+        "ReduceLROnPlateau"
+    }
+}
+
+/// torch's epoch-based schedulers, in their recursive ("chainable") form.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EpochSchedule {
+    /// `StepLR`: multiply by `gamma` every `step_size` iterations.
+    Step { step_size: usize, gamma: f64 },
+    /// `MultiStepLR`: multiply by `gamma` at each milestone (repeated milestones compound).
+    MultiStep { milestones: Vec<usize>, gamma: f64 },
+    /// `ExponentialLR`: multiply by `gamma` every iteration.
+    Exponential { gamma: f64 },
+    /// `CosineAnnealingLR`: cosine from the initial rate down to `eta_min` over `t_max`
+    /// iterations, then back up.
+    CosineAnnealing { t_max: usize, eta_min: f64 },
+}
+
+/// An [`EpochSchedule`] with its iteration counter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochScheduler {
+    schedule: EpochSchedule,
+    last_epoch: usize,
+    base_lr: Option<f64>,
+}
+
+impl EpochScheduler {
+    pub fn new(schedule: EpochSchedule) -> Result<Self> {
+        let invalid = |name, requirement, value: String| {
+            Err(MetamerError::InvalidOption {
+                name,
+                requirement,
+                value,
+            })
+        };
+        match &schedule {
+            EpochSchedule::Step { step_size: 0, .. } => {
+                return invalid("step_size", "a positive integer", "0".into());
+            }
+            EpochSchedule::CosineAnnealing { t_max: 0, .. } => {
+                return invalid("T_max", "a positive integer", "0".into());
+            }
+            EpochSchedule::MultiStep { milestones, .. }
+                if milestones.windows(2).any(|w| w[0] > w[1]) =>
+            {
+                return invalid("milestones", "non-decreasing", format!("{milestones:?}"));
+            }
+            _ => {}
+        }
+        Ok(Self {
+            schedule,
+            last_epoch: 0,
+            base_lr: None,
+        })
+    }
+}
+
+impl LrScheduler for EpochScheduler {
+    fn step(&mut self, learning_rate: f64, _loss: f64) -> f64 {
+        let base_lr = *self.base_lr.get_or_insert(learning_rate);
+        self.last_epoch += 1;
+        let epoch = self.last_epoch;
+        match &self.schedule {
+            EpochSchedule::Step { step_size, gamma } => {
+                if epoch.is_multiple_of(*step_size) {
+                    learning_rate * gamma
+                } else {
+                    learning_rate
+                }
+            }
+            EpochSchedule::MultiStep { milestones, gamma } => {
+                let hits = milestones.iter().filter(|&&m| m == epoch).count();
+                learning_rate * gamma.powi(hits as i32)
+            }
+            EpochSchedule::Exponential { gamma } => learning_rate * gamma,
+            EpochSchedule::CosineAnnealing { t_max, eta_min } => {
+                let (t, e) = (*t_max as f64, epoch as f64);
+                let pi = std::f64::consts::PI;
+                if (epoch as i64 - 1 - *t_max as i64).rem_euclid(2 * *t_max as i64) == 0 {
+                    learning_rate + (base_lr - eta_min) * (1.0 - (pi / t).cos()) / 2.0
+                } else {
+                    (1.0 + (pi * e / t).cos()) / (1.0 + (pi * (e - 1.0) / t).cos())
+                        * (learning_rate - eta_min)
+                        + eta_min
+                }
+            }
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self.schedule {
+            EpochSchedule::Step { .. } => "StepLR",
+            EpochSchedule::MultiStep { .. } => "MultiStepLR",
+            EpochSchedule::Exponential { .. } => "ExponentialLR",
+            EpochSchedule::CosineAnnealing { .. } => "CosineAnnealingLR",
+        }
+    }
 }

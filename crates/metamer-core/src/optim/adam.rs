@@ -1,45 +1,10 @@
-//! Optimizers that step the metamer's pixel tensor.
-//!
-//! An optimizer sees only plain (non-autodiff) tensors and a closure that evaluates the
-//! objective and its gradient, so multi-evaluation methods such as L-BFGS fit the same seam.
-
 use burn::tensor::{DType, Tensor, backend::Backend};
 
+use super::{Objective, PixelOptimizer, convert};
 use crate::Result;
 
-/// The objective and its gradient at one pixel state.
-#[derive(Clone, Debug)]
-pub struct Evaluation<B: Backend, const D: usize> {
-    pub objective: f64,
-    pub penalty: f64,
-    pub gradient: Tensor<B, D>,
-}
-
-/// Evaluates the objective (loss + λ·penalty) and its gradient at the given pixels.
-pub type Objective<'a, B, const D: usize> =
-    dyn FnMut(Tensor<B, D>) -> Result<Evaluation<B, D>> + 'a;
-
-/// Updates the pixels from objective evaluations.
-pub trait PixelOptimizer<B: Backend, const D: usize> {
-    /// One optimisation step from `pixels`; returns the new pixels.
-    fn step(
-        &mut self,
-        pixels: Tensor<B, D>,
-        objective: &mut Objective<'_, B, D>,
-    ) -> Result<Tensor<B, D>>;
-
-    fn learning_rate(&self) -> f64;
-
-    fn set_learning_rate(&mut self, learning_rate: f64);
-
-    /// The name shown in summaries and checked on load (e.g. `Adam`).
-    fn name(&self) -> &'static str;
-
-    /// Moves and casts any state, so synthesis continues after [`crate::Metamer::to`].
-    fn to(&mut self, device: &B::Device, dtype: DType);
-}
-
-/// Adam's hyper-parameters, with torch's defaults except plenoptic's learning rate and AMSGrad.
+/// Adam's and AdamW's hyper-parameters. `Default` is torch's, with plenoptic's learning rate
+/// (0.01, which plenoptic injects whenever none is given).
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdamConfig {
     pub lr: f64,
@@ -47,6 +12,8 @@ pub struct AdamConfig {
     pub eps: f64,
     pub weight_decay: f64,
     pub amsgrad: bool,
+    /// Ascend instead of descend.
+    pub maximize: bool,
 }
 
 impl Default for AdamConfig {
@@ -56,15 +23,36 @@ impl Default for AdamConfig {
             betas: (0.9, 0.999),
             eps: 1e-8,
             weight_decay: 0.0,
-            amsgrad: true,
+            amsgrad: false,
+            maximize: false,
         }
     }
 }
 
-/// torch's Adam with its exact update order (single-tensor CPU path).
+impl AdamConfig {
+    /// plenoptic's optimizer when none is chosen: Adam(lr 0.01, amsgrad).
+    pub fn plenoptic() -> Self {
+        Self {
+            amsgrad: true,
+            ..Self::default()
+        }
+    }
+
+    /// torch's AdamW defaults (weight decay 0.01) with plenoptic's learning rate.
+    pub fn adamw() -> Self {
+        Self {
+            weight_decay: 0.01,
+            ..Self::default()
+        }
+    }
+}
+
+/// torch's Adam, or AdamW with decoupled weight decay, following torch's single-tensor update
+/// order step for step.
 #[derive(Clone, Debug)]
 pub struct Adam<B: Backend, const D: usize> {
     config: AdamConfig,
+    decoupled_weight_decay: bool,
     state: Option<AdamState<B, D>>,
 }
 
@@ -81,7 +69,16 @@ impl<B: Backend, const D: usize> Adam<B, D> {
     pub fn new(config: AdamConfig) -> Self {
         Self {
             config,
+            decoupled_weight_decay: false,
             state: None,
+        }
+    }
+
+    /// AdamW: weight decay shrinks the pixels directly instead of entering the gradient.
+    pub fn adamw(config: AdamConfig) -> Self {
+        Self {
+            decoupled_weight_decay: true,
+            ..Self::new(config)
         }
     }
 
@@ -101,12 +98,17 @@ impl<B: Backend, const D: usize> Adam<B, D> {
             eps,
             weight_decay,
             amsgrad,
+            maximize,
         } = self.config;
-        let gradient = if weight_decay != 0.0 {
-            gradient.add(pixels.clone().mul_scalar(weight_decay))
-        } else {
-            gradient
-        };
+        let mut gradient = if maximize { gradient.neg() } else { gradient };
+        let mut pixels = pixels;
+        if weight_decay != 0.0 {
+            if self.decoupled_weight_decay {
+                pixels = pixels.mul_scalar(1.0 - lr * weight_decay);
+            } else {
+                gradient = gradient.add(pixels.clone().mul_scalar(weight_decay));
+            }
+        }
         let state = self.state.get_or_insert_with(|| AdamState {
             step: 0,
             exp_avg: gradient.zeros_like(),
@@ -162,16 +164,19 @@ impl<B: Backend, const D: usize> PixelOptimizer<B, D> for Adam<B, D> {
     }
 
     fn name(&self) -> &'static str {
-        "Adam"
+        if self.decoupled_weight_decay {
+            "AdamW"
+        } else {
+            "Adam"
+        }
     }
 
     fn to(&mut self, device: &B::Device, dtype: DType) {
         if let Some(state) = self.state.as_mut() {
-            let convert = |t: &mut Tensor<B, D>| *t = t.clone().cast(dtype).to_device(device);
-            convert(&mut state.exp_avg);
-            convert(&mut state.exp_avg_sq);
+            convert(&mut state.exp_avg, device, dtype);
+            convert(&mut state.exp_avg_sq, device, dtype);
             if let Some(max) = state.max_exp_avg_sq.as_mut() {
-                convert(max);
+                convert(max, device, dtype);
             }
         }
     }

@@ -1,0 +1,61 @@
+//! Optimizers that step the metamer's pixel tensor, with torch's exact update rules.
+//!
+//! An optimizer sees only plain (non-autodiff) tensors and a closure that evaluates the
+//! objective and its gradient, so multi-evaluation methods such as L-BFGS fit the same seam as
+//! Adam and SGD, and users can bring their own by implementing [`PixelOptimizer`].
+
+mod adam;
+mod lbfgs;
+mod sgd;
+
+pub use adam::{Adam, AdamConfig, AdamState};
+pub use lbfgs::{Lbfgs, LbfgsConfig, LineSearch};
+pub use sgd::{Sgd, SgdConfig};
+
+use burn::tensor::{DType, Tensor, backend::Backend};
+
+use crate::Result;
+
+/// The objective and its gradient at one pixel state.
+#[derive(Clone, Debug)]
+pub struct Evaluation<B: Backend, const D: usize> {
+    pub objective: f64,
+    pub penalty: f64,
+    pub gradient: Tensor<B, D>,
+}
+
+/// Evaluates the objective (loss + λ·penalty) and its gradient at the given pixels.
+pub type Objective<'a, B, const D: usize> =
+    dyn FnMut(Tensor<B, D>) -> Result<Evaluation<B, D>> + 'a;
+
+/// Updates the pixels from objective evaluations.
+///
+/// The synthesis loop records the first evaluation's objective and penalty as the iteration's
+/// loss and penalty (plenoptic ≥ 2.1.1), and the last evaluation's gradient as its gradient.
+pub trait PixelOptimizer<B: Backend, const D: usize> {
+    /// One optimisation step from `pixels`; returns the new pixels.
+    fn step(
+        &mut self,
+        pixels: Tensor<B, D>,
+        objective: &mut Objective<'_, B, D>,
+    ) -> Result<Tensor<B, D>>;
+
+    fn learning_rate(&self) -> f64;
+
+    fn set_learning_rate(&mut self, learning_rate: f64);
+
+    /// The name shown in summaries and checked on load (e.g. `Adam`).
+    fn name(&self) -> &'static str;
+
+    /// Moves and casts any state, so synthesis continues after [`crate::Metamer::to`].
+    fn to(&mut self, device: &B::Device, dtype: DType);
+}
+
+/// Moves and casts one state tensor in place.
+fn convert<B: Backend, const D: usize>(
+    tensor: &mut Tensor<B, D>,
+    device: &B::Device,
+    dtype: DType,
+) {
+    *tensor = tensor.clone().cast(dtype).to_device(device);
+}

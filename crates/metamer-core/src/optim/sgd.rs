@@ -1,0 +1,112 @@
+use burn::tensor::{DType, Tensor, backend::Backend};
+
+use super::{Objective, PixelOptimizer, convert};
+use crate::Result;
+
+/// SGD's hyper-parameters: torch's defaults with plenoptic's learning rate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SgdConfig {
+    pub lr: f64,
+    pub momentum: f64,
+    pub dampening: f64,
+    pub weight_decay: f64,
+    pub nesterov: bool,
+    pub maximize: bool,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        Self {
+            lr: 0.01,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+            maximize: false,
+        }
+    }
+}
+
+/// torch's SGD with momentum, dampening, Nesterov and weight decay.
+#[derive(Clone, Debug)]
+pub struct Sgd<B: Backend, const D: usize> {
+    config: SgdConfig,
+    momentum_buffer: Option<Tensor<B, D>>,
+}
+
+impl<B: Backend, const D: usize> Sgd<B, D> {
+    pub fn new(config: SgdConfig) -> Self {
+        Self {
+            config,
+            momentum_buffer: None,
+        }
+    }
+
+    pub fn config(&self) -> &SgdConfig {
+        &self.config
+    }
+
+    pub fn momentum_buffer(&self) -> Option<&Tensor<B, D>> {
+        self.momentum_buffer.as_ref()
+    }
+
+    /// Applies one update with a known gradient.
+    pub fn update(&mut self, pixels: Tensor<B, D>, gradient: Tensor<B, D>) -> Tensor<B, D> {
+        let SgdConfig {
+            lr,
+            momentum,
+            dampening,
+            weight_decay,
+            nesterov,
+            maximize,
+        } = self.config;
+        let mut gradient = if maximize { gradient.neg() } else { gradient };
+        if weight_decay != 0.0 {
+            gradient = gradient.add(pixels.clone().mul_scalar(weight_decay));
+        }
+        if momentum != 0.0 {
+            let buffer = match self.momentum_buffer.take() {
+                None => gradient.clone(),
+                Some(buffer) => buffer
+                    .mul_scalar(momentum)
+                    .add(gradient.clone().mul_scalar(1.0 - dampening)),
+            };
+            self.momentum_buffer = Some(buffer.clone());
+            gradient = if nesterov {
+                gradient.add(buffer.mul_scalar(momentum))
+            } else {
+                buffer
+            };
+        }
+        pixels.sub(gradient.mul_scalar(lr))
+    }
+}
+
+impl<B: Backend, const D: usize> PixelOptimizer<B, D> for Sgd<B, D> {
+    fn step(
+        &mut self,
+        pixels: Tensor<B, D>,
+        objective: &mut Objective<'_, B, D>,
+    ) -> Result<Tensor<B, D>> {
+        let evaluation = objective(pixels.clone())?;
+        Ok(self.update(pixels, evaluation.gradient))
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.config.lr
+    }
+
+    fn set_learning_rate(&mut self, learning_rate: f64) {
+        self.config.lr = learning_rate;
+    }
+
+    fn name(&self) -> &'static str {
+        "SGD"
+    }
+
+    fn to(&mut self, device: &B::Device, dtype: DType) {
+        if let Some(buffer) = self.momentum_buffer.as_mut() {
+            convert(buffer, device, dtype);
+        }
+    }
+}
