@@ -443,7 +443,7 @@ mod tests {
             2.0
         );
         assert_eq!(
-            cubic_interpolate((0.0, 0.0, 1.0), (1.0, 0.0, 1.0), Some((0.0, 4.0))),
+            cubic_interpolate((0.0, 0.0, 1.0), (1.0, 2.0 / 3.0, 1.0), Some((0.0, 4.0))),
             2.0
         );
     }
