@@ -16,9 +16,11 @@
 //! ```
 
 pub use metamer_core::{
-    Adam, AdamConfig, BurnModel, Inner, IterationInfo, IterationSelection, Loss, LrScheduler,
-    Metamer, MetamerError, MetamerOptions, Model, Penalty, PixelOptimizer, Progress,
-    Representation, Setup, SynthesisReport, SynthesizeOptions, Warning, set_seed,
+    Adam, AdamConfig, BurnModel, EpochSchedule, EpochScheduler, Evaluation, Inner, IterationInfo,
+    IterationSelection, Lbfgs, LbfgsConfig, LineSearch, Loss, LrScheduler, Metamer, MetamerError,
+    MetamerOptions, Model, Penalty, PixelOptimizer, PlateauConfig, PlateauMode, Progress,
+    ReduceLrOnPlateau, Representation, Setup, Sgd, SgdConfig, SynthesisReport, SynthesizeOptions,
+    ThresholdMode, Warning, set_seed,
 };
 
 /// Visual models and their building blocks.

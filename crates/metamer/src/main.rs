@@ -1,7 +1,9 @@
 //! `metamer synth`: synthesize a model metamer from the command line.
 
 mod model_spec;
+mod options;
 mod synth;
+mod training;
 
 use std::process::ExitCode;
 

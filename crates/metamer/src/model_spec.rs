@@ -1,8 +1,8 @@
 //! `--model` specifications: `name` or `name:key=value,key=value`.
 
-use std::collections::BTreeMap;
-
 use metamer::models::{Gaussian, Padding};
+
+use crate::options::KeyValues;
 
 /// A model chosen on the command line.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,21 +19,14 @@ impl std::str::FromStr for ModelSpec {
 
     fn from_str(spec: &str) -> Result<Self, String> {
         let (name, rest) = spec.split_once(':').unwrap_or((spec, ""));
-        let mut keys = BTreeMap::new();
-        for pair in rest.split(',').filter(|p| !p.trim().is_empty()) {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| format!("model option {pair:?} is not key=value"))?;
-            keys.insert(key.trim().to_string(), value.trim().to_string());
-        }
-        match name.trim() {
+        let name = name.trim();
+        let options = KeyValues::parse(name, rest)?;
+        match name {
             "identity" => {
-                if let Some(key) = keys.keys().next() {
-                    return Err(format!("identity takes no options, but got {key:?}"));
-                }
+                options.finish("none")?;
                 Ok(Self::Identity)
             }
-            "gaussian" => gaussian(keys).map(Self::Gaussian),
+            "gaussian" => gaussian(options).map(Self::Gaussian),
             other => Err(format!(
                 "unknown model {other:?}; expected one of: {MODELS}"
             )),
@@ -41,9 +34,8 @@ impl std::str::FromStr for ModelSpec {
     }
 }
 
-fn gaussian(mut keys: BTreeMap<String, String>) -> Result<Gaussian, String> {
-    let mut take = |key: &str| keys.remove(key);
-    let kernel_size = match take("kernel_size") {
+fn gaussian(mut options: KeyValues) -> Result<Gaussian, String> {
+    let kernel_size = match options.text("kernel_size") {
         None => [30, 30],
         Some(text) => {
             let parse = |s: &str| {
@@ -57,27 +49,13 @@ fn gaussian(mut keys: BTreeMap<String, String>) -> Result<Gaussian, String> {
             }
         }
     };
-    let std = match take("std") {
-        None => 3.0,
-        Some(text) => text
-            .parse::<f64>()
-            .map_err(|_| format!("std must be a number, got {text:?}"))?,
-    };
-    let pad_mode = match take("pad_mode") {
+    let std = options.float("std")?.unwrap_or(3.0);
+    let pad_mode = match options.text("pad_mode") {
         None => Padding::Reflect,
         Some(text) => text.parse::<Padding>().map_err(|e| e.to_string())?,
     };
-    let out_channels = take("out_channels")
-        .map(|text| {
-            text.parse::<usize>()
-                .map_err(|_| format!("out_channels must be a positive integer, got {text:?}"))
-        })
-        .transpose()?;
-    if let Some(key) = keys.keys().next() {
-        return Err(format!(
-            "unknown gaussian option {key:?}; expected: {GAUSSIAN_KEYS}"
-        ));
-    }
+    let out_channels = options.count("out_channels")?;
+    options.finish(GAUSSIAN_KEYS)?;
     Gaussian::with_options(kernel_size, &[std], out_channels, pad_mode).map_err(|e| e.to_string())
 }
 

@@ -6,13 +6,16 @@ use burn::tensor::{DType, Tensor, backend::AutodiffBackend, backend::Backend};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use metamer::{
-    AdamConfig, Loss, Metamer, MetamerError, MetamerOptions, Model, Penalty, Representation, Setup,
+    Loss, Metamer, MetamerError, MetamerOptions, Model, Penalty, Representation, Setup,
     SynthesizeOptions, Warning,
     io::{self, Array, IoError},
 };
 use serde_json::json;
 
-use crate::model_spec::ModelSpec;
+use crate::{
+    model_spec::ModelSpec,
+    training::{self, OptimizerChoice, SchedulerChoice},
+};
 
 /// Size of the generated default image.
 const DEFAULT_IMAGE_SIZE: usize = 256;
@@ -41,9 +44,23 @@ pub struct SynthArgs {
     stop_criterion: f64,
     #[arg(long, default_value_t = 50)]
     stop_iters_to_check: usize,
-    /// Adam's learning rate.
+    /// The learning rate of any optimizer (plenoptic's default, 0.01, also for L-BFGS).
     #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
     lr: f64,
+    /// Optimizer; default: plenoptic's Adam with AMSGrad. A named one starts from torch's defaults.
+    #[arg(long, value_enum)]
+    optimizer: Option<OptimizerChoice>,
+    /// Optimizer options with torch's names, e.g. `momentum=0.9` or
+    /// `history_size=10,max_iter=4,line_search_fn=strong_wolfe` (lists use ':', e.g. `betas=0.9:0.999`).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    optimizer_opt: String,
+    /// Learning-rate scheduler, stepped after every iteration.
+    #[arg(long, value_enum)]
+    scheduler: Option<SchedulerChoice>,
+    /// Scheduler options with torch's names, e.g. `step_size=4,gamma=0.5` or
+    /// `factor=0.5,patience=1,threshold=0.2` (lists use ':', e.g. `milestones=3:7`).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    scheduler_opt: String,
     #[arg(long, value_enum, default_value_t = LossChoice::Mse)]
     loss: LossChoice,
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
@@ -227,15 +244,15 @@ fn synthesize<B: AutodiffBackend>(args: &SynthArgs) -> Result<(), CliError> {
         penalty: Penalty::range(args.range.0, args.range.1),
         penalty_lambda: args.penalty_lambda,
     };
+    let optimizer = training::optimizer(args.optimizer, &args.optimizer_opt, args.lr)
+        .map_err(CliError::Usage)?;
+    let scheduler =
+        training::scheduler(args.scheduler, &args.scheduler_opt).map_err(CliError::Usage)?;
     let mut met = Metamer::<B>::with_options(image, args.model.clone(), options)?;
-    let optimizer = metamer::Adam::new(AdamConfig {
-        lr: args.lr,
-        ..Default::default()
-    });
     met.setup(Setup {
         initial_image,
-        optimizer: Some(Box::new(optimizer)),
-        scheduler: None,
+        optimizer: Some(optimizer),
+        scheduler,
     })?;
     for warning in met.warnings() {
         print_warning(warning, args.quiet);
@@ -334,6 +351,7 @@ fn write_outputs<B: AutodiffBackend>(
         "penalties": penalties,
         "gradient_norm": met.gradient_norm(),
         "pixel_change_norm": met.pixel_change_norm(),
+        "learning_rate": met.learning_rate(),
         "iterations": met.gradient_norm().len(),
         "converged": converged,
         "settings": {
@@ -346,6 +364,10 @@ fn write_outputs<B: AutodiffBackend>(
             "stop_criterion": args.stop_criterion,
             "stop_iters_to_check": args.stop_iters_to_check,
             "lr": args.lr,
+            "optimizer": met.optimizer().map(|o| o.name()),
+            "optimizer_opt": args.optimizer_opt,
+            "scheduler": args.scheduler.map(|s| format!("{s:?}").to_lowercase()),
+            "scheduler_opt": args.scheduler_opt,
             "loss": met.loss_function().name(),
             "penalty_lambda": args.penalty_lambda,
             "range": [args.range.0, args.range.1],

@@ -125,6 +125,49 @@ fn init_is_used_unchanged_and_store_progress_saves() {
 }
 
 #[test]
+fn optimizers_and_schedulers_are_chosen_with_torch_names() {
+    let out = temp_dir("sgd-step");
+    let args = [
+        "--max-iter",
+        "4",
+        "--model",
+        "gaussian:kernel_size=5",
+        "--optimizer",
+        "sgd",
+        "--optimizer-opt",
+        "momentum=0.9",
+        "--lr",
+        "0.02",
+        "--scheduler",
+        "step",
+        "--scheduler-opt",
+        "step_size=2,gamma=0.5",
+    ];
+    let output = synth(&out, &args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let written = history(&out);
+    assert_eq!(floats(&written["learning_rate"]), [0.02, 0.02, 0.01, 0.01]);
+    assert_eq!(written["settings"]["optimizer"], "SGD");
+    assert_eq!(written["settings"]["scheduler"], "step");
+
+    let output = synth(
+        &out,
+        &[
+            "--max-iter",
+            "2",
+            "--optimizer",
+            "lbfgs",
+            "--optimizer-opt",
+            "history_size=10,max_iter=4,line_search_fn=strong_wolfe",
+            "--lr",
+            "1",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(history(&out)["settings"]["optimizer"], "LBFGS");
+}
+
+#[test]
 fn bad_input_gives_one_clear_line_and_failure() {
     let out = temp_dir("errors");
     let wrong = out.join("wrong.npy");
@@ -139,7 +182,19 @@ fn bad_input_gives_one_clear_line_and_failure() {
     .unwrap();
     let garbage = out.join("garbage.png");
     std::fs::write(&garbage, b"definitely not a png").unwrap();
-    let cases: [(Vec<&str>, &str); 5] = [
+    let cases: [(Vec<&str>, &str); 8] = [
+        (
+            vec!["--optimizer", "sgd", "--optimizer-opt", "momentun=0.9"],
+            "unknown sgd option \"momentun\"; expected: momentum",
+        ),
+        (
+            vec!["--scheduler", "cosine"],
+            "the cosine scheduler needs T_max",
+        ),
+        (
+            vec!["--optimizer", "rmsprop"],
+            "invalid value 'rmsprop' for '--optimizer",
+        ),
         (
             vec!["--model", "vgg16"],
             "unknown model \"vgg16\"; expected one of: identity, gaussian",
