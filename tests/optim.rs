@@ -349,30 +349,7 @@ fn metamer_histories<B: AutodiffBackend>() {
         })
         .unwrap();
         let expected = &fixture[name];
-        assert_rel_close(
-            &format!("{name} losses"),
-            &met.losses().unwrap(),
-            &floats(&expected["losses"]),
-            1e-3,
-        );
-        assert_rel_close(
-            &format!("{name} penalties"),
-            &met.penalties().unwrap(),
-            &floats(&expected["penalties"]),
-            1e-3,
-        );
-        assert_rel_close(
-            &format!("{name} gradient_norm"),
-            met.gradient_norm(),
-            &floats(&expected["gradient_norm"]),
-            1e-3,
-        );
-        assert_rel_close(
-            &format!("{name} pixel_change_norm"),
-            met.pixel_change_norm(),
-            &floats(&expected["pixel_change_norm"]),
-            1e-3,
-        );
+        assert_history(name, &met, expected, 1e-3);
         assert_eq!(
             met.learning_rate(),
             floats(&expected["learning_rate"]).as_slice(),

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use burn::tensor::{DType, Tensor, backend::Backend};
+use burn::tensor::{DType, Tensor, backend::AutodiffBackend, backend::Backend};
+use metamer_core::Metamer;
 use metamer_io::Array;
 pub use serde_json::Value;
 
@@ -84,6 +85,30 @@ pub fn assert_close(what: &str, actual: &[f64], expected: &[f64], atol: f64, rto
         assert!(
             (a - e).abs() <= atol + rtol * e.abs(),
             "{what}[{i}]: {a} vs expected {e}"
+        );
+    }
+}
+
+/// Compares the four histories of a synthesis with a fixture holding them by name.
+#[track_caller]
+pub fn assert_history<B: AutodiffBackend, const D: usize>(
+    what: &str,
+    met: &Metamer<B, D>,
+    fixture: &Value,
+    rtol: f64,
+) {
+    let histories = [
+        ("losses", met.losses().unwrap()),
+        ("penalties", met.penalties().unwrap()),
+        ("gradient_norm", met.gradient_norm().to_vec()),
+        ("pixel_change_norm", met.pixel_change_norm().to_vec()),
+    ];
+    for (name, actual) in histories {
+        assert_rel_close(
+            &format!("{what} {name}"),
+            &actual,
+            &floats(&fixture[name]),
+            rtol,
         );
     }
 }
