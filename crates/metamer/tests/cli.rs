@@ -226,6 +226,42 @@ fn bad_input_gives_one_clear_line_and_failure() {
 }
 
 #[test]
+fn a_diverging_synthesis_keeps_its_history() {
+    let out = temp_dir("diverge");
+    let output = synth(
+        &out,
+        &[
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e30",
+            "--max-iter",
+            "10",
+            "--model",
+            "gaussian:kernel_size=5",
+        ],
+    );
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(
+        text.starts_with("error: Found a NaN in loss during optimization (iteration "),
+        "{text}"
+    );
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    let written = history(&out);
+    let iterations = written["iterations"].as_u64().unwrap() as usize;
+    assert!(
+        iterations >= 1 && iterations < 10,
+        "stopped at {iterations}"
+    );
+    assert_eq!(
+        written["gradient_norm"].as_array().unwrap().len(),
+        iterations
+    );
+    assert!(out.join("metamer.npy").is_file());
+}
+
+#[test]
 fn seeded_einstein_reproduces_plenoptic() {
     if metamer::io::data_dir().is_err() {
         eprintln!("skipping: plenoptic's sample images are not available (set METAMER_DATA)");
