@@ -5,7 +5,7 @@ use burn::tensor::{DType, Tensor, backend::AutodiffBackend, backend::Backend};
 use metamer_core::{
     Adam, AdamConfig, EpochSchedule, EpochScheduler, Evaluation, Lbfgs, LbfgsConfig, LineSearch,
     LrScheduler, Metamer, PixelOptimizer, PlateauConfig, PlateauMode, ReduceLrOnPlateau, Result,
-    Setup, Sgd, SgdConfig, SynthesizeOptions, ThresholdMode, set_seed,
+    Setup, Sgd, SgdConfig, State, SynthesizeOptions, ThresholdMode, set_seed,
     tensor::{from_f64, to_f64},
 };
 use metamer_models::Gaussian;
@@ -394,3 +394,150 @@ fn invalid_scheduler_options_are_errors() {
         .is_err()
     );
 }
+
+/// Saving an optimizer's and scheduler's state (through JSON) mid-run and restoring it into
+/// fresh, default-configured ones continues bit for bit.
+fn state_round_trip_resumes_exactly<B: AutodiffBackend>() {
+    type Inner<B> = <B as AutodiffBackend>::InnerBackend;
+    type Make<B> = fn() -> Box<dyn PixelOptimizer<Inner<B>, 1>>;
+    let configured: Vec<(Make<B>, Make<B>)> = vec![
+        (
+            || {
+                Box::new(Adam::new(AdamConfig {
+                    lr: 0.05,
+                    amsgrad: true,
+                    weight_decay: 0.1,
+                    ..Default::default()
+                }))
+            },
+            || Box::new(Adam::new(AdamConfig::default())),
+        ),
+        (
+            || {
+                Box::new(Adam::adamw(AdamConfig {
+                    lr: 0.05,
+                    ..AdamConfig::adamw()
+                }))
+            },
+            || Box::new(Adam::adamw(AdamConfig::adamw())),
+        ),
+        (
+            || {
+                Box::new(Sgd::new(SgdConfig {
+                    lr: 0.02,
+                    momentum: 0.9,
+                    nesterov: true,
+                    ..Default::default()
+                }))
+            },
+            || Box::new(Sgd::new(SgdConfig::default())),
+        ),
+        (
+            || {
+                Box::new(Lbfgs::new(LbfgsConfig {
+                    lr: 1.0,
+                    history_size: 3,
+                    max_iter: 4,
+                    line_search: LineSearch::StrongWolfe,
+                    ..Default::default()
+                }))
+            },
+            || Box::new(Lbfgs::new(LbfgsConfig::default())),
+        ),
+    ];
+    let schedulers: [fn() -> Box<dyn LrScheduler>; 3] = [
+        || {
+            Box::new(
+                ReduceLrOnPlateau::new(PlateauConfig {
+                    mode: PlateauMode::Max,
+                    factor: 0.5,
+                    patience: 1,
+                    ..Default::default()
+                })
+                .unwrap(),
+            )
+        },
+        || {
+            Box::new(
+                EpochScheduler::new(EpochSchedule::MultiStep {
+                    milestones: vec![2, 6, 6],
+                    gamma: 0.5,
+                })
+                .unwrap(),
+            )
+        },
+        || {
+            Box::new(
+                EpochScheduler::new(EpochSchedule::CosineAnnealing {
+                    t_max: 3,
+                    eta_min: 0.001,
+                })
+                .unwrap(),
+            )
+        },
+    ];
+    let device = Default::default();
+    let x0 = floats(&json("optim")["quadratic"]["x0"]);
+    let run = |optimizer: &mut Box<dyn PixelOptimizer<Inner<B>, 1>>,
+               scheduler: &mut Box<dyn LrScheduler>,
+               mut x: Tensor<Inner<B>, 1>,
+               steps: usize| {
+        let mut objective = |pixels: Tensor<Inner<B>, 1>| -> Result<Evaluation<Inner<B>, 1>> {
+            let (value, gradient) = quadratic(&to_f64(pixels), DType::F64);
+            Ok(Evaluation {
+                objective: value,
+                penalty: 0.0,
+                gradient: from_f64(gradient, [4], DType::F64, &device),
+            })
+        };
+        for _ in 0..steps {
+            let loss = objective(x.clone()).unwrap().objective;
+            let lr = optimizer.learning_rate();
+            x = optimizer.step(x, &mut objective).unwrap();
+            optimizer.set_learning_rate(scheduler.step(lr, loss));
+        }
+        x
+    };
+    for (make, make_default) in &configured {
+        for make_scheduler in &schedulers {
+            let start: Tensor<Inner<B>, 1> = from_f64(x0.clone(), [4], DType::F64, &device);
+            let (mut straight, mut straight_scheduler) = (make(), make_scheduler());
+            let expected = to_f64(run(
+                &mut straight,
+                &mut straight_scheduler,
+                start.clone(),
+                10,
+            ));
+
+            let (mut first, mut first_scheduler) = (make(), make_scheduler());
+            let halfway = run(&mut first, &mut first_scheduler, start, 5);
+            let saved = serde_json::to_string(&(first.state(), first_scheduler.state())).unwrap();
+            let (optimizer_state, scheduler_state): (State, State) =
+                serde_json::from_str(&saved).unwrap();
+            let (mut resumed, mut resumed_scheduler) = (make_default(), make_scheduler());
+            resumed
+                .load_state(&optimizer_state, &device, DType::F64)
+                .unwrap();
+            resumed_scheduler.load_state(&scheduler_state).unwrap();
+            let finished = to_f64(run(&mut resumed, &mut resumed_scheduler, halfway, 5));
+            assert_eq!(
+                finished,
+                expected,
+                "{} with {}",
+                resumed.name(),
+                resumed_scheduler.name()
+            );
+        }
+    }
+    // A state restores only into an optimizer of its own kind.
+    let adam_state = configured[0].0().state();
+    let err = configured[2].1()
+        .load_state(&adam_state, &device, DType::F64)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "saved state does not fit: expected SGD, found Adam"
+    );
+}
+
+test_on_backends!(state_round_trip_resumes_exactly);

@@ -65,6 +65,8 @@ pub enum MetamerError {
     NanLoss { iteration: usize, loss: f64 },
     #[error("iteration={iteration} out of bounds with {len} iterations of synthesis")]
     IterationOutOfBounds { iteration: i64, len: usize },
+    #[error("saved state does not fit: expected {expected}, found {found}")]
+    StateMismatch { expected: String, found: String },
     #[error("{name} must be {requirement}, but got {value}")]
     InvalidOption {
         name: &'static str,

@@ -23,6 +23,7 @@ pub use metamer::{
 pub use model::{BurnModel, Model};
 pub use optim::{
     Adam, AdamConfig, Evaluation, Lbfgs, LbfgsConfig, LineSearch, PixelOptimizer, Sgd, SgdConfig,
+    State, StateTensor,
 };
 pub use penalty::Penalty;
 pub use progress::{IterationSelection, Progress};

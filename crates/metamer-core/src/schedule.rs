@@ -1,7 +1,7 @@
 //! Learning-rate schedulers with torch's semantics, stepped once per iteration after the
 //! optimizer step.
 
-use crate::{MetamerError, Result};
+use crate::{MetamerError, Result, optim::State};
 
 /// Adjusts the learning rate once per iteration, after the optimizer step.
 ///
@@ -12,6 +12,20 @@ pub trait LrScheduler {
 
     /// The name shown in summaries and checked on load.
     fn name(&self) -> &'static str;
+
+    /// Options and counters, for saving a synthesis. The default records only the name.
+    fn state(&self) -> State {
+        State::new(self.name())
+    }
+
+    /// Restores what [`LrScheduler::state`] returned. The default refuses, for schedulers that
+    /// do not record their state.
+    fn load_state(&mut self, state: &State) -> Result<()> {
+        Err(MetamerError::StateMismatch {
+            expected: format!("a scheduler that can restore {} state", state.name),
+            found: format!("{}, which keeps no state", self.name()),
+        })
+    }
 }
 
 /// Whether [`ReduceLrOnPlateau`] minimises or maximises the loss.
@@ -138,6 +152,61 @@ impl LrScheduler for ReduceLrOnPlateau {
     fn name(&self) -> &'static str {
         "ReduceLROnPlateau"
     }
+
+    fn state(&self) -> State {
+        let c = &self.config;
+        let state = State::new(self.name())
+            .scalar("mode_max", f64::from(u8::from(c.mode == PlateauMode::Max)))
+            .scalar("factor", c.factor)
+            .scalar("patience", c.patience as f64)
+            .scalar("threshold", c.threshold)
+            .scalar(
+                "threshold_abs",
+                f64::from(u8::from(c.threshold_mode == ThresholdMode::Abs)),
+            )
+            .scalar("cooldown", c.cooldown as f64)
+            .scalar("min_lr", c.min_lr)
+            .scalar("eps", c.eps)
+            .scalar("num_bad_epochs", self.num_bad_epochs as f64)
+            .scalar("cooldown_counter", self.cooldown_counter as f64);
+        // JSON has no infinities: the initial "best" is left out and rebuilt from the mode.
+        if self.best.is_finite() {
+            state.scalar("best", self.best)
+        } else {
+            state
+        }
+    }
+
+    fn load_state(&mut self, state: &State) -> Result<()> {
+        state.expect_name(self.name())?;
+        let get = |key: &str| state.get_scalar(key);
+        self.config = PlateauConfig {
+            mode: if get("mode_max")? != 0.0 {
+                PlateauMode::Max
+            } else {
+                PlateauMode::Min
+            },
+            factor: get("factor")?,
+            patience: get("patience")? as usize,
+            threshold: get("threshold")?,
+            threshold_mode: if get("threshold_abs")? != 0.0 {
+                ThresholdMode::Abs
+            } else {
+                ThresholdMode::Rel
+            },
+            cooldown: get("cooldown")? as usize,
+            min_lr: get("min_lr")?,
+            eps: get("eps")?,
+        };
+        self.best = match (state.scalars.get("best"), self.config.mode) {
+            (Some(best), _) => *best,
+            (None, PlateauMode::Min) => f64::INFINITY,
+            (None, PlateauMode::Max) => f64::NEG_INFINITY,
+        };
+        self.num_bad_epochs = get("num_bad_epochs")? as usize;
+        self.cooldown_counter = get("cooldown_counter")? as usize;
+        Ok(())
+    }
 }
 
 /// torch's epoch-based schedulers, in their recursive ("chainable") form.
@@ -223,6 +292,59 @@ impl LrScheduler for EpochScheduler {
                 }
             }
         }
+    }
+
+    fn state(&self) -> State {
+        let mut state = State::new(self.name()).scalar("last_epoch", self.last_epoch as f64);
+        if let Some(base_lr) = self.base_lr {
+            state = state.scalar("base_lr", base_lr);
+        }
+        state = match &self.schedule {
+            EpochSchedule::Step { step_size, gamma } => state
+                .scalar("step_size", *step_size as f64)
+                .scalar("gamma", *gamma),
+            EpochSchedule::MultiStep { milestones, gamma } => milestones
+                .iter()
+                .enumerate()
+                .fold(state.scalar("gamma", *gamma), |s, (i, m)| {
+                    s.scalar(&format!("milestones.{i:04}"), *m as f64)
+                }),
+            EpochSchedule::Exponential { gamma } => state.scalar("gamma", *gamma),
+            EpochSchedule::CosineAnnealing { t_max, eta_min } => state
+                .scalar("T_max", *t_max as f64)
+                .scalar("eta_min", *eta_min),
+        };
+        state
+    }
+
+    fn load_state(&mut self, state: &State) -> Result<()> {
+        state.expect_name(self.name())?;
+        let get = |key: &str| state.get_scalar(key);
+        self.schedule = match &self.schedule {
+            EpochSchedule::Step { .. } => EpochSchedule::Step {
+                step_size: get("step_size")? as usize,
+                gamma: get("gamma")?,
+            },
+            EpochSchedule::MultiStep { .. } => EpochSchedule::MultiStep {
+                milestones: state
+                    .scalars
+                    .iter()
+                    .filter(|(k, _)| k.starts_with("milestones."))
+                    .map(|(_, v)| *v as usize)
+                    .collect(),
+                gamma: get("gamma")?,
+            },
+            EpochSchedule::Exponential { .. } => EpochSchedule::Exponential {
+                gamma: get("gamma")?,
+            },
+            EpochSchedule::CosineAnnealing { .. } => EpochSchedule::CosineAnnealing {
+                t_max: get("T_max")? as usize,
+                eta_min: get("eta_min")?,
+            },
+        };
+        self.last_epoch = get("last_epoch")? as usize;
+        self.base_lr = state.scalars.get("base_lr").copied();
+        Ok(())
     }
 
     fn name(&self) -> &'static str {

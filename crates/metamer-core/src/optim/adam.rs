@@ -1,6 +1,6 @@
 use burn::tensor::{DType, Tensor, backend::Backend};
 
-use super::{Objective, PixelOptimizer, convert};
+use super::{Objective, PixelOptimizer, State, convert, flag};
 use crate::Result;
 
 /// Adam's and AdamW's hyper-parameters. `Default` is torch's, with plenoptic's learning rate
@@ -169,6 +169,51 @@ impl<B: Backend, const D: usize> PixelOptimizer<B, D> for Adam<B, D> {
         } else {
             "Adam"
         }
+    }
+
+    fn state(&self) -> State {
+        let c = &self.config;
+        let moments = self.state.as_ref();
+        State::new(self.name())
+            .scalar("lr", c.lr)
+            .scalar("beta1", c.betas.0)
+            .scalar("beta2", c.betas.1)
+            .scalar("eps", c.eps)
+            .scalar("weight_decay", c.weight_decay)
+            .scalar("amsgrad", flag(c.amsgrad))
+            .scalar("maximize", flag(c.maximize))
+            .scalar("step", moments.map_or(0.0, |m| m.step as f64))
+            .tensor("exp_avg", moments.map(|m| &m.exp_avg))
+            .tensor("exp_avg_sq", moments.map(|m| &m.exp_avg_sq))
+            .tensor(
+                "max_exp_avg_sq",
+                moments.and_then(|m| m.max_exp_avg_sq.as_ref()),
+            )
+    }
+
+    fn load_state(&mut self, state: &State, device: &B::Device, dtype: DType) -> Result<()> {
+        state.expect_name(self.name())?;
+        self.config = AdamConfig {
+            lr: state.get_scalar("lr")?,
+            betas: (state.get_scalar("beta1")?, state.get_scalar("beta2")?),
+            eps: state.get_scalar("eps")?,
+            weight_decay: state.get_scalar("weight_decay")?,
+            amsgrad: state.get_scalar("amsgrad")? != 0.0,
+            maximize: state.get_scalar("maximize")? != 0.0,
+        };
+        let step = state.get_scalar("step")? as u64;
+        let exp_avg = state.get_tensor::<B, D>("exp_avg", device, dtype)?;
+        let exp_avg_sq = state.get_tensor::<B, D>("exp_avg_sq", device, dtype)?;
+        self.state = match (exp_avg, exp_avg_sq) {
+            (Some(exp_avg), Some(exp_avg_sq)) if step > 0 => Some(AdamState {
+                step,
+                exp_avg,
+                exp_avg_sq,
+                max_exp_avg_sq: state.get_tensor("max_exp_avg_sq", device, dtype)?,
+            }),
+            _ => None,
+        };
+        Ok(())
     }
 
     fn to(&mut self, device: &B::Device, dtype: DType) {

@@ -2,8 +2,8 @@ use std::collections::VecDeque;
 
 use burn::tensor::{DType, Tensor, backend::Backend};
 
-use super::{Objective, PixelOptimizer, convert};
-use crate::{Result, tensor::scalar};
+use super::{Objective, PixelOptimizer, State, convert, flag};
+use crate::{MetamerError, Result, tensor::scalar};
 
 /// How L-BFGS chooses its step length.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -411,6 +411,88 @@ impl<B: Backend, const D: usize> PixelOptimizer<B, D> for Lbfgs<B> {
 
     fn name(&self) -> &'static str {
         "LBFGS"
+    }
+
+    fn state(&self) -> State {
+        let (c, s) = (&self.config, &self.state);
+        let mut state = State::new("LBFGS")
+            .scalar("lr", c.lr)
+            .scalar("max_iter", c.max_iter as f64)
+            .scalar("max_eval", c.max_eval.map_or(-1.0, |m| m as f64))
+            .scalar("tolerance_grad", c.tolerance_grad)
+            .scalar("tolerance_change", c.tolerance_change)
+            .scalar("history_size", c.history_size as f64)
+            .scalar(
+                "strong_wolfe",
+                flag(c.line_search == LineSearch::StrongWolfe),
+            )
+            .scalar("n_iter", s.n_iter as f64)
+            .scalar("func_evals", s.func_evals as f64)
+            .scalar("t", s.step_length)
+            .scalar("H_diag", s.h_diag)
+            .scalar("prev_loss", s.prev_loss)
+            .scalar("history", s.old_dirs.len() as f64)
+            .tensor("d", s.direction.as_ref())
+            .tensor("prev_flat_grad", s.prev_flat_grad.as_ref());
+        for (i, ((dir, step), rho)) in s.old_dirs.iter().zip(&s.old_steps).zip(&s.rho).enumerate() {
+            state = state
+                .tensor(&format!("old_dirs.{i}"), Some(dir))
+                .tensor(&format!("old_stps.{i}"), Some(step))
+                .scalar(&format!("ro.{i}"), *rho);
+        }
+        state
+    }
+
+    fn load_state(&mut self, state: &State, device: &B::Device, dtype: DType) -> Result<()> {
+        state.expect_name("LBFGS")?;
+        let count = |key: &str| state.get_scalar(key).map(|v| v as usize);
+        let max_eval = state.get_scalar("max_eval")?;
+        self.config = LbfgsConfig {
+            lr: state.get_scalar("lr")?,
+            max_iter: count("max_iter")?,
+            max_eval: (max_eval >= 0.0).then_some(max_eval as usize),
+            tolerance_grad: state.get_scalar("tolerance_grad")?,
+            tolerance_change: state.get_scalar("tolerance_change")?,
+            history_size: count("history_size")?,
+            line_search: if state.get_scalar("strong_wolfe")? != 0.0 {
+                LineSearch::StrongWolfe
+            } else {
+                LineSearch::None
+            },
+        };
+        let mut restored = LbfgsState {
+            n_iter: count("n_iter")?,
+            func_evals: count("func_evals")?,
+            direction: state.get_tensor("d", device, dtype)?,
+            step_length: state.get_scalar("t")?,
+            h_diag: state.get_scalar("H_diag")?,
+            prev_flat_grad: state.get_tensor("prev_flat_grad", device, dtype)?,
+            prev_loss: state.get_scalar("prev_loss")?,
+            ..Default::default()
+        };
+        for i in 0..count("history")? {
+            let missing = |key: String| MetamerError::StateMismatch {
+                expected: format!("LBFGS state with {key}"),
+                found: "no such entry".to_string(),
+            };
+            let dir_key = format!("old_dirs.{i}");
+            let step_key = format!("old_stps.{i}");
+            restored.old_dirs.push_back(
+                state
+                    .get_tensor(&dir_key, device, dtype)?
+                    .ok_or_else(|| missing(dir_key))?,
+            );
+            restored.old_steps.push_back(
+                state
+                    .get_tensor(&step_key, device, dtype)?
+                    .ok_or_else(|| missing(step_key))?,
+            );
+            restored
+                .rho
+                .push_back(state.get_scalar(&format!("ro.{i}"))?);
+        }
+        self.state = restored;
+        Ok(())
     }
 
     fn to(&mut self, device: &B::Device, dtype: DType) {

@@ -7,10 +7,12 @@
 mod adam;
 mod lbfgs;
 mod sgd;
+mod state;
 
 pub use adam::{Adam, AdamConfig, AdamState};
 pub use lbfgs::{Lbfgs, LbfgsConfig, LineSearch};
 pub use sgd::{Sgd, SgdConfig};
+pub use state::{State, StateTensor};
 
 use burn::tensor::{DType, Tensor, backend::Backend};
 
@@ -49,6 +51,25 @@ pub trait PixelOptimizer<B: Backend, const D: usize> {
 
     /// Moves and casts any state, so synthesis continues after [`crate::Metamer::to`].
     fn to(&mut self, device: &B::Device, dtype: DType);
+
+    /// Hyper-parameters and buffers, for saving a synthesis. The default records only the name.
+    fn state(&self) -> State {
+        State::new(self.name())
+    }
+
+    /// Restores what [`PixelOptimizer::state`] returned, on `device` in `dtype`, like torch's
+    /// `load_state_dict` (hyper-parameters included). The default refuses, for optimizers that
+    /// do not record their state.
+    fn load_state(&mut self, state: &State, _device: &B::Device, _dtype: DType) -> Result<()> {
+        Err(crate::MetamerError::StateMismatch {
+            expected: format!("an optimizer that can restore {} state", state.name),
+            found: format!("{}, which keeps no state", self.name()),
+        })
+    }
+}
+
+fn flag(value: bool) -> f64 {
+    if value { 1.0 } else { 0.0 }
 }
 
 /// Moves and casts one state tensor in place.

@@ -1,6 +1,6 @@
 use burn::tensor::{DType, Tensor, backend::Backend};
 
-use super::{Objective, PixelOptimizer, convert};
+use super::{Objective, PixelOptimizer, State, convert, flag};
 use crate::Result;
 
 /// SGD's hyper-parameters: torch's defaults with plenoptic's learning rate.
@@ -102,6 +102,32 @@ impl<B: Backend, const D: usize> PixelOptimizer<B, D> for Sgd<B, D> {
 
     fn name(&self) -> &'static str {
         "SGD"
+    }
+
+    fn state(&self) -> State {
+        let c = &self.config;
+        State::new(self.name())
+            .scalar("lr", c.lr)
+            .scalar("momentum", c.momentum)
+            .scalar("dampening", c.dampening)
+            .scalar("weight_decay", c.weight_decay)
+            .scalar("nesterov", flag(c.nesterov))
+            .scalar("maximize", flag(c.maximize))
+            .tensor("momentum_buffer", self.momentum_buffer.as_ref())
+    }
+
+    fn load_state(&mut self, state: &State, device: &B::Device, dtype: DType) -> Result<()> {
+        state.expect_name(self.name())?;
+        self.config = SgdConfig {
+            lr: state.get_scalar("lr")?,
+            momentum: state.get_scalar("momentum")?,
+            dampening: state.get_scalar("dampening")?,
+            weight_decay: state.get_scalar("weight_decay")?,
+            nesterov: state.get_scalar("nesterov")? != 0.0,
+            maximize: state.get_scalar("maximize")? != 0.0,
+        };
+        self.momentum_buffer = state.get_tensor("momentum_buffer", device, dtype)?;
+        Ok(())
     }
 
     fn to(&mut self, device: &B::Device, dtype: DType) {
