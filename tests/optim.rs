@@ -541,3 +541,37 @@ fn state_round_trip_resumes_exactly<B: AutodiffBackend>() {
 }
 
 test_on_backends!(state_round_trip_resumes_exactly);
+
+/// T-M26: plenoptic's defaults — Adam(lr 0.01, eps 1e-8, AMSGrad) when nothing is chosen, and
+/// lr 0.01 for every optimizer chosen without one (L-BFGS too, not torch's 1).
+fn plenoptic_optimizer_defaults<B: AutodiffBackend>() {
+    let image = metamer_core::rng::rand::<B::InnerBackend, 4>(
+        [1, 1, 8, 8],
+        DType::F32,
+        &Default::default(),
+    );
+    let mut met = Metamer::<B>::new(image, metamer_models::Identity).unwrap();
+    met.setup(Setup::default()).unwrap();
+    let state = met.optimizer().unwrap().state();
+    assert_eq!(state.name, "Adam");
+    assert_eq!(state.get_scalar("lr").unwrap(), 0.01);
+    assert_eq!(state.get_scalar("eps").unwrap(), 1e-8);
+    assert_eq!(state.get_scalar("amsgrad").unwrap(), 1.0);
+    assert_eq!(
+        (
+            state.get_scalar("beta1").unwrap(),
+            state.get_scalar("beta2").unwrap()
+        ),
+        (0.9, 0.999)
+    );
+    assert_eq!(SgdConfig::default().lr, 0.01);
+    assert_eq!(LbfgsConfig::default().lr, 0.01);
+    assert_eq!(LbfgsConfig::default().history_size, 100);
+    assert_eq!(PlateauConfig::default().factor, 0.1);
+    assert!(
+        !AdamConfig::default().amsgrad,
+        "a named Adam starts from torch's defaults"
+    );
+}
+
+test_on_backends!(plenoptic_optimizer_defaults);
