@@ -179,6 +179,15 @@ fn warnings_are_values<B: AutodiffBackend>() {
     // Needs more than `stop_iters_to_check` iterations, then compares the last two losses.
     assert!(report.converged && report.iterations == 3);
     assert_eq!(report.warnings, [Warning::Converged { iteration: 2 }]);
+    // With zero iterations to check, plenoptic compares against the first loss (`losses[-0]`).
+    let mut met = Metamer::<B>::new(noise::<B>([1, 1, 16, 16], 4), Identity).unwrap();
+    let stop_at_once = SynthesizeOptions {
+        max_iter: 50,
+        stop_criterion: 1.0,
+        stop_iters_to_check: 0,
+        store_progress: 0,
+    };
+    assert_eq!(met.synthesize(stop_at_once).unwrap().iterations, 1);
 }
 
 /// T-M38, T-M48: a stronger penalty weight ends lower; losses − λ·penalties is the model loss.

@@ -356,10 +356,12 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         })
     }
 
-    /// plenoptic's rule: the loss `k − 1` iterations ago and the latest differ by less than the criterion.
+    /// plenoptic's rule: the loss `k − 1` iterations ago and the latest differ by less than the
+    /// criterion (with `k = 0`, Python's `losses[-0]` is the first loss).
     fn converged(&self, stop_criterion: f64, k: usize) -> bool {
         let h = &self.losses;
-        h.len() > k && k > 0 && (h[h.len() - k] - h[h.len() - 1]).abs() < stop_criterion
+        let earlier = if k == 0 { 0 } else { h.len().wrapping_sub(k) };
+        h.len() > k && (h[earlier] - h[h.len() - 1]).abs() < stop_criterion
     }
 
     /// The objective and penalty (with their graph) at `pixels` against `target`.
