@@ -360,8 +360,11 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     /// criterion (with `k = 0`, Python's `losses[-0]` is the first loss).
     fn converged(&self, stop_criterion: f64, k: usize) -> bool {
         let h = &self.losses;
-        let earlier = if k == 0 { 0 } else { h.len().wrapping_sub(k) };
-        h.len() > k && (h[earlier] - h[h.len() - 1]).abs() < stop_criterion
+        if h.len() <= k {
+            return false;
+        }
+        let earlier = if k == 0 { 0 } else { h.len() - k };
+        (h[earlier] - h[h.len() - 1]).abs() < stop_criterion
     }
 
     /// The objective and penalty (with their graph) at `pixels` against `target`.

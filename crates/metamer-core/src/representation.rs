@@ -13,10 +13,6 @@ impl<B: Backend> Representation<B> {
         &self.values
     }
 
-    pub fn into_flat(self) -> Tensor<B, 1> {
-        self.values
-    }
-
     /// The model's output shape.
     pub fn shape(&self) -> &[usize] {
         &self.shape
@@ -52,3 +48,25 @@ macro_rules! from_tensor {
     )*};
 }
 from_tensor!(1, 2, 3, 4, 5, 6);
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::NdArray;
+
+    use super::*;
+
+    #[test]
+    fn keeps_the_model_shape() {
+        let tensor = Tensor::<NdArray, 3>::from_floats(
+            [[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]],
+            &Default::default(),
+        );
+        let representation = Representation::from(tensor.clone());
+        assert_eq!(representation.shape(), &[1, 2, 3]);
+        assert_eq!(representation.num_elements(), 6);
+        assert_eq!(representation.flat().dims(), [6]);
+        let back = representation.reshaped::<3>().unwrap();
+        assert_eq!(back.into_data(), tensor.into_data());
+        assert!(representation.reshaped::<2>().is_none());
+    }
+}

@@ -156,14 +156,11 @@ impl LrScheduler for ReduceLrOnPlateau {
     fn state(&self) -> State {
         let c = &self.config;
         let state = State::new(self.name())
-            .scalar("mode_max", f64::from(u8::from(c.mode == PlateauMode::Max)))
+            .flag("mode_max", c.mode == PlateauMode::Max)
             .scalar("factor", c.factor)
             .scalar("patience", c.patience as f64)
             .scalar("threshold", c.threshold)
-            .scalar(
-                "threshold_abs",
-                f64::from(u8::from(c.threshold_mode == ThresholdMode::Abs)),
-            )
+            .flag("threshold_abs", c.threshold_mode == ThresholdMode::Abs)
             .scalar("cooldown", c.cooldown as f64)
             .scalar("min_lr", c.min_lr)
             .scalar("eps", c.eps)
@@ -181,7 +178,7 @@ impl LrScheduler for ReduceLrOnPlateau {
         state.expect_name(self.name())?;
         let get = |key: &str| state.get_scalar(key);
         self.config = PlateauConfig {
-            mode: if get("mode_max")? != 0.0 {
+            mode: if state.get_flag("mode_max")? {
                 PlateauMode::Max
             } else {
                 PlateauMode::Min
@@ -189,7 +186,7 @@ impl LrScheduler for ReduceLrOnPlateau {
             factor: get("factor")?,
             patience: get("patience")? as usize,
             threshold: get("threshold")?,
-            threshold_mode: if get("threshold_abs")? != 0.0 {
+            threshold_mode: if state.get_flag("threshold_abs")? {
                 ThresholdMode::Abs
             } else {
                 ThresholdMode::Rel

@@ -52,22 +52,6 @@ impl Gaussian {
         self.pad_mode
     }
 
-    /// The full 2-D filters, `[out_channels, 1, kh, kw]`, each summing to 1 (for inspection).
-    pub fn filters<B: Backend>(&self, device: &B::Device) -> Tensor<B, 4> {
-        let [kh, kw] = self.kernel_size;
-        let mut values = Vec::with_capacity(self.std.len() * kh * kw);
-        for &std in &self.std {
-            let (rows, cols) = (gaussian_1d(kh, std), gaussian_1d(kw, std));
-            values.extend(rows.iter().flat_map(|r| cols.iter().map(move |c| r * c)));
-        }
-        from_f64(
-            values,
-            [self.std.len(), 1, kh, kw],
-            burn::tensor::DType::F64,
-            device,
-        )
-    }
-
     /// Blurs `[batch, channel, h, w]` into `[batch, channel · out_channels, h, w]`.
     pub fn blur<B: Backend>(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
         let [_, _, height, width] = image.dims();

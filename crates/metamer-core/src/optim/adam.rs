@@ -1,6 +1,6 @@
 use burn::tensor::{DType, Tensor, backend::Backend};
 
-use super::{Objective, PixelOptimizer, State, convert, flag};
+use super::{Objective, PixelOptimizer, State, convert};
 use crate::Result;
 
 /// Adam's and AdamW's hyper-parameters. `Default` is torch's, with plenoptic's learning rate
@@ -180,8 +180,8 @@ impl<B: Backend, const D: usize> PixelOptimizer<B, D> for Adam<B, D> {
             .scalar("beta2", c.betas.1)
             .scalar("eps", c.eps)
             .scalar("weight_decay", c.weight_decay)
-            .scalar("amsgrad", flag(c.amsgrad))
-            .scalar("maximize", flag(c.maximize))
+            .flag("amsgrad", c.amsgrad)
+            .flag("maximize", c.maximize)
             .scalar("step", moments.map_or(0.0, |m| m.step as f64))
             .tensor("exp_avg", moments.map(|m| &m.exp_avg))
             .tensor("exp_avg_sq", moments.map(|m| &m.exp_avg_sq))
@@ -198,8 +198,8 @@ impl<B: Backend, const D: usize> PixelOptimizer<B, D> for Adam<B, D> {
             betas: (state.get_scalar("beta1")?, state.get_scalar("beta2")?),
             eps: state.get_scalar("eps")?,
             weight_decay: state.get_scalar("weight_decay")?,
-            amsgrad: state.get_scalar("amsgrad")? != 0.0,
-            maximize: state.get_scalar("maximize")? != 0.0,
+            amsgrad: state.get_flag("amsgrad")?,
+            maximize: state.get_flag("maximize")?,
         };
         let step = state.get_scalar("step")? as u64;
         let exp_avg = state.get_tensor::<B, D>("exp_avg", device, dtype)?;

@@ -2,7 +2,7 @@ use std::collections::VecDeque;
 
 use burn::tensor::{DType, Tensor, backend::Backend};
 
-use super::{Objective, PixelOptimizer, State, convert, flag};
+use super::{Objective, PixelOptimizer, State, convert};
 use crate::{MetamerError, Result, tensor::scalar};
 
 /// How L-BFGS chooses its step length.
@@ -422,10 +422,7 @@ impl<B: Backend, const D: usize> PixelOptimizer<B, D> for Lbfgs<B> {
             .scalar("tolerance_grad", c.tolerance_grad)
             .scalar("tolerance_change", c.tolerance_change)
             .scalar("history_size", c.history_size as f64)
-            .scalar(
-                "strong_wolfe",
-                flag(c.line_search == LineSearch::StrongWolfe),
-            )
+            .flag("strong_wolfe", c.line_search == LineSearch::StrongWolfe)
             .scalar("n_iter", s.n_iter as f64)
             .scalar("func_evals", s.func_evals as f64)
             .scalar("t", s.step_length)
@@ -454,7 +451,7 @@ impl<B: Backend, const D: usize> PixelOptimizer<B, D> for Lbfgs<B> {
             tolerance_grad: state.get_scalar("tolerance_grad")?,
             tolerance_change: state.get_scalar("tolerance_change")?,
             history_size: count("history_size")?,
-            line_search: if state.get_scalar("strong_wolfe")? != 0.0 {
+            line_search: if state.get_flag("strong_wolfe")? {
                 LineSearch::StrongWolfe
             } else {
                 LineSearch::None

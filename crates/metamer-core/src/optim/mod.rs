@@ -68,10 +68,6 @@ pub trait PixelOptimizer<B: Backend, const D: usize> {
     }
 }
 
-fn flag(value: bool) -> f64 {
-    if value { 1.0 } else { 0.0 }
-}
-
 /// Moves and casts one state tensor in place.
 fn convert<B: Backend, const D: usize>(
     tensor: &mut Tensor<B, D>,

@@ -1,6 +1,6 @@
 use burn::tensor::{DType, Tensor, backend::Backend};
 
-use super::{Objective, PixelOptimizer, State, convert, flag};
+use super::{Objective, PixelOptimizer, State, convert};
 use crate::Result;
 
 /// SGD's hyper-parameters: torch's defaults with plenoptic's learning rate.
@@ -111,8 +111,8 @@ impl<B: Backend, const D: usize> PixelOptimizer<B, D> for Sgd<B, D> {
             .scalar("momentum", c.momentum)
             .scalar("dampening", c.dampening)
             .scalar("weight_decay", c.weight_decay)
-            .scalar("nesterov", flag(c.nesterov))
-            .scalar("maximize", flag(c.maximize))
+            .flag("nesterov", c.nesterov)
+            .flag("maximize", c.maximize)
             .tensor("momentum_buffer", self.momentum_buffer.as_ref())
     }
 
@@ -123,8 +123,8 @@ impl<B: Backend, const D: usize> PixelOptimizer<B, D> for Sgd<B, D> {
             momentum: state.get_scalar("momentum")?,
             dampening: state.get_scalar("dampening")?,
             weight_decay: state.get_scalar("weight_decay")?,
-            nesterov: state.get_scalar("nesterov")? != 0.0,
-            maximize: state.get_scalar("maximize")? != 0.0,
+            nesterov: state.get_flag("nesterov")?,
+            maximize: state.get_flag("maximize")?,
         };
         self.momentum_buffer = state.get_tensor("momentum_buffer", device, dtype)?;
         Ok(())

@@ -38,6 +38,11 @@ impl State {
         self
     }
 
+    /// A yes/no option, stored as 1 or 0.
+    pub fn flag(self, key: &str, value: bool) -> Self {
+        self.scalar(key, if value { 1.0 } else { 0.0 })
+    }
+
     pub fn tensor<B: Backend, const D: usize>(
         mut self,
         key: &str,
@@ -70,6 +75,10 @@ impl State {
             .get(key)
             .copied()
             .ok_or_else(|| self.missing(key))
+    }
+
+    pub fn get_flag(&self, key: &str) -> Result<bool> {
+        self.get_scalar(key).map(|v| v != 0.0)
     }
 
     /// The tensor stored under `key`, if any, rebuilt with rank `D` on `device` in `dtype`.
