@@ -153,10 +153,8 @@ pub fn scheduler(
     };
     let name = format!("{choice:?}").to_lowercase();
     let mut options = KeyValues::parse(&name, options)?;
-    let required = |value: Option<f64>, key: &str| {
-        value.ok_or_else(|| format!("the {name} scheduler needs {key}"))
-    };
-    let scheduler: Box<dyn LrScheduler> = match choice {
+    let needs = |key: &str| format!("the {name} scheduler needs {key}");
+    let (schedule, accepted) = match choice {
         SchedulerChoice::Plateau => {
             let base = PlateauConfig::default();
             let mode = match options.text("mode").as_deref() {
@@ -182,47 +180,44 @@ pub fn scheduler(
                 eps: options.float("eps")?.unwrap_or(base.eps),
             };
             options.finish(PLATEAU_KEYS)?;
-            Box::new(ReduceLrOnPlateau::new(config).map_err(|e| e.to_string())?)
+            let plateau = ReduceLrOnPlateau::new(config).map_err(|e| e.to_string())?;
+            return Ok(Some(Box::new(plateau)));
         }
-        SchedulerChoice::Step => {
-            let schedule = EpochSchedule::Step {
+        SchedulerChoice::Step => (
+            EpochSchedule::Step {
                 step_size: options
                     .count("step_size")?
-                    .ok_or("the step scheduler needs step_size")?,
+                    .ok_or_else(|| needs("step_size"))?,
                 gamma: options.float("gamma")?.unwrap_or(0.1),
-            };
-            options.finish("step_size, gamma")?;
-            Box::new(EpochScheduler::new(schedule).map_err(|e| e.to_string())?)
-        }
-        SchedulerChoice::Multistep => {
-            let schedule = EpochSchedule::MultiStep {
+            },
+            "step_size, gamma",
+        ),
+        SchedulerChoice::Multistep => (
+            EpochSchedule::MultiStep {
                 milestones: options
                     .list::<usize>("milestones", "integers")?
-                    .ok_or("the multistep scheduler needs milestones (e.g. milestones=3:7)")?,
+                    .ok_or_else(|| needs("milestones (e.g. milestones=3:7)"))?,
                 gamma: options.float("gamma")?.unwrap_or(0.1),
-            };
-            options.finish("milestones (m1:m2:…), gamma")?;
-            Box::new(EpochScheduler::new(schedule).map_err(|e| e.to_string())?)
-        }
-        SchedulerChoice::Exponential => {
-            let schedule = EpochSchedule::Exponential {
-                gamma: required(options.float("gamma")?, "gamma")?,
-            };
-            options.finish("gamma")?;
-            Box::new(EpochScheduler::new(schedule).map_err(|e| e.to_string())?)
-        }
-        SchedulerChoice::Cosine => {
-            let schedule = EpochSchedule::CosineAnnealing {
-                t_max: options
-                    .count("T_max")?
-                    .ok_or("the cosine scheduler needs T_max")?,
+            },
+            "milestones (m1:m2:…), gamma",
+        ),
+        SchedulerChoice::Exponential => (
+            EpochSchedule::Exponential {
+                gamma: options.float("gamma")?.ok_or_else(|| needs("gamma"))?,
+            },
+            "gamma",
+        ),
+        SchedulerChoice::Cosine => (
+            EpochSchedule::CosineAnnealing {
+                t_max: options.count("T_max")?.ok_or_else(|| needs("T_max"))?,
                 eta_min: options.float("eta_min")?.unwrap_or(0.0),
-            };
-            options.finish("T_max, eta_min")?;
-            Box::new(EpochScheduler::new(schedule).map_err(|e| e.to_string())?)
-        }
+            },
+            "T_max, eta_min",
+        ),
     };
-    Ok(Some(scheduler))
+    options.finish(accepted)?;
+    let scheduler = EpochScheduler::new(schedule).map_err(|e| e.to_string())?;
+    Ok(Some(Box::new(scheduler)))
 }
 
 #[cfg(test)]
