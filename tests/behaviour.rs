@@ -35,8 +35,11 @@ fn scalar<B: AutodiffBackend>(tensor: Tensor<B, 1>) -> f64 {
 /// T-M19, T-M24: saved counts and exact agreement of losses with the saved metamers.
 fn stored_progress_matches_losses_exactly<B: AutodiffBackend>() {
     for store_progress in [1, 2, 3] {
-        let mut met =
-            Metamer::<B>::new(noise::<B>([1, 1, 24, 24], 0), Gaussian::new(5).unwrap()).unwrap();
+        let mut met = Metamer::<B>::new(
+            noise::<B>([1, 1, 24, 24], 0),
+            Gaussian::new(5, &Default::default()).unwrap(),
+        )
+        .unwrap();
         for (call, total) in [(1, 3), (2, 6)] {
             met.synthesize(iterations(3, store_progress)).unwrap();
             let saved = met.saved_metamer();
@@ -65,8 +68,11 @@ fn stored_progress_matches_losses_exactly<B: AutodiffBackend>() {
 
 /// T-M21: history lengths before and after setup and synthesis.
 fn history_lengths<B: AutodiffBackend>() {
-    let mut met =
-        Metamer::<B>::new(noise::<B>([1, 1, 16, 16], 1), Gaussian::new(3).unwrap()).unwrap();
+    let mut met = Metamer::<B>::new(
+        noise::<B>([1, 1, 16, 16], 1),
+        Gaussian::new(3, &Default::default()).unwrap(),
+    )
+    .unwrap();
     assert!(met.objective_function(None, None).unwrap().is_none());
     assert!(met.losses().unwrap().is_empty() && met.penalties().unwrap().is_empty());
     assert!(met.saved_metamer().is_empty() && met.metamer().is_none());
@@ -92,7 +98,11 @@ fn continuing_equals_one_run<B: AutodiffBackend>() {
     let image = noise::<B>([1, 1, 20, 20], 2);
     let run = |calls: &[usize]| {
         set_seed(9);
-        let mut met = Metamer::<B>::new(image.clone(), Gaussian::new(4).unwrap()).unwrap();
+        let mut met = Metamer::<B>::new(
+            image.clone(),
+            Gaussian::new(4, &Default::default()).unwrap(),
+        )
+        .unwrap();
         for &n in calls {
             met.synthesize(iterations(n, 0)).unwrap();
         }
@@ -201,8 +211,12 @@ fn penalty_weight_and_metamer_loss<B: AutodiffBackend>() {
             penalty_lambda: lambda,
             ..Default::default()
         };
-        let mut met =
-            Metamer::<B>::with_options(image.clone(), Gaussian::new(3).unwrap(), options).unwrap();
+        let mut met = Metamer::<B>::with_options(
+            image.clone(),
+            Gaussian::new(3, &Default::default()).unwrap(),
+            options,
+        )
+        .unwrap();
         met.setup(Setup {
             initial_image: Some(start.clone()),
             ..Default::default()
@@ -255,7 +269,7 @@ fn bad_inputs_are_errors<B: AutodiffBackend>() {
         }) => assert_eq!(message, "this model is broken"),
         other => panic!("expected CallFailed, got {other:?}"),
     }
-    let too_big = Gaussian::new(40).unwrap();
+    let too_big = Gaussian::new(40, &Default::default()).unwrap();
     let err = Metamer::<B>::new(image.clone(), too_big).err().unwrap();
     assert!(
         err.to_string()
@@ -324,7 +338,7 @@ fn burn_modules_are_models<B: AutodiffBackend>() {
 fn summary_text<B: AutodiffBackend>() {
     let met = Metamer::<B>::with_options(
         noise::<B>([1, 1, 16, 16], 11),
-        Gaussian::new(5).unwrap(),
+        Gaussian::new(5, &Default::default()).unwrap(),
         MetamerOptions {
             penalty: Penalty::range(0.2, 0.8),
             ..Default::default()
@@ -356,8 +370,11 @@ test_on_backends!(
 
 /// T-M29, T-M34: casting to float64 mid-synthesis keeps every tensor in step and continues.
 fn cast_mid_synthesis<B: AutodiffBackend>() {
-    let mut met =
-        Metamer::<B>::new(noise::<B>([1, 1, 16, 16], 12), Gaussian::new(3).unwrap()).unwrap();
+    let mut met = Metamer::<B>::new(
+        noise::<B>([1, 1, 16, 16], 12),
+        Gaussian::new(3, &Default::default()).unwrap(),
+    )
+    .unwrap();
     met.synthesize(iterations(3, 1)).unwrap();
     met.to(&Default::default(), DType::F64);
     met.synthesize(iterations(3, 1)).unwrap();

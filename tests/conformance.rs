@@ -7,7 +7,7 @@ use metamer_core::{
     Setup, SynthesizeOptions, rng, set_seed, tensor::to_f64,
 };
 use metamer_io::Array;
-use metamer_models::{Gaussian, Padding};
+use metamer_models::{Gaussian, GaussianConfig, Padding};
 use metamer_tests::*;
 
 /// Tolerances from the foundation issue, for float32 on CPU.
@@ -55,18 +55,19 @@ fn gaussian_outputs<B: AutodiffBackend>() {
             .iter()
             .map(|k| *k as usize)
             .collect();
-        let model = Gaussian::with_options(
-            [kernel[0], kernel[1]],
-            &floats(&case["std"]),
-            case["out_channels"].as_u64().map(|c| c as usize),
-            case["pad_mode"]
-                .as_str()
-                .unwrap()
-                .parse::<Padding>()
-                .unwrap(),
-        )
-        .unwrap();
-        let output = model.blur(input.clone());
+        let model = GaussianConfig::new([kernel[0], kernel[1]])
+            .with_std(floats(&case["std"]))
+            .with_out_channels(case["out_channels"].as_u64().map(|c| c as usize))
+            .with_pad_mode(
+                case["pad_mode"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<Padding>()
+                    .unwrap(),
+            )
+            .init::<B>(&Default::default())
+            .unwrap();
+        let output = model.forward(input.clone());
         let expected = npy(name);
         assert_eq!(output.dims().to_vec(), expected.shape, "{name}");
         assert_close(name, &to_f64(output), &expected.values, 1e-6, 1e-5);
@@ -117,7 +118,8 @@ fn seed_example<B: AutodiffBackend>() {
         return;
     };
     set_seed(0);
-    let mut met = Metamer::<B>::new(einstein, Gaussian::new(30).unwrap()).unwrap();
+    let mut met =
+        Metamer::<B>::new(einstein, Gaussian::new(30, &Default::default()).unwrap()).unwrap();
     met.synthesize(SynthesizeOptions {
         max_iter: 5,
         ..Default::default()
@@ -146,7 +148,8 @@ fn convergence_stops_at_first_qualifying_iteration<B: AutodiffBackend>() {
     };
     let fixture = json("seed_example_convergence");
     set_seed(0);
-    let mut met = Metamer::<B>::new(einstein, Gaussian::new(30).unwrap()).unwrap();
+    let mut met =
+        Metamer::<B>::new(einstein, Gaussian::new(30, &Default::default()).unwrap()).unwrap();
     let report = met
         .synthesize(SynthesizeOptions {
             max_iter: 12,
@@ -169,7 +172,11 @@ fn initial_image_with_other_loss_and_penalty<B: AutodiffBackend>() {
     ) else {
         return;
     };
-    let model = Gaussian::with_options([10, 10], &[2.0], None, Padding::Circular).unwrap();
+    let model = GaussianConfig::new([10, 10])
+        .with_std(vec![2.0])
+        .with_pad_mode(Padding::Circular)
+        .init(&Default::default())
+        .unwrap();
     let options = MetamerOptions {
         loss: Loss::l2_norm(),
         penalty: Penalty::range(0.2, 0.8),
@@ -218,7 +225,11 @@ fn progress_tables<B: AutodiffBackend>() {
     for (key, case) in fixture.as_object().unwrap() {
         let store_progress = case["store_progress"].as_u64().unwrap() as usize;
         set_seed(0);
-        let mut met = Metamer::<B>::new(small.clone(), Gaussian::new(5).unwrap()).unwrap();
+        let mut met = Metamer::<B>::new(
+            small.clone(),
+            Gaussian::new(5, &Default::default()).unwrap(),
+        )
+        .unwrap();
         met.synthesize(SynthesizeOptions {
             max_iter: case["max_iter"].as_u64().unwrap() as usize,
             store_progress,
@@ -309,7 +320,7 @@ fn errors_match_plenoptic<B: AutodiffBackend>() {
     let device = Default::default();
     set_seed(0);
     let small = rng::rand::<B::InnerBackend, 4>([1, 1, 32, 32], DType::F32, &device);
-    let gaussian = || Gaussian::new(5).unwrap();
+    let gaussian = || Gaussian::new(5, &Default::default()).unwrap();
 
     let err = Metamer::<B>::with_options(
         small.clone(),
@@ -413,7 +424,10 @@ fn float64_synthesis<B: AutodiffBackend>() {
     };
     let crop = einstein.slice([0..1, 0..1, 96..160, 96..160]);
     set_seed(3);
-    let model = Gaussian::with_options([5, 5], &[1.0], None, Padding::Reflect).unwrap();
+    let model = GaussianConfig::new([5, 5])
+        .with_std(vec![1.0])
+        .init(&Default::default())
+        .unwrap();
     let options = MetamerOptions {
         loss: Loss::relative_sse(),
         ..Default::default()

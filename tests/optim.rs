@@ -336,7 +336,11 @@ fn metamer_histories<B: AutodiffBackend>() {
     ];
     for (name, optimizer, scheduler) in cases {
         set_seed(0);
-        let mut met = Metamer::<B>::new(crop.clone(), Gaussian::new(10).unwrap()).unwrap();
+        let mut met = Metamer::<B>::new(
+            crop.clone(),
+            Gaussian::new(10, &Default::default()).unwrap(),
+        )
+        .unwrap();
         met.setup(Setup {
             optimizer: Some(optimizer),
             scheduler,

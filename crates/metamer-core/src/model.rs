@@ -31,6 +31,17 @@ where
     }
 }
 
+/// A model chosen at run time.
+impl<B: Backend, const D: usize> Model<B, D> for Box<dyn Model<B, D>> {
+    fn forward(&self, image: Tensor<B, D>) -> Representation<B> {
+        self.as_ref().forward(image)
+    }
+
+    fn name(&self) -> String {
+        self.as_ref().name()
+    }
+}
+
 /// Wraps a Burn `Module` and its forward function, freezing its parameters so that gradients
 /// reach only the metamer (plenoptic's `remove_grad`).
 pub struct BurnModel<M, F> {

@@ -19,6 +19,16 @@ pub enum ModelError {
         len: usize,
         out_channels: usize,
     },
+    #[error("len(on_center) must equal out_channels")]
+    OnCenterLength,
+    #[error("amplitude_ratio must at least be 1., but got {0}")]
+    AmplitudeRatio(f64),
+    #[error("pretrained model has kernel_size (31, 31), but got {0:?}")]
+    PretrainedKernelSize([usize; 2]),
+    #[error("apply_mask is an option of OnOff only")]
+    MaskNeedsOnOff,
+    #[error("n_scales must be positive!")]
+    Scales,
     #[error("unknown padding mode {0:?}; expected one of reflect, circular, constant, replicate")]
     PadMode(String),
 }

@@ -7,7 +7,8 @@ use burn::tensor::{Tensor, backend::Backend};
 use crate::ModelError;
 
 /// How the border is extended before a convolution.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Padding {
     /// Mirror without repeating the edge (torch `reflect`).
     #[default]

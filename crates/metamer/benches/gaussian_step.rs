@@ -11,7 +11,11 @@ fn ms_per_iteration<B: AutodiffBackend>() -> f64 {
         .to_tensor(&Default::default())
         .expect("a 4-D image");
     set_seed(0);
-    let mut met = Metamer::<B>::new(image, Gaussian::new(30).expect("valid")).expect("valid");
+    let mut met = Metamer::<B>::new(
+        image,
+        Gaussian::new(30, &Default::default()).expect("valid"),
+    )
+    .expect("valid");
     let run = |met: &mut Metamer<B>, max_iter| {
         met.synthesize(SynthesizeOptions {
             max_iter,

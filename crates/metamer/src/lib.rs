@@ -7,7 +7,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! set_seed(0);
 //! let image = metamer::io::einstein(true)?.to_tensor(&Default::default())?;
-//! let model = Gaussian::new(30)?;
+//! let model = Gaussian::new(30, &Default::default())?;
 //! let mut met = Metamer::<metamer::backend::NdArray>::new(image, model)?;
 //! met.synthesize(SynthesizeOptions { max_iter: 110, ..Default::default() })?;
 //! println!("{:?}", met.losses()?);
@@ -60,7 +60,10 @@ pub mod backend {
 
 /// The names most programs need.
 pub mod prelude {
-    pub use crate::models::{Gaussian, Identity, Padding};
+    pub use crate::models::{
+        CenterSurround, FrontEnd, FrontEndConfig, FrontEndKind, Gaussian, GaussianConfig, Identity,
+        LaplacianPyramid, Linear, Padding,
+    };
     pub use crate::{
         IterationSelection, Loss, Metamer, MetamerOptions, Model, Penalty, Representation, Setup,
         SynthesizeOptions, set_seed,

@@ -21,7 +21,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Synthesize a metamer and write it, its history and figures to an output folder.
-    Synth(SynthArgs),
+    Synth(Box<SynthArgs>),
+    /// List the models `--model` accepts, with their options and defaults.
+    Models,
 }
 
 fn main() -> ExitCode {
@@ -42,7 +44,11 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Synth(args) => synth::run(args),
+        Command::Synth(args) => synth::run(*args),
+        Command::Models => {
+            print!("{}", model_spec::listing());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

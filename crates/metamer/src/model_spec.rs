@@ -1,18 +1,136 @@
-//! `--model` specifications: `name` or `name:key=value,key=value`.
+//! `--model` specifications: `name` or `name:key=value,key=value`, and `metamer models`.
 
-use metamer::models::{Gaussian, Padding};
+use burn::tensor::backend::Backend;
+use metamer::Model;
+use metamer::models::{
+    Activation, CenterSurroundConfig, FrontEndConfig, FrontEndKind, GaussianConfig, Identity,
+    LaplacianPyramid, LinearConfig, Padding,
+};
 
 use crate::options::KeyValues;
 
-/// A model chosen on the command line.
+/// A model chosen on the command line, before it is built on a device.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelSpec {
     Identity,
-    Gaussian(Gaussian),
+    Gaussian(GaussianConfig),
+    CenterSurround(CenterSurroundConfig),
+    Linear(LinearConfig),
+    FrontEnd(FrontEndConfig),
+    LaplacianPyramid { n_scales: usize, scale_filter: bool },
 }
 
-const MODELS: &str = "identity, gaussian";
-const GAUSSIAN_KEYS: &str = "kernel_size, std, pad_mode, out_channels";
+/// A model `--model` accepts: its name, what it is, and its options with their defaults.
+type ModelInfo = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// Every model `--model` accepts.
+pub const MODELS: &[ModelInfo] = &[
+    ("identity", "the image itself", &[]),
+    (
+        "gaussian",
+        "Gaussian blur, one output channel per std",
+        &[
+            ("kernel_size", "30 (N or HxW)"),
+            ("std", "3 (one value, or several as a:b)"),
+            ("pad_mode", "reflect (reflect|circular|constant|replicate)"),
+            ("out_channels", "number of stds"),
+        ],
+    ),
+    (
+        "center_surround",
+        "difference of Gaussians",
+        &[
+            ("kernel_size", "31"),
+            ("on_center", "true (or a list such as true:false)"),
+            ("amplitude_ratio", "1.25"),
+            ("center_std", "1"),
+            ("surround_std", "4"),
+            ("out_channels", "inferred"),
+            ("pad_mode", "reflect"),
+        ],
+    ),
+    (
+        "linear",
+        "two convolution filters (low-pass and band-pass)",
+        &[
+            ("kernel_size", "3"),
+            ("pad_mode", "circular"),
+            ("default_filters", "true (false: random, seeded by --seed)"),
+        ],
+    ),
+    (
+        "linear_nonlinear",
+        "center-surround then softplus",
+        FRONT_END,
+    ),
+    (
+        "luminance_gain_control",
+        "center-surround divided by local luminance",
+        FRONT_END,
+    ),
+    (
+        "luminance_contrast_gain_control",
+        "luminance, then contrast gain control",
+        FRONT_END,
+    ),
+    (
+        "on_off",
+        "on- and off-center luminance and contrast gain control",
+        &[
+            ("kernel_size", "31"),
+            ("amplitude_ratio", "1.25"),
+            ("pad_mode", "reflect"),
+            ("pretrained", "false (true needs kernel_size=31)"),
+            ("activation", "softplus (softplus|relu|identity)"),
+            ("apply_mask", "false"),
+            ("cache_filt", "false"),
+        ],
+    ),
+    (
+        "laplacian_pyramid",
+        "Laplacian pyramid, all levels concatenated",
+        &[("n_scales", "5"), ("scale_filter", "false")],
+    ),
+];
+
+const FRONT_END: &[(&str, &str)] = &[
+    ("kernel_size", "31"),
+    ("on_center", "true"),
+    ("amplitude_ratio", "1.25"),
+    ("pad_mode", "reflect"),
+    ("pretrained", "false (true needs kernel_size=31)"),
+    ("activation", "softplus (softplus|relu|identity)"),
+    ("cache_filt", "false"),
+];
+
+/// The text of `metamer models`.
+pub fn listing() -> String {
+    let mut text = String::from("Models for --model NAME or NAME:key=value,...\n");
+    for (name, about, options) in MODELS {
+        text.push_str(&format!("\n{name}: {about}\n"));
+        for (key, default) in options.iter() {
+            text.push_str(&format!("    {key:<16} default {default}\n"));
+        }
+    }
+    text
+}
+
+fn accepted(name: &str) -> String {
+    let options = MODELS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, _, options)| options.iter().map(|(k, _)| *k).collect::<Vec<_>>())
+        .unwrap_or_default();
+    if options.is_empty() {
+        "none".to_string()
+    } else {
+        options.join(", ")
+    }
+}
 
 impl std::str::FromStr for ModelSpec {
     type Err = String;
@@ -20,61 +138,233 @@ impl std::str::FromStr for ModelSpec {
     fn from_str(spec: &str) -> Result<Self, String> {
         let (name, rest) = spec.split_once(':').unwrap_or((spec, ""));
         let name = name.trim();
-        let options = KeyValues::parse(name, rest)?;
-        match name {
-            "identity" => {
-                options.finish("none")?;
-                Ok(Self::Identity)
+        let mut options = KeyValues::parse(name, rest)?;
+        let front_end = |kind| (kind, name);
+        let parsed = match name {
+            "identity" => Self::Identity,
+            "gaussian" => {
+                let mut config = GaussianConfig::new(kernel_size(&mut options, 30)?);
+                if let Some(std) = options.list("std", "numbers")? {
+                    config.std = std;
+                }
+                config.pad_mode = pad_mode(&mut options)?.unwrap_or(config.pad_mode);
+                config.out_channels = options.count("out_channels")?;
+                Self::Gaussian(config)
             }
-            "gaussian" => gaussian(options).map(Self::Gaussian),
-            other => Err(format!(
-                "unknown model {other:?}; expected one of: {MODELS}"
-            )),
-        }
+            "center_surround" => {
+                let mut config = CenterSurroundConfig::new(kernel_size(&mut options, 31)?);
+                if let Some(on_center) = options.list("on_center", "true or false")? {
+                    config.on_center = on_center;
+                }
+                if let Some(ratio) = options.float("amplitude_ratio")? {
+                    config.amplitude_ratio = ratio;
+                }
+                if let Some(std) = options.list("center_std", "numbers")? {
+                    config.center_std = std;
+                }
+                if let Some(std) = options.list("surround_std", "numbers")? {
+                    config.surround_std = std;
+                }
+                config.out_channels = options.count("out_channels")?;
+                config.pad_mode = pad_mode(&mut options)?.unwrap_or(config.pad_mode);
+                Self::CenterSurround(config)
+            }
+            "linear" => {
+                let mut config = LinearConfig::new();
+                config.kernel_size = kernel_size(&mut options, 3)?;
+                config.pad_mode = pad_mode(&mut options)?.unwrap_or(config.pad_mode);
+                if let Some(default_filters) = options.flag("default_filters")? {
+                    config.default_filters = default_filters;
+                }
+                Self::Linear(config)
+            }
+            "linear_nonlinear" => {
+                front_end_spec(front_end(FrontEndKind::LinearNonlinear), &mut options)?
+            }
+            "luminance_gain_control" => {
+                front_end_spec(front_end(FrontEndKind::LuminanceGainControl), &mut options)?
+            }
+            "luminance_contrast_gain_control" => front_end_spec(
+                front_end(FrontEndKind::LuminanceContrastGainControl),
+                &mut options,
+            )?,
+            "on_off" => front_end_spec(front_end(FrontEndKind::OnOff), &mut options)?,
+            "laplacian_pyramid" => Self::LaplacianPyramid {
+                n_scales: options.count("n_scales")?.unwrap_or(5),
+                scale_filter: options.flag("scale_filter")?.unwrap_or(false),
+            },
+            other => {
+                let names: Vec<&str> = MODELS.iter().map(|(n, _, _)| *n).collect();
+                return Err(format!(
+                    "unknown model {other:?}; expected one of: {}",
+                    names.join(", ")
+                ));
+            }
+        };
+        options.finish(&accepted(name))?;
+        Ok(parsed)
     }
 }
 
-fn gaussian(mut options: KeyValues) -> Result<Gaussian, String> {
-    let kernel_size = match options.text("kernel_size") {
-        None => [30, 30],
-        Some(text) => {
-            let parse = |s: &str| {
-                s.parse::<usize>().map_err(|_| {
-                    format!("kernel_size must be a positive integer or HxW, got {text:?}")
-                })
-            };
-            match text.split_once('x') {
-                Some((h, w)) => [parse(h)?, parse(w)?],
-                None => [parse(&text)?; 2],
+fn front_end_spec(
+    (kind, _name): (FrontEndKind, &str),
+    options: &mut KeyValues,
+) -> Result<ModelSpec, String> {
+    let mut config = FrontEndConfig::new(kind, kernel_size(options, 31)?);
+    if kind != FrontEndKind::OnOff
+        && let Some(on_center) = options.flag("on_center")?
+    {
+        config.on_center = on_center;
+    }
+    if let Some(ratio) = options.float("amplitude_ratio")? {
+        config.amplitude_ratio = ratio;
+    }
+    config.pad_mode = pad_mode(options)?.unwrap_or(config.pad_mode);
+    if let Some(pretrained) = options.flag("pretrained")? {
+        config.pretrained = pretrained;
+    }
+    if let Some(name) = options.text("activation") {
+        config.activation = match name.as_str() {
+            "softplus" => Activation::Softplus,
+            "relu" => Activation::Relu,
+            "identity" => Activation::Identity,
+            other => {
+                return Err(format!(
+                    "unknown activation {other:?}; expected one of: softplus, relu, identity"
+                ));
             }
-        }
+        };
+    }
+    if kind == FrontEndKind::OnOff
+        && let Some(apply_mask) = options.flag("apply_mask")?
+    {
+        config.apply_mask = apply_mask;
+    }
+    if let Some(cache_filt) = options.flag("cache_filt")? {
+        config.cache_filt = cache_filt;
+    }
+    Ok(ModelSpec::FrontEnd(config))
+}
+
+fn kernel_size(options: &mut KeyValues, default: usize) -> Result<[usize; 2], String> {
+    let Some(text) = options.text("kernel_size") else {
+        return Ok([default; 2]);
     };
-    let std = options.float("std")?.unwrap_or(3.0);
-    let pad_mode = match options.text("pad_mode") {
-        None => Padding::Reflect,
-        Some(text) => text.parse::<Padding>().map_err(|e| e.to_string())?,
+    let parse = |s: &str| {
+        s.parse::<usize>()
+            .map_err(|_| format!("kernel_size must be a positive integer or HxW, got {text:?}"))
     };
-    let out_channels = options.count("out_channels")?;
-    options.finish(GAUSSIAN_KEYS)?;
-    Gaussian::with_options(kernel_size, &[std], out_channels, pad_mode).map_err(|e| e.to_string())
+    Ok(match text.split_once('x') {
+        Some((h, w)) => [parse(h)?, parse(w)?],
+        None => [parse(&text)?; 2],
+    })
+}
+
+fn pad_mode(options: &mut KeyValues) -> Result<Option<Padding>, String> {
+    options
+        .text("pad_mode")
+        .map(|text| text.parse::<Padding>().map_err(|e| e.to_string()))
+        .transpose()
 }
 
 impl ModelSpec {
+    /// Builds the model (drawing from the global generator where plenoptic does).
+    pub fn build<B: Backend>(&self, device: &B::Device) -> Result<Box<dyn Model<B>>, String> {
+        let built: Box<dyn Model<B>> = match self {
+            Self::Identity => Box::new(Identity),
+            Self::Gaussian(config) => Box::new(config.init::<B>(device).map_err(text)?),
+            Self::CenterSurround(config) => Box::new(config.init::<B>(device).map_err(text)?),
+            Self::Linear(config) => Box::new(config.init::<B>(device).map_err(text)?),
+            Self::FrontEnd(config) => Box::new(config.init::<B>(device).map_err(text)?),
+            Self::LaplacianPyramid {
+                n_scales,
+                scale_filter,
+            } => Box::new(LaplacianPyramid::new(*n_scales, *scale_filter).map_err(text)?),
+        };
+        Ok(built)
+    }
+
     /// Display form for histories, e.g. `gaussian:kernel_size=30x30,std=3,pad_mode=reflect`.
     pub fn describe(&self) -> String {
+        let size = |[h, w]: [usize; 2]| format!("{h}x{w}");
+        let list = |values: &[f64]| {
+            values
+                .iter()
+                .map(f64::to_string)
+                .collect::<Vec<_>>()
+                .join(":")
+        };
         match self {
             Self::Identity => "identity".to_string(),
-            Self::Gaussian(g) => {
-                let [h, w] = g.kernel_size();
+            Self::Gaussian(c) => format!(
+                "gaussian:kernel_size={},std={},pad_mode={}{}",
+                size(c.kernel_size),
+                list(&c.std),
+                c.pad_mode.name(),
+                c.out_channels
+                    .map(|n| format!(",out_channels={n}"))
+                    .unwrap_or_default()
+            ),
+            Self::CenterSurround(c) => format!(
+                "center_surround:kernel_size={},on_center={},amplitude_ratio={},center_std={},surround_std={},pad_mode={}",
+                size(c.kernel_size),
+                c.on_center
+                    .iter()
+                    .map(bool::to_string)
+                    .collect::<Vec<_>>()
+                    .join(":"),
+                c.amplitude_ratio,
+                list(&c.center_std),
+                list(&c.surround_std),
+                c.pad_mode.name()
+            ),
+            Self::Linear(c) => format!(
+                "linear:kernel_size={},pad_mode={},default_filters={}",
+                size(c.kernel_size),
+                c.pad_mode.name(),
+                c.default_filters
+            ),
+            Self::FrontEnd(c) => {
+                let name = MODELS
+                    .iter()
+                    .map(|(n, _, _)| *n)
+                    .find(|n| front_end_kind(n) == Some(c.kind))
+                    .unwrap_or("front_end");
+                let kind_specific = if c.kind == FrontEndKind::OnOff {
+                    format!("apply_mask={}", c.apply_mask)
+                } else {
+                    format!("on_center={}", c.on_center)
+                };
                 format!(
-                    "gaussian:kernel_size={h}x{w},std={},pad_mode={},out_channels={}",
-                    g.std()[0],
-                    g.pad_mode().name(),
-                    g.out_channels()
+                    "{name}:kernel_size={},{kind_specific},amplitude_ratio={},pad_mode={},pretrained={},activation={},cache_filt={}",
+                    size(c.kernel_size),
+                    c.amplitude_ratio,
+                    c.pad_mode.name(),
+                    c.pretrained,
+                    c.activation.name(),
+                    c.cache_filt
                 )
             }
+            Self::LaplacianPyramid {
+                n_scales,
+                scale_filter,
+            } => format!("laplacian_pyramid:n_scales={n_scales},scale_filter={scale_filter}"),
         }
     }
+}
+
+fn front_end_kind(name: &str) -> Option<FrontEndKind> {
+    match name {
+        "linear_nonlinear" => Some(FrontEndKind::LinearNonlinear),
+        "luminance_gain_control" => Some(FrontEndKind::LuminanceGainControl),
+        "luminance_contrast_gain_control" => Some(FrontEndKind::LuminanceContrastGainControl),
+        "on_off" => Some(FrontEndKind::OnOff),
+        _ => None,
+    }
+}
+
+fn text(error: impl std::fmt::Display) -> String {
+    error.to_string()
 }
 
 #[cfg(test)]
@@ -94,17 +384,49 @@ mod tests {
         else {
             panic!("expected a gaussian");
         };
-        assert_eq!(g.kernel_size(), [5, 8]);
-        assert_eq!(g.std(), &[1.5, 1.5]);
-        assert_eq!(g.pad_mode(), Padding::Circular);
+        assert_eq!(g.kernel_size, [5, 8]);
+        assert_eq!(g.std, [1.5]);
+        assert_eq!(g.out_channels, Some(2));
+        assert_eq!(g.pad_mode, Padding::Circular);
         let default: ModelSpec = "gaussian".parse().unwrap();
-        assert_eq!(default, ModelSpec::Gaussian(Gaussian::new(30).unwrap()));
+        assert_eq!(default, ModelSpec::Gaussian(GaussianConfig::new([30, 30])));
+        let ModelSpec::FrontEnd(on_off) = "on_off:pretrained=true,apply_mask=true,cache_filt=true"
+            .parse::<ModelSpec>()
+            .unwrap()
+        else {
+            panic!("expected a front end");
+        };
+        assert_eq!(on_off.kind, FrontEndKind::OnOff);
+        assert!(on_off.pretrained && on_off.apply_mask && on_off.cache_filt);
+        let ModelSpec::CenterSurround(cs) = "center_surround:on_center=true:false,kernel_size=7"
+            .parse::<ModelSpec>()
+            .unwrap()
+        else {
+            panic!("expected a center-surround");
+        };
+        assert_eq!(cs.on_center, [true, false]);
+        assert_eq!(
+            "laplacian_pyramid:n_scales=3".parse::<ModelSpec>().unwrap(),
+            ModelSpec::LaplacianPyramid {
+                n_scales: 3,
+                scale_filter: false
+            }
+        );
+        // Every listed model parses with its defaults and describes itself back.
+        for (name, _, _) in MODELS {
+            let spec: ModelSpec = name.parse().unwrap();
+            assert_eq!(
+                spec.describe().parse::<ModelSpec>().unwrap(),
+                spec,
+                "{name}"
+            );
+        }
     }
 
     #[test]
     fn errors_list_what_is_accepted() {
         let err = "vgg16".parse::<ModelSpec>().unwrap_err();
-        assert!(err.contains("identity, gaussian"), "{err}");
+        assert!(err.contains("identity, gaussian, center_surround"), "{err}");
         let err = "gaussian:size=3".parse::<ModelSpec>().unwrap_err();
         assert!(
             err.contains("kernel_size, std, pad_mode, out_channels"),
@@ -115,13 +437,7 @@ mod tests {
             err.contains("reflect, circular, constant, replicate"),
             "{err}"
         );
-        assert!(
-            "gaussian:std=-1"
-                .parse::<ModelSpec>()
-                .unwrap_err()
-                .contains("std must be positive")
-        );
-        assert!("gaussian:kernel_size=0".parse::<ModelSpec>().is_err());
+        assert!("gaussian:kernel_size=x".parse::<ModelSpec>().is_err());
         assert!(
             "gaussian:kernel_size"
                 .parse::<ModelSpec>()
@@ -129,5 +445,29 @@ mod tests {
                 .contains("key=value")
         );
         assert!("identity:x=1".parse::<ModelSpec>().is_err());
+        let build = |spec: &str| {
+            spec.parse::<ModelSpec>().and_then(|s| {
+                s.build::<burn::backend::NdArray>(&Default::default())
+                    .map(|_| ())
+            })
+        };
+        assert!(
+            build("gaussian:std=-1")
+                .unwrap_err()
+                .contains("std must be positive")
+        );
+        let err = build("on_off:pretrained=true,kernel_size=7").unwrap_err();
+        assert!(
+            err.contains("pretrained model has kernel_size (31, 31)"),
+            "{err}"
+        );
+        let err = "on_off:on_center=false".parse::<ModelSpec>().unwrap_err();
+        assert!(err.contains("unknown on_off option \"on_center\""), "{err}");
+        let err = build("center_surround:amplitude_ratio=0.5").unwrap_err();
+        assert!(err.contains("amplitude_ratio must at least be 1"), "{err}");
+        let err = "linear_nonlinear:activation=tanh"
+            .parse::<ModelSpec>()
+            .unwrap_err();
+        assert!(err.contains("softplus, relu, identity"), "{err}");
     }
 }

@@ -2,12 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{DType, Tensor, backend::AutodiffBackend, backend::Backend};
+use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use metamer::{
-    Loss, Metamer, MetamerError, MetamerOptions, Model, Penalty, Representation, Setup,
-    SynthesizeOptions, Warning,
+    Loss, Metamer, MetamerError, MetamerOptions, Penalty, Setup, SynthesizeOptions, Warning,
     io::{self, Array, IoError},
 };
 use serde_json::json;
@@ -26,7 +25,8 @@ pub struct SynthArgs {
     /// reptile_skin, parrot, color_wheel). Default: a test scene generated in code.
     #[arg(long)]
     image: Option<String>,
-    /// Model: `identity` or `gaussian[:kernel_size=30,std=3.0,pad_mode=reflect,out_channels=1]`.
+    /// Model: `NAME` or `NAME:key=value,...`, e.g. `on_off:pretrained=true,cache_filt=true`;
+    /// `metamer models` lists every model and its options.
     #[arg(long, default_value = "gaussian:kernel_size=30,std=3.0")]
     model: ModelSpec,
     /// Initial image (.npy of the target's size), used as is; default: seeded uniform noise.
@@ -161,19 +161,6 @@ pub fn run(args: SynthArgs) -> Result<(), CliError> {
     }
 }
 
-impl<B: Backend> Model<B, 4> for ModelSpec {
-    fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
-        match self {
-            Self::Identity => Model::<B, 4>::forward(&metamer::models::Identity, image),
-            Self::Gaussian(gaussian) => Model::<B, 4>::forward(gaussian, image),
-        }
-    }
-
-    fn name(&self) -> String {
-        self.describe()
-    }
-}
-
 fn load_target(image: Option<&str>) -> Result<Array, CliError> {
     let Some(source) = image else {
         return Ok(io::default_image(DEFAULT_IMAGE_SIZE));
@@ -211,6 +198,10 @@ fn synthesize<B: AutodiffBackend>(args: &SynthArgs) -> Result<(), CliError> {
         DtypeChoice::F32 => DType::F32,
         DtypeChoice::F64 => DType::F64,
     };
+    // Models draw their random parameters after seeding, as in a plenoptic script; building
+    // first also reports invalid model options before any image is read.
+    metamer::set_seed(args.seed);
+    let model = args.model.build::<B>(&device).map_err(CliError::Usage)?;
     let target = load_target(args.image.as_deref())?;
     let image: Tensor<B::InnerBackend, 4> = target.to_tensor_as(dtype, &device)?;
     let initial_image = match &args.init {
@@ -233,7 +224,6 @@ fn synthesize<B: AutodiffBackend>(args: &SynthArgs) -> Result<(), CliError> {
         None => None,
     };
 
-    metamer::set_seed(args.seed);
     let loss = match args.loss {
         LossChoice::Mse => Loss::mse(),
         LossChoice::L2 => Loss::l2_norm(),
@@ -248,7 +238,7 @@ fn synthesize<B: AutodiffBackend>(args: &SynthArgs) -> Result<(), CliError> {
         .map_err(CliError::Usage)?;
     let scheduler =
         training::scheduler(args.scheduler, &args.scheduler_opt).map_err(CliError::Usage)?;
-    let mut met = Metamer::<B>::with_options(image, args.model.clone(), options)?;
+    let mut met = Metamer::<B>::with_options(image, model, options)?;
     met.setup(Setup {
         initial_image,
         optimizer: Some(optimizer),

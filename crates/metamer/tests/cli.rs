@@ -52,7 +52,7 @@ fn default_synthesis_writes_every_result() {
     assert_eq!(floats(&history["pixel_change_norm"]).len(), 3);
     assert_eq!(
         history["settings"]["model"],
-        "gaussian:kernel_size=30x30,std=3,pad_mode=reflect,out_channels=1"
+        "gaussian:kernel_size=30x30,std=3,pad_mode=reflect"
     );
     assert_eq!(history["settings"]["backend"], "ndarray");
     let losses = floats(&history["losses"]);

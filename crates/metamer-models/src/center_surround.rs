@@ -1,0 +1,185 @@
+use burn::{
+    config::Config,
+    module::{Module, Param},
+    tensor::{Tensor, backend::Backend},
+};
+use metamer_core::{Model, Representation, tensor::from_f64};
+
+use crate::{
+    ModelError, Padding, Result,
+    filters::{blur_bank, param_tensor, validate_filter_args},
+    frozen,
+};
+
+/// Options of [`CenterSurround`], with plenoptic's defaults.
+#[derive(Config, Debug, PartialEq)]
+pub struct CenterSurroundConfig {
+    pub kernel_size: [usize; 2],
+    /// One value for every channel, or one per output channel.
+    #[config(default = "vec![true]")]
+    pub on_center: Vec<bool>,
+    /// Ratio of center to surround amplitude; at least 1.
+    #[config(default = 1.25)]
+    pub amplitude_ratio: f64,
+    #[config(default = "vec![1.0]")]
+    pub center_std: Vec<f64>,
+    #[config(default = "vec![4.0]")]
+    pub surround_std: Vec<f64>,
+    /// Defaults to the number of `on_center` values when there are several, else to the
+    /// number of center stds.
+    #[config(default = "None")]
+    pub out_channels: Option<usize>,
+    #[config(default = "Padding::Reflect")]
+    pub pad_mode: Padding,
+}
+
+impl CenterSurroundConfig {
+    /// Validates the options in plenoptic's order and creates the model with learnable stds.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<CenterSurround<B>> {
+        let out_channels = self
+            .out_channels
+            .or((self.on_center.len() > 1).then_some(self.on_center.len()));
+        let center = validate_filter_args(
+            self.kernel_size,
+            &self.center_std,
+            out_channels,
+            "center_std",
+            "out_channels",
+        )?;
+        let surround = validate_filter_args(
+            self.kernel_size,
+            &self.surround_std,
+            Some(center.len()),
+            "surround_std",
+            "len(center_std)",
+        )?;
+        let channels = center.len();
+        let on_center = match self.on_center.len() {
+            1 => vec![self.on_center[0]; channels],
+            n if n == channels => self.on_center.clone(),
+            _ => return Err(ModelError::OnCenterLength),
+        };
+        if !self.amplitude_ratio.is_finite() || self.amplitude_ratio < 1.0 {
+            return Err(ModelError::AmplitudeRatio(self.amplitude_ratio));
+        }
+        Ok(CenterSurround {
+            center_std: Param::from_tensor(param_tensor(&center, [channels], device)),
+            surround_std: Param::from_tensor(param_tensor(&surround, [channels], device)),
+            amplitude_ratio: param_tensor(&[self.amplitude_ratio], [1], device),
+            on_center,
+            kernel_size: self.kernel_size,
+            pad_mode: self.pad_mode,
+        })
+    }
+}
+
+/// Difference-of-Gaussians filters, on-center/off-surround or the reverse (plenoptic's
+/// `CenterSurround`): `amplitude_ratio · sign · (G_center − G_surround)`, each filter summing to
+/// zero (no further normalisation, as in plenoptic's code).
+#[derive(Module, Debug)]
+pub struct CenterSurround<B: Backend> {
+    pub center_std: Param<Tensor<B, 1>>,
+    pub surround_std: Param<Tensor<B, 1>>,
+    /// A constant (plenoptic's buffer), not learned.
+    pub amplitude_ratio: Tensor<B, 1>,
+    #[module(skip)]
+    on_center: Vec<bool>,
+    #[module(skip)]
+    kernel_size: [usize; 2],
+    #[module(skip)]
+    pad_mode: Padding,
+}
+
+impl<B: Backend> CenterSurround<B> {
+    pub fn out_channels(&self) -> usize {
+        self.on_center.len()
+    }
+
+    pub fn on_center(&self) -> &[bool] {
+        &self.on_center
+    }
+
+    pub fn kernel_size(&self) -> [usize; 2] {
+        self.kernel_size
+    }
+
+    pub fn pad_mode(&self) -> Padding {
+        self.pad_mode
+    }
+
+    /// `[batch, c, h, w]` → `[batch, c · out_channels, h, w]`; gradients reach the stds.
+    pub fn forward(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
+        let stds = self.stds(self.center_std.val(), self.surround_std.val());
+        let blurred = blur_bank(image, stds, self.kernel_size, self.pad_mode);
+        self.combine(blurred)
+    }
+
+    /// Center stds, then surround stds: the blurs [`Self::combine`] expects.
+    pub(crate) fn stds(&self, center: Tensor<B, 1>, surround: Tensor<B, 1>) -> Tensor<B, 1> {
+        Tensor::cat(vec![center, surround], 0)
+    }
+
+    /// `[batch, c · 2 · out, h, w]` blurs (centers then surrounds per input channel) into the
+    /// center-surround responses `[batch, c · out, h, w]`.
+    pub(crate) fn combine(&self, blurred: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [batch, planes, height, width] = blurred.dims();
+        let out = self.out_channels();
+        let channels = planes / (2 * out);
+        let pairs = blurred.reshape([batch, channels, 2, out, height, width]);
+        let center = pairs.clone().narrow(2, 0, 1);
+        let surround = pairs.narrow(2, 1, 1);
+        let signs = self
+            .on_center
+            .iter()
+            .map(|&on| if on { 1.0 } else { -1.0 })
+            .collect();
+        let dtype = center.dtype();
+        let signs = from_f64::<B, 6>(signs, [1, 1, 1, out, 1, 1], dtype, &center.device());
+        let gain = self
+            .amplitude_ratio
+            .clone()
+            .cast(dtype)
+            .reshape([1, 1, 1, 1, 1, 1]);
+        center
+            .sub(surround)
+            .mul(signs.mul(gain))
+            .reshape([batch, channels * out, height, width])
+    }
+
+    /// plenoptic's 2-D filters, `[out_channels, 1, kh, kw]`.
+    pub fn filters(&self) -> Tensor<B, 4> {
+        let center = crate::filters::gaussian_2d(self.center_std.val(), self.kernel_size);
+        let surround = crate::filters::gaussian_2d(self.surround_std.val(), self.kernel_size);
+        let out = self.out_channels();
+        let signs = self
+            .on_center
+            .iter()
+            .map(|&on| if on { 1.0 } else { -1.0 })
+            .collect();
+        let signs = from_f64::<B, 4>(signs, [out, 1, 1, 1], center.dtype(), &center.device());
+        center
+            .sub(surround)
+            .mul(signs)
+            .mul(self.amplitude_ratio.clone().reshape([1, 1, 1, 1]))
+    }
+
+    pub(crate) fn respond_frozen(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
+        let stds = self.stds(frozen(&self.center_std), frozen(&self.surround_std));
+        self.combine(blur_bank(image, stds, self.kernel_size, self.pad_mode))
+    }
+}
+
+impl<B: Backend> Model<B, 4> for CenterSurround<B> {
+    fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
+        self.respond_frozen(image).into()
+    }
+
+    fn name(&self) -> String {
+        format!(
+            "CenterSurround(kernel_size={:?}, on_center={:?}, pad_mode={})",
+            self.kernel_size,
+            self.on_center,
+            self.pad_mode.name()
+        )
+    }
+}

@@ -1,0 +1,316 @@
+//! Separable Gaussian filtering, differentiable with respect to the image and the stds.
+//!
+//! plenoptic builds 2-D circular Gaussians and convolves with them; a circular Gaussian is the
+//! outer product of two 1-D Gaussians, so we filter rows and columns separately. Small images
+//! (relative to the kernel) use one dense matrix per axis with the padding folded in, which runs
+//! as matrix products; large ones use two 1-D convolutions.
+
+use burn::tensor::{
+    DType, IndexingUpdateOp, Int, Tensor, TensorData, backend::Backend, module::conv2d,
+    ops::ConvOptions,
+};
+use metamer_core::tensor::from_f64;
+
+use crate::{
+    ModelError, Padding, Result,
+    padding::{assert_fits, padded_source, same_pad, same_padding_amounts},
+};
+
+/// How much faster per multiply-add a matrix product (forward and backward) runs than Burn's
+/// direct convolution, whose backward pass is slow: about 33 when timed on flex and ndarray at
+/// 256×256 with a 30-tap kernel; rounded down. Sets where [`blur_grouped`] switches.
+const MATRIX_SPEEDUP: usize = 24;
+
+/// Normalised 1-D Gaussian taps, one row per std: `[stds, k]`.
+///
+/// Centred at `(k + 1) / 2` in 1-based coordinates, so even kernels use half-integer offsets;
+/// plenoptic's `circular_gaussian2d` is the outer product of a column and a row of these.
+pub fn gaussian_taps<B: Backend>(std: Tensor<B, 1>, k: usize) -> Tensor<B, 2> {
+    let [count] = std.dims();
+    let origin = (k as f64 + 1.0) / 2.0;
+    let squared_offsets = (1..=k)
+        .map(|i| {
+            let d = i as f64 - origin;
+            d * d
+        })
+        .collect();
+    let squared_offsets = from_f64(squared_offsets, [1, k], std.dtype(), &std.device());
+    let two_var = std.powi_scalar(2).mul_scalar(-2.0).reshape([count, 1]);
+    let taps = squared_offsets.div(two_var).exp();
+    taps.clone().div(taps.sum_dim(1))
+}
+
+/// plenoptic's `circular_gaussian2d`: `[out_channels, 1, kh, kw]` filters, each summing to 1,
+/// with its argument checks.
+pub fn circular_gaussian2d<B: Backend>(
+    kernel_size: [usize; 2],
+    std: &[f64],
+    out_channels: Option<usize>,
+    device: &B::Device,
+) -> Result<Tensor<B, 4>> {
+    let std = validate_filter_args(kernel_size, std, out_channels, "std", "out_channels")?;
+    let std = param_tensor(&std, [std.len()], device);
+    Ok(gaussian_2d(std, kernel_size))
+}
+
+/// The 2-D Gaussians of `std`, as outer products of 1-D taps.
+pub(crate) fn gaussian_2d<B: Backend>(std: Tensor<B, 1>, kernel_size: [usize; 2]) -> Tensor<B, 4> {
+    let [count] = std.dims();
+    let [kh, kw] = kernel_size;
+    let cols = gaussian_taps(std.clone(), kh).reshape([count, 1, kh, 1]);
+    let rows = gaussian_taps(std, kw).reshape([count, 1, 1, kw]);
+    cols.mul(rows)
+}
+
+/// Blurs channel `g` of `[batch, groups, h, w]` with the Gaussian of `std[g]` (a grouped
+/// convolution with "same" padding).
+pub fn blur_grouped<B: Backend>(
+    image: Tensor<B, 4>,
+    std: Tensor<B, 1>,
+    kernel_size: [usize; 2],
+    pad_mode: Padding,
+) -> Tensor<B, 4> {
+    let [_, groups, height, width] = image.dims();
+    assert_eq!(std.dims()[0], groups, "one std per channel");
+    let [kh, kw] = kernel_size;
+    assert_fits(height, same_padding_amounts(kh), pad_mode);
+    assert_fits(width, same_padding_amounts(kw), pad_mode);
+    let std = std.cast(image.dtype());
+    let cols = gaussian_taps(std.clone(), kh);
+    let rows = gaussian_taps(std, kw);
+    // Dense operators cost O(h + w) per pixel against O(kh + kw) for convolution, but run as
+    // matrix products several times faster per operation.
+    if height + width <= MATRIX_SPEEDUP * (kh + kw) {
+        filter_by_matrices(image, cols, rows, pad_mode)
+    } else {
+        filter_by_convolution(image, cols, rows, pad_mode)
+    }
+}
+
+/// Blurs every channel of `[batch, c, h, w]` with each std: `[batch, c · stds, h, w]`, channel
+/// `i · stds + s` holding channel `i` blurred with `std[s]`.
+pub fn blur_bank<B: Backend>(
+    image: Tensor<B, 4>,
+    std: Tensor<B, 1>,
+    kernel_size: [usize; 2],
+    pad_mode: Padding,
+) -> Tensor<B, 4> {
+    let [batch, channels, height, width] = image.dims();
+    let [stds] = std.dims();
+    let image = if stds == 1 {
+        image
+    } else {
+        image
+            .unsqueeze_dim::<5>(2)
+            .expand([batch, channels, stds, height, width])
+            .reshape([batch, channels * stds, height, width])
+    };
+    let std = if channels == 1 {
+        std
+    } else {
+        std.repeat_dim(0, channels)
+    };
+    blur_grouped(image, std, kernel_size, pad_mode)
+}
+
+/// `A_g · x_g · B_gᵀ` per channel `g`, with the padding folded into the per-axis operators.
+fn filter_by_matrices<B: Backend>(
+    image: Tensor<B, 4>,
+    col_taps: Tensor<B, 2>,
+    row_taps: Tensor<B, 2>,
+    pad_mode: Padding,
+) -> Tensor<B, 4> {
+    let [batch, groups, height, width] = image.dims();
+    let cols = axis_operators(col_taps, height, pad_mode);
+    let rows_t = axis_operators(row_taps, width, pad_mode).swap_dims(1, 2);
+    if batch == 1 {
+        let planes = image.reshape([groups, height, width]);
+        let filtered = cols.matmul(planes).matmul(rows_t);
+        return filtered.reshape([1, groups, height, width]);
+    }
+    let cols = cols
+        .unsqueeze::<4>()
+        .expand([batch, groups, height, height]);
+    let rows_t = rows_t
+        .unsqueeze::<4>()
+        .expand([batch, groups, width, width]);
+    cols.matmul(image).matmul(rows_t)
+}
+
+/// The `[groups, n, n]` matrices `A` with `(A·x)[i] = Σ_t taps[t] · pad(x)[i + t]`, built by
+/// scattering the taps so that gradients reach them.
+fn axis_operators<B: Backend>(taps: Tensor<B, 2>, n: usize, pad_mode: Padding) -> Tensor<B, 3> {
+    let [groups, k] = taps.dims();
+    let (before, _) = same_padding_amounts(k);
+    let device = taps.device();
+    // Constant padding reads zeros: send those taps to a spare column that is dropped.
+    let sources: Vec<i64> = (0..n)
+        .flat_map(|i| {
+            (0..k).map(move |t| padded_source(i + t, n, before, pad_mode).unwrap_or(n) as i64)
+        })
+        .collect();
+    let sources = Tensor::<B, 3, Int>::from_data(TensorData::new(sources, [1, n, k]), &device)
+        .expand([groups, n, k]);
+    let values = taps.reshape([groups, 1, k]).expand([groups, n, k]);
+    Tensor::<B, 3>::zeros([groups, n, n + 1], (&device, values.dtype()))
+        .scatter(2, sources, values, IndexingUpdateOp::Add)
+        .narrow(2, 0, n)
+}
+
+/// Same-padding, then a row and a column convolution, grouped by channel.
+fn filter_by_convolution<B: Backend>(
+    image: Tensor<B, 4>,
+    col_taps: Tensor<B, 2>,
+    row_taps: Tensor<B, 2>,
+    pad_mode: Padding,
+) -> Tensor<B, 4> {
+    let [groups, kh] = col_taps.dims();
+    let [_, kw] = row_taps.dims();
+    let padded = same_pad(image, [kh, kw], pad_mode);
+    let along_rows = conv2d(
+        padded,
+        row_taps.reshape([groups, 1, 1, kw]),
+        None,
+        ConvOptions::new([1, 1], [0, 0], [1, 1], groups),
+    );
+    conv2d(
+        along_rows,
+        col_taps.reshape([groups, 1, kh, 1]),
+        None,
+        ConvOptions::new([1, 1], [0, 0], [1, 1], groups),
+    )
+}
+
+/// plenoptic's `_validate_filter_args`: returns one std per output channel.
+pub(crate) fn validate_filter_args(
+    kernel_size: [usize; 2],
+    std: &[f64],
+    out_channels: Option<usize>,
+    std_name: &'static str,
+    out_name: &'static str,
+) -> Result<Vec<f64>> {
+    let out_channels = out_channels.unwrap_or(std.len().max(1));
+    if out_channels == 0 {
+        return Err(ModelError::OutChannels(out_name));
+    }
+    if kernel_size.contains(&0) {
+        return Err(ModelError::KernelSize(kernel_size.to_vec()));
+    }
+    if std.is_empty() || std.iter().any(|s| !s.is_finite() || *s <= 0.0) {
+        return Err(ModelError::NonPositiveStd {
+            name: std_name,
+            values: std.to_vec(),
+        });
+    }
+    match std.len() {
+        1 => Ok(vec![std[0]; out_channels]),
+        n if n == out_channels => Ok(std.to_vec()),
+        len => Err(ModelError::StdLength {
+            std_name,
+            out_name,
+            len,
+            out_channels,
+        }),
+    }
+}
+
+/// The backend's float type. Not the device's default dtype: backends that share a device type
+/// (ndarray in f32 and f64) share that setting, set by whichever creates a tensor first.
+pub(crate) fn float_dtype<B: Backend>() -> DType {
+    <B::FloatElem as burn::tensor::Element>::dtype()
+}
+
+/// A parameter's initial values as plenoptic creates them: float32 tensors, later converted to
+/// the model's dtype. Rounding through `f32` keeps float64 models equal to plenoptic's.
+pub(crate) fn param_tensor<B: Backend, const D: usize>(
+    values: &[f64],
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D> {
+    let rounded = values.iter().map(|&v| f64::from(v as f32)).collect();
+    let dtype = float_dtype::<B>();
+    from_f64(rounded, shape, dtype, device)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, NdArray};
+    use metamer_core::tensor::to_f64;
+
+    use super::*;
+
+    type B = NdArray<f64>;
+
+    fn ramp(shape: [usize; 4]) -> Tensor<B, 4> {
+        let len = shape.iter().product();
+        let values = (0..len).map(|i| ((i * 37) % 101) as f64 / 101.0).collect();
+        from_f64(values, shape, DType::F64, &Default::default())
+    }
+
+    fn stds(values: &[f64]) -> Tensor<B, 1> {
+        from_f64(
+            values.to_vec(),
+            [values.len()],
+            DType::F64,
+            &Default::default(),
+        )
+    }
+
+    #[test]
+    fn even_kernels_use_half_integer_offsets() {
+        let g = to_f64(gaussian_taps(stds(&[1.0]), 4));
+        assert!((g[0] - g[3]).abs() < 1e-15 && (g[1] - g[2]).abs() < 1e-15);
+        assert!((g.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        // offsets -1.5 and -0.5
+        assert!((g[0] / g[1] - (-1.0f64).exp()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn matrices_and_convolution_agree() {
+        let image = ramp([2, 3, 11, 9]);
+        for pad_mode in [
+            Padding::Reflect,
+            Padding::Circular,
+            Padding::Constant,
+            Padding::Replicate,
+        ] {
+            for (kernel, std) in [([4, 6], [1.5, 1.0, 2.0]), ([5, 5], [1.0, 2.0, 0.5])] {
+                let (cols, rows) = (
+                    gaussian_taps(stds(&std), kernel[0]),
+                    gaussian_taps(stds(&std), kernel[1]),
+                );
+                let by_matrix = to_f64(filter_by_matrices(
+                    image.clone(),
+                    cols.clone(),
+                    rows.clone(),
+                    pad_mode,
+                ));
+                let by_conv = to_f64(filter_by_convolution(image.clone(), cols, rows, pad_mode));
+                assert_eq!(by_matrix.len(), 2 * 3 * 11 * 9);
+                for (a, b) in by_matrix.iter().zip(&by_conv) {
+                    assert!((a - b).abs() < 1e-12, "{pad_mode:?} {kernel:?}: {a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_reach_the_stds() {
+        type AD = Autodiff<B>;
+        let device = Default::default();
+        let image = Tensor::<AD, 4>::from_inner(ramp([1, 1, 12, 10]));
+        let std = Tensor::<AD, 1>::from_data([2.0f64], &device).require_grad();
+        let loss = |s: f64| {
+            let out = blur_grouped(image.clone().inner(), stds(&[s]), [5, 5], Padding::Reflect);
+            to_f64(out.powi_scalar(2).sum())[0]
+        };
+        let out = blur_grouped(image.clone(), std.clone(), [5, 5], Padding::Reflect);
+        let grads = out.powi_scalar(2).sum().backward();
+        let analytic = to_f64(std.grad(&grads).unwrap())[0];
+        let numeric = (loss(2.0 + 1e-6) - loss(2.0 - 1e-6)) / 2e-6;
+        assert!(
+            (analytic - numeric).abs() < 1e-6 * numeric.abs().max(1.0),
+            "{analytic} vs {numeric}"
+        );
+    }
+}
