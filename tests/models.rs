@@ -516,7 +516,7 @@ fn center_surround_arguments() {
 /// filtering equal to filtering each channel on its own.
 #[test]
 fn circular_gaussian_filters() {
-    use metamer_models::filters::{blur_grouped, circular_gaussian2d};
+    use metamer_models::filters::{Stds, blur_grouped, circular_gaussian2d};
     type B = NdArray64;
     let device = Default::default();
     let filters = circular_gaussian2d::<B>([7, 5], &[2.0, 3.0, 4.0], None, &device).unwrap();
@@ -540,7 +540,12 @@ fn circular_gaussian_filters() {
     set_seed(3);
     let image: Tensor<B, 4> = rng::rand([2, 3, 16, 18], DType::F64, &device);
     let std = Tensor::<B, 1>::from_data([1.0, 2.0, 3.5], &device);
-    let grouped = to_f64(blur_grouped(image.clone(), std, [5, 7], Padding::Reflect));
+    let grouped = to_f64(blur_grouped(
+        image.clone(),
+        Stds::Learnable(std),
+        [5, 7],
+        Padding::Reflect,
+    ));
     for (c, s) in [1.0, 2.0, 3.5].into_iter().enumerate() {
         let gaussian = GaussianConfig::new([5, 7])
             .with_std(vec![s])

@@ -94,14 +94,7 @@ fn fixtures() -> Result<(), String> {
 
 fn bench() -> Result<(), String> {
     let rust = Command::new("cargo")
-        .args([
-            "bench",
-            "--quiet",
-            "-p",
-            "metamer",
-            "--bench",
-            "gaussian_step",
-        ])
+        .args(["bench", "--quiet", "-p", "metamer", "--bench", "speed"])
         .current_dir(root())
         .env("RAYON_NUM_THREADS", "1")
         .output()
@@ -124,30 +117,58 @@ fn bench() -> Result<(), String> {
             String::from_utf8_lossy(&reference.stderr)
         ));
     }
-    let rust = String::from_utf8_lossy(&rust.stdout);
-    let reference = String::from_utf8_lossy(&reference.stdout);
-    let plenoptic_ms = parse_ms(&reference, "plenoptic")
-        .ok_or_else(|| format!("no plenoptic timing in:\n{reference}"))?;
-    println!("Gaussian(30) metamer step on 256x256, one thread each, median of repeated runs");
-    println!(
-        "{:<12} {:>12} {:>22}",
-        "system", "ms/iter", "speed-up vs plenoptic"
-    );
-    println!("{:<12} {:>12.2} {:>22}", "plenoptic", plenoptic_ms, "1.0x");
-    for backend in ["flex", "ndarray"] {
-        if let Some(ms) = parse_ms(&rust, backend) {
-            println!("{backend:<12} {ms:>12.2} {:>21.1}x", plenoptic_ms / ms);
+    let timings: Vec<(String, String, f64)> = [rust.stdout, reference.stdout]
+        .iter()
+        .flat_map(|out| parse_timings(&String::from_utf8_lossy(out)))
+        .collect();
+    let mut cases: Vec<&str> = Vec::new();
+    for (case, _, _) in &timings {
+        if !cases.contains(&case.as_str()) {
+            cases.push(case);
         }
+    }
+    let ms = |case: &str, system: &str| {
+        timings
+            .iter()
+            .find(|(c, s, _)| c == case && s == system)
+            .map(|(_, _, ms)| *ms)
+    };
+    println!(
+        "256x256, one thread each, median of 5 runs, milliseconds (speed-up vs plenoptic); \
+         metamer_* is one synthesis iteration, the others one forward plus backward pass"
+    );
+    println!(
+        "{:<34} {:>10} {:>18} {:>18}",
+        "case", "plenoptic", "flex", "ndarray"
+    );
+    for case in cases {
+        let reference = ms(case, "plenoptic");
+        let cell = |system: &str| match (ms(case, system), reference) {
+            (Some(t), Some(r)) => format!("{t:.2} ({:.1}x)", r / t),
+            (Some(t), None) => format!("{t:.2}"),
+            _ => "-".to_string(),
+        };
+        println!(
+            "{case:<34} {:>10} {:>18} {:>18}",
+            reference.map_or("-".to_string(), |r| format!("{r:.2}")),
+            cell("flex"),
+            cell("ndarray")
+        );
     }
     Ok(())
 }
 
-/// Reads `name ms_per_iteration=X` from benchmark output.
-fn parse_ms(output: &str, name: &str) -> Option<f64> {
-    output.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?.trim();
-        rest.strip_prefix("ms_per_iteration=")?.parse().ok()
-    })
+/// Reads `case system ms=X` lines from benchmark output.
+fn parse_timings(output: &str) -> Vec<(String, String, f64)> {
+    output
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let (case, system, ms) = (words.next()?, words.next()?, words.next()?);
+            let ms = ms.strip_prefix("ms=")?.parse().ok()?;
+            Some((case.to_string(), system.to_string(), ms))
+        })
+        .collect()
 }
 
 fn ci() -> Result<(), String> {

@@ -7,8 +7,7 @@ use metamer_core::{Model, Representation, tensor::from_f64};
 
 use crate::{
     ModelError, Padding, Result,
-    filters::{blur_bank, param_tensor, validate_filter_args},
-    frozen,
+    filters::{Stds, blur_bank, param_tensor, validate_filter_args},
 };
 
 /// Options of [`CenterSurround`], with plenoptic's defaults.
@@ -109,14 +108,20 @@ impl<B: Backend> CenterSurround<B> {
 
     /// `[batch, c, h, w]` → `[batch, c · out_channels, h, w]`; gradients reach the stds.
     pub fn forward(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
-        let stds = self.stds(self.center_std.val(), self.surround_std.val());
-        let blurred = blur_bank(image, stds, self.kernel_size, self.pad_mode);
+        self.respond(image, true)
+    }
+
+    fn respond(&self, image: Tensor<B, 4>, learnable: bool) -> Tensor<B, 4> {
+        let blurred = blur_bank(image, self.stds(learnable), self.kernel_size, self.pad_mode);
         self.combine(blurred)
     }
 
     /// Center stds, then surround stds: the blurs [`Self::combine`] expects.
-    pub(crate) fn stds(&self, center: Tensor<B, 1>, surround: Tensor<B, 1>) -> Tensor<B, 1> {
-        Tensor::cat(vec![center, surround], 0)
+    pub(crate) fn stds(&self, learnable: bool) -> Stds<B> {
+        Stds::cat(vec![
+            Stds::of(&self.center_std, learnable),
+            Stds::of(&self.surround_std, learnable),
+        ])
     }
 
     /// `[batch, c · 2 · out, h, w]` blurs (centers then surrounds per input channel) into the
@@ -128,13 +133,8 @@ impl<B: Backend> CenterSurround<B> {
         let pairs = blurred.reshape([batch, channels, 2, out, height, width]);
         let center = pairs.clone().narrow(2, 0, 1);
         let surround = pairs.narrow(2, 1, 1);
-        let signs = self
-            .on_center
-            .iter()
-            .map(|&on| if on { 1.0 } else { -1.0 })
-            .collect();
         let dtype = center.dtype();
-        let signs = from_f64::<B, 6>(signs, [1, 1, 1, out, 1, 1], dtype, &center.device());
+        let signs = from_f64::<B, 6>(self.signs(), [1, 1, 1, out, 1, 1], dtype, &center.device());
         let gain = self
             .amplitude_ratio
             .clone()
@@ -146,32 +146,35 @@ impl<B: Backend> CenterSurround<B> {
             .reshape([batch, channels * out, height, width])
     }
 
+    /// +1 for on-center channels, −1 for off-center ones.
+    fn signs(&self) -> Vec<f64> {
+        self.on_center
+            .iter()
+            .map(|&on| if on { 1.0 } else { -1.0 })
+            .collect()
+    }
+
     /// plenoptic's 2-D filters, `[out_channels, 1, kh, kw]`.
     pub fn filters(&self) -> Tensor<B, 4> {
         let center = crate::filters::gaussian_2d(self.center_std.val(), self.kernel_size);
         let surround = crate::filters::gaussian_2d(self.surround_std.val(), self.kernel_size);
         let out = self.out_channels();
-        let signs = self
-            .on_center
-            .iter()
-            .map(|&on| if on { 1.0 } else { -1.0 })
-            .collect();
-        let signs = from_f64::<B, 4>(signs, [out, 1, 1, 1], center.dtype(), &center.device());
+        let signs = from_f64::<B, 4>(
+            self.signs(),
+            [out, 1, 1, 1],
+            center.dtype(),
+            &center.device(),
+        );
         center
             .sub(surround)
             .mul(signs)
             .mul(self.amplitude_ratio.clone().reshape([1, 1, 1, 1]))
     }
-
-    pub(crate) fn respond_frozen(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
-        let stds = self.stds(frozen(&self.center_std), frozen(&self.surround_std));
-        self.combine(blur_bank(image, stds, self.kernel_size, self.pad_mode))
-    }
 }
 
 impl<B: Backend> Model<B, 4> for CenterSurround<B> {
     fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
-        self.respond_frozen(image).into()
+        self.respond(image, false).into()
     }
 
     fn name(&self) -> String {

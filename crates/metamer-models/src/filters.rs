@@ -5,11 +5,16 @@
 //! (relative to the kernel) use one dense matrix per axis with the padding folded in, which runs
 //! as matrix products; large ones use two 1-D convolutions.
 
-use burn::tensor::{
-    DType, IndexingUpdateOp, Int, Tensor, TensorData, backend::Backend, module::conv2d,
-    ops::ConvOptions,
+use burn::{
+    module::Param,
+    tensor::{
+        DType, IndexingUpdateOp, Int, Tensor, TensorData, backend::Backend, module::conv2d,
+        ops::ConvOptions,
+    },
 };
-use metamer_core::tensor::from_f64;
+use std::ops::Range;
+
+use metamer_core::tensor::{from_f64, to_f64};
 
 use crate::{
     ModelError, Padding, Result,
@@ -62,25 +67,116 @@ pub(crate) fn gaussian_2d<B: Backend>(std: Tensor<B, 1>, kernel_size: [usize; 2]
     cols.mul(rows)
 }
 
+/// Gaussian standard deviations: known values, as in a metamer model, whose filters are built
+/// on the host in float64; or a tensor that gradients reach, as when fitting a model.
+#[derive(Clone, Debug)]
+pub enum Stds<B: Backend> {
+    Fixed(Vec<f64>),
+    Learnable(Tensor<B, 1>),
+}
+
+impl<B: Backend> Stds<B> {
+    /// A parameter's values, fixed (read once) or learnable.
+    pub fn of(param: &Param<Tensor<B, 1>>, learnable: bool) -> Self {
+        if learnable {
+            Self::Learnable(param.val())
+        } else {
+            Self::Fixed(to_f64(param.val()))
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Fixed(values) => values.len(),
+            Self::Learnable(tensor) => tensor.dims()[0],
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn abs(self) -> Self {
+        match self {
+            Self::Fixed(values) => Self::Fixed(values.into_iter().map(f64::abs).collect()),
+            Self::Learnable(tensor) => Self::Learnable(tensor.abs()),
+        }
+    }
+
+    /// The stds of `parts` in order; learnable if any part is.
+    pub fn cat(parts: Vec<Self>) -> Self {
+        let Some(like) = parts.iter().find_map(|p| match p {
+            Self::Learnable(t) => Some(t.clone()),
+            Self::Fixed(_) => None,
+        }) else {
+            return Self::Fixed(
+                parts
+                    .into_iter()
+                    .flat_map(|p| match p {
+                        Self::Fixed(values) => values,
+                        Self::Learnable(_) => unreachable!("all fixed"),
+                    })
+                    .collect(),
+            );
+        };
+        let tensors = parts
+            .into_iter()
+            .map(|p| match p {
+                Self::Learnable(t) => t,
+                Self::Fixed(values) => {
+                    let len = values.len();
+                    from_f64(values, [len], like.dtype(), &like.device())
+                }
+            })
+            .collect();
+        Self::Learnable(Tensor::cat(tensors, 0))
+    }
+
+    fn repeat(self, times: usize) -> Self {
+        match self {
+            Self::Fixed(values) => Self::Fixed(values.repeat(times)),
+            Self::Learnable(tensor) => Self::Learnable(tensor.repeat_dim(0, times)),
+        }
+    }
+}
+
 /// Blurs channel `g` of `[batch, groups, h, w]` with the Gaussian of `std[g]` (a grouped
 /// convolution with "same" padding).
 pub fn blur_grouped<B: Backend>(
     image: Tensor<B, 4>,
-    std: Tensor<B, 1>,
+    std: Stds<B>,
     kernel_size: [usize; 2],
     pad_mode: Padding,
 ) -> Tensor<B, 4> {
     let [_, groups, height, width] = image.dims();
-    assert_eq!(std.dims()[0], groups, "one std per channel");
+    assert_eq!(std.len(), groups, "one std per channel");
     let [kh, kw] = kernel_size;
     assert_fits(height, same_padding_amounts(kh), pad_mode);
     assert_fits(width, same_padding_amounts(kw), pad_mode);
-    let std = std.cast(image.dtype());
-    let cols = gaussian_taps(std.clone(), kh);
-    let rows = gaussian_taps(std, kw);
     // Dense operators cost O(h + w) per pixel against O(kh + kw) for convolution, but run as
     // matrix products several times faster per operation.
-    if height + width <= MATRIX_SPEEDUP * (kh + kw) {
+    let by_matrices = height + width <= MATRIX_SPEEDUP * (kh + kw);
+    let (dtype, device) = (image.dtype(), image.device());
+    let (cols, rows) = match std {
+        Stds::Fixed(values) if by_matrices => {
+            return filter_by_host_matrices(image, &values, kernel_size, pad_mode);
+        }
+        Stds::Fixed(values) => {
+            let taps = |k: usize| {
+                let taps = values
+                    .iter()
+                    .flat_map(|&s| gaussian_taps_f64(k, s))
+                    .collect();
+                from_f64(taps, [groups, k], dtype, &device)
+            };
+            (taps(kh), taps(kw))
+        }
+        Stds::Learnable(std) => {
+            let std = std.cast(dtype);
+            (gaussian_taps(std.clone(), kh), gaussian_taps(std, kw))
+        }
+    };
+    if by_matrices {
         filter_by_matrices(image, cols, rows, pad_mode)
     } else {
         filter_by_convolution(image, cols, rows, pad_mode)
@@ -91,12 +187,12 @@ pub fn blur_grouped<B: Backend>(
 /// `i · stds + s` holding channel `i` blurred with `std[s]`.
 pub fn blur_bank<B: Backend>(
     image: Tensor<B, 4>,
-    std: Tensor<B, 1>,
+    std: Stds<B>,
     kernel_size: [usize; 2],
     pad_mode: Padding,
 ) -> Tensor<B, 4> {
     let [batch, channels, height, width] = image.dims();
-    let [stds] = std.dims();
+    let stds = std.len();
     let image = if stds == 1 {
         image
     } else {
@@ -108,9 +204,157 @@ pub fn blur_bank<B: Backend>(
     let std = if channels == 1 {
         std
     } else {
-        std.repeat_dim(0, channels)
+        std.repeat(channels)
     };
     blur_grouped(image, std, kernel_size, pad_mode)
+}
+
+/// [`filter_by_matrices`] with operators built on the host from known stds, applied block by
+/// block: each operator is banded (a row reads at most `k` neighbours), so every block of rows
+/// multiplies only the columns its band touches.
+fn filter_by_host_matrices<B: Backend>(
+    image: Tensor<B, 4>,
+    std: &[f64],
+    [kh, kw]: [usize; 2],
+    pad_mode: Padding,
+) -> Tensor<B, 4> {
+    let [_, _, height, width] = image.dims();
+    let dtype = image.dtype();
+    let operators = |n: usize, k: usize| -> Vec<Vec<f64>> {
+        std.iter()
+            .map(|&s| {
+                host_axis_operator(n, &gaussian_taps_f64(k, s), pad_mode)
+                    .into_iter()
+                    // Far tails of narrow Gaussians would be subnormal in float32, and
+                    // subnormal arithmetic is many times slower on CPUs; they are below any
+                    // float32 resolution anyway.
+                    .map(|v| {
+                        if dtype != DType::F64 && v.abs() < f64::from(f32::MIN_POSITIVE) {
+                            0.0
+                        } else {
+                            v
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let along_height = BandedOperator::new(operators(height, kh), height, kh);
+    let along_width = BandedOperator::new(operators(width, kw), width, kw);
+    along_width.apply(along_height.apply(image, 2), 3)
+}
+
+/// One `n×n` operator per channel, split into row blocks with the column range each needs.
+struct BandedOperator {
+    matrices: Vec<Vec<f64>>,
+    n: usize,
+    blocks: Vec<(Range<usize>, Range<usize>)>,
+}
+
+impl BandedOperator {
+    fn new(matrices: Vec<Vec<f64>>, n: usize, k: usize) -> Self {
+        // Blocks of about two kernel widths: the band then wastes at most half of each block.
+        let count = (n / (2 * k)).clamp(1, 8);
+        let blocks = (0..count)
+            .map(|b| {
+                let rows = b * n / count..(b + 1) * n / count;
+                let touched = |j: &usize| {
+                    matrices
+                        .iter()
+                        .any(|m| rows.clone().any(|i| m[i * n + j] != 0.0))
+                };
+                let first = (0..n).find(touched).unwrap_or(0);
+                let last = (0..n).rev().find(touched).unwrap_or(0);
+                (rows, first..last + 1)
+            })
+            .collect();
+        Self {
+            matrices,
+            n,
+            blocks,
+        }
+    }
+
+    /// `A_g · x_g` along `dim` (2: height, 3: width) of `[batch, groups, h, w]`, as plain
+    /// matrix products per channel and block (faster on CPU backends than batched ones).
+    fn apply<B: Backend>(&self, image: Tensor<B, 4>, dim: usize) -> Tensor<B, 4> {
+        let [batch, groups, height, width] = image.dims();
+        let (dtype, device) = (image.dtype(), image.device());
+        let channels: Vec<Tensor<B, 4>> = (0..groups)
+            .map(|g| {
+                let plane = image.clone().narrow(1, g, 1);
+                let matrix = &self.matrices[g];
+                // Along the height the blocks multiply from the left, along the width their
+                // transposes from the right; either way on a 2-D view of the plane.
+                let (flat, along) = if dim == 2 && batch == 1 {
+                    (plane.reshape([height, width]), 0)
+                } else if dim == 2 {
+                    let columns = plane
+                        .reshape([batch, height, width])
+                        .swap_dims(0, 1)
+                        .reshape([height, batch * width]);
+                    (columns, 0)
+                } else {
+                    (plane.reshape([batch * height, width]), 1)
+                };
+                let parts: Vec<Tensor<B, 2>> = self
+                    .blocks
+                    .iter()
+                    .map(|(rows, cols)| {
+                        let (r, c) = (rows.len(), cols.len());
+                        let input = flat.clone().narrow(along, cols.start, c);
+                        if dim == 2 {
+                            let values = rows
+                                .clone()
+                                .flat_map(|i| cols.clone().map(move |j| matrix[i * self.n + j]))
+                                .collect();
+                            from_f64::<B, 2>(values, [r, c], dtype, &device).matmul(input)
+                        } else {
+                            let values = cols
+                                .clone()
+                                .flat_map(|j| rows.clone().map(move |i| matrix[i * self.n + j]))
+                                .collect();
+                            input.matmul(from_f64::<B, 2>(values, [c, r], dtype, &device))
+                        }
+                    })
+                    .collect();
+                let filtered = Tensor::cat(parts, along);
+                if dim == 2 && batch > 1 {
+                    filtered
+                        .reshape([height, batch, width])
+                        .swap_dims(0, 1)
+                        .reshape([batch, 1, height, width])
+                } else {
+                    filtered.reshape([batch, 1, height, width])
+                }
+            })
+            .collect();
+        Tensor::cat(channels, 1)
+    }
+}
+
+/// plenoptic's normalised 1-D Gaussian taps, in float64 (see [`gaussian_taps`]).
+fn gaussian_taps_f64(k: usize, std: f64) -> Vec<f64> {
+    let origin = (k as f64 + 1.0) / 2.0;
+    let taps: Vec<f64> = (1..=k)
+        .map(|i| (-(i as f64 - origin).powi(2) / (2.0 * std * std)).exp())
+        .collect();
+    let sum: f64 = taps.iter().sum();
+    taps.into_iter().map(|t| t / sum).collect()
+}
+
+/// The row-major `n×n` matrix `A` of [`axis_operators`].
+fn host_axis_operator(n: usize, taps: &[f64], pad_mode: Padding) -> Vec<f64> {
+    let (before, _) = same_padding_amounts(taps.len());
+    let mut matrix = vec![0.0; n * n];
+    for i in 0..n {
+        for (t, tap) in taps.iter().enumerate() {
+            if let Some(source) = padded_source(i + t, n, before, pad_mode) {
+                matrix[i * n + source] += tap;
+            }
+        }
+    }
+    matrix
 }
 
 /// `A_g · x_g · B_gᵀ` per channel `g`, with the padding folded into the per-axis operators.
@@ -120,9 +364,19 @@ fn filter_by_matrices<B: Backend>(
     row_taps: Tensor<B, 2>,
     pad_mode: Padding,
 ) -> Tensor<B, 4> {
-    let [batch, groups, height, width] = image.dims();
+    let [_, _, height, width] = image.dims();
     let cols = axis_operators(col_taps, height, pad_mode);
     let rows_t = axis_operators(row_taps, width, pad_mode).swap_dims(1, 2);
+    apply_axis_operators(image, cols, rows_t)
+}
+
+/// `cols_g · x_g · rows_tᵀ_g` per channel, for `[groups, h, h]` and `[groups, w, w]` operators.
+fn apply_axis_operators<B: Backend>(
+    image: Tensor<B, 4>,
+    cols: Tensor<B, 3>,
+    rows_t: Tensor<B, 3>,
+) -> Tensor<B, 4> {
+    let [batch, groups, height, width] = image.dims();
     if batch == 1 {
         let planes = image.reshape([groups, height, width]);
         let filtered = cols.matmul(planes).matmul(rows_t);
@@ -235,7 +489,6 @@ pub(crate) fn param_tensor<B: Backend, const D: usize>(
 #[cfg(test)]
 mod tests {
     use burn::backend::{Autodiff, NdArray};
-    use metamer_core::tensor::to_f64;
 
     use super::*;
 
@@ -286,10 +539,46 @@ mod tests {
                     pad_mode,
                 ));
                 let by_conv = to_f64(filter_by_convolution(image.clone(), cols, rows, pad_mode));
+                let by_host = to_f64(filter_by_host_matrices(
+                    image.clone(),
+                    &std,
+                    kernel,
+                    pad_mode,
+                ));
                 assert_eq!(by_matrix.len(), 2 * 3 * 11 * 9);
-                for (a, b) in by_matrix.iter().zip(&by_conv) {
+                for ((a, b), c) in by_matrix.iter().zip(&by_conv).zip(&by_host) {
                     assert!((a - b).abs() < 1e-12, "{pad_mode:?} {kernel:?}: {a} vs {b}");
+                    assert!((a - c).abs() < 1e-12, "{pad_mode:?} {kernel:?}: {a} vs {c}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn banded_blocks_match_convolution() {
+        let image = ramp([2, 2, 70, 52]);
+        for pad_mode in [Padding::Reflect, Padding::Circular, Padding::Constant] {
+            let std = [1.5, 4.0];
+            let kernel = [5, 6];
+            let operator = BandedOperator::new(
+                vec![host_axis_operator(70, &gaussian_taps_f64(5, 1.5), pad_mode)],
+                70,
+                5,
+            );
+            assert_eq!(operator.blocks.len(), 7);
+            let by_blocks = to_f64(filter_by_host_matrices(
+                image.clone(),
+                &std,
+                kernel,
+                pad_mode,
+            ));
+            let (cols, rows) = (
+                gaussian_taps(stds(&std), kernel[0]),
+                gaussian_taps(stds(&std), kernel[1]),
+            );
+            let by_conv = to_f64(filter_by_convolution(image.clone(), cols, rows, pad_mode));
+            for (a, b) in by_blocks.iter().zip(&by_conv) {
+                assert!((a - b).abs() < 1e-12, "{pad_mode:?}: {a} vs {b}");
             }
         }
     }
@@ -301,10 +590,20 @@ mod tests {
         let image = Tensor::<AD, 4>::from_inner(ramp([1, 1, 12, 10]));
         let std = Tensor::<AD, 1>::from_data([2.0f64], &device).require_grad();
         let loss = |s: f64| {
-            let out = blur_grouped(image.clone().inner(), stds(&[s]), [5, 5], Padding::Reflect);
+            let out = blur_grouped(
+                image.clone().inner(),
+                Stds::Fixed(vec![s]),
+                [5, 5],
+                Padding::Reflect,
+            );
             to_f64(out.powi_scalar(2).sum())[0]
         };
-        let out = blur_grouped(image.clone(), std.clone(), [5, 5], Padding::Reflect);
+        let out = blur_grouped(
+            image.clone(),
+            Stds::Learnable(std.clone()),
+            [5, 5],
+            Padding::Reflect,
+        );
         let grads = out.powi_scalar(2).sum().backward();
         let analytic = to_f64(std.grad(&grads).unwrap())[0];
         let numeric = (loss(2.0 + 1e-6) - loss(2.0 - 1e-6)) / 2e-6;

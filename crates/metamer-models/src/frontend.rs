@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     CenterSurroundConfig, Gaussian, GaussianConfig, ModelError, Padding, Result,
     center_surround::CenterSurround,
-    filters::{blur_bank, blur_grouped, param_tensor},
+    filters::{Stds, blur_bank, blur_grouped, param_tensor},
     frozen,
 };
 
@@ -283,14 +283,11 @@ impl<B: Backend> FrontEnd<B> {
     /// `[batch, 1, h, w]` → `[batch, 1, h, w]` (`[batch, 2, h, w]` for OnOff); gradients reach
     /// the parameters.
     pub fn forward(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.respond(image, |p| p.val())
+        self.respond(image, true)
     }
 
-    fn respond(
-        &self,
-        image: Tensor<B, 4>,
-        value: impl Fn(&Param<Tensor<B, 1>>) -> Tensor<B, 1>,
-    ) -> Tensor<B, 4> {
+    fn respond(&self, image: Tensor<B, 4>, learnable: bool) -> Tensor<B, 4> {
+        let value = |p: &Param<Tensor<B, 1>>| if learnable { p.val() } else { frozen(p) };
         let [_, channels, height, width] = image.dims();
         assert_eq!(
             channels,
@@ -300,16 +297,11 @@ impl<B: Backend> FrontEnd<B> {
         );
         let cs = &self.center_surround;
         let out = cs.out_channels();
-        let mut stds = vec![value(&cs.center_std), value(&cs.surround_std)];
+        let mut stds = vec![cs.stds(learnable)];
         if let Some(luminance) = &self.luminance {
-            stds.push(value(&luminance.std).abs());
+            stds.push(Stds::of(&luminance.std, learnable).abs());
         }
-        let blurred = blur_bank(
-            image.clone(),
-            Tensor::cat(stds, 0),
-            cs.kernel_size(),
-            cs.pad_mode(),
-        );
+        let blurred = blur_bank(image, Stds::cat(stds), cs.kernel_size(), cs.pad_mode());
         let mut response = cs.combine(blurred.clone().narrow(1, 0, 2 * out));
         if let (Some(_), Some(scalar)) = (&self.luminance, &self.luminance_scalar) {
             let luminance = blurred.narrow(1, 2 * out, out);
@@ -319,7 +311,7 @@ impl<B: Backend> FrontEnd<B> {
         if let (Some(contrast), Some(scalar)) = (&self.contrast, &self.contrast_scalar) {
             let energy = blur_grouped(
                 response.clone().powi_scalar(2),
-                value(&contrast.std).abs(),
+                Stds::of(&contrast.std, learnable).abs(),
                 contrast.kernel_size(),
                 contrast.pad_mode(),
             );
@@ -366,7 +358,7 @@ pub fn disk(height: usize, width: usize) -> Vec<f64> {
 
 impl<B: Backend> Model<B, 4> for FrontEnd<B> {
     fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
-        self.respond(image, frozen).into()
+        self.respond(image, false).into()
     }
 
     fn name(&self) -> String {

@@ -7,8 +7,7 @@ use metamer_core::{Model, Representation};
 
 use crate::{
     Padding, Result,
-    filters::{blur_bank, param_tensor, validate_filter_args},
-    frozen,
+    filters::{Stds, blur_bank, param_tensor, validate_filter_args},
 };
 
 /// Options of [`Gaussian`], with plenoptic's defaults.
@@ -77,11 +76,12 @@ impl<B: Backend> Gaussian<B> {
     /// Blurs `[batch, channel, h, w]` into `[batch, channel · out_channels, h, w]`; gradients
     /// reach the std.
     pub fn forward(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.blur(image, self.std.val())
+        self.blur(image, true)
     }
 
-    pub(crate) fn blur(&self, image: Tensor<B, 4>, std: Tensor<B, 1>) -> Tensor<B, 4> {
-        blur_bank(image, std.abs(), self.kernel_size, self.pad_mode)
+    fn blur(&self, image: Tensor<B, 4>, learnable: bool) -> Tensor<B, 4> {
+        let std = Stds::of(&self.std, learnable).abs();
+        blur_bank(image, std, self.kernel_size, self.pad_mode)
     }
 
     /// plenoptic's 2-D filters, `[out_channels, 1, kh, kw]`.
@@ -92,7 +92,7 @@ impl<B: Backend> Gaussian<B> {
 
 impl<B: Backend> Model<B, 4> for Gaussian<B> {
     fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
-        self.blur(image, frozen(&self.std)).into()
+        self.blur(image, false).into()
     }
 
     fn name(&self) -> String {
