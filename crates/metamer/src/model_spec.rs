@@ -4,7 +4,7 @@ use burn::tensor::backend::Backend;
 use metamer::Model;
 use metamer::models::{
     Activation, CenterSurroundConfig, FrontEndConfig, FrontEndKind, GaussianConfig, Identity,
-    LaplacianPyramid, LinearConfig, Padding,
+    LaplacianPyramid, LinearConfig, ModelWarning, Padding,
 };
 
 use crate::options::KeyValues;
@@ -282,6 +282,14 @@ impl ModelSpec {
             } => Box::new(LaplacianPyramid::new(*n_scales, *scale_filter).map_err(text)?),
         };
         Ok(built)
+    }
+
+    /// What plenoptic would warn about for this model.
+    pub fn warnings(&self) -> Vec<ModelWarning> {
+        match self {
+            Self::FrontEnd(config) => config.warnings(),
+            _ => Vec::new(),
+        }
     }
 
     /// Display form for histories, e.g. `gaussian:kernel_size=30x30,std=3,pad_mode=reflect`.

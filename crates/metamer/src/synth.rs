@@ -202,6 +202,11 @@ fn synthesize<B: AutodiffBackend>(args: &SynthArgs) -> Result<(), CliError> {
     // first also reports invalid model options before any image is read.
     metamer::set_seed(args.seed);
     let model = args.model.build::<B>(&device).map_err(CliError::Usage)?;
+    if !args.quiet {
+        for warning in args.model.warnings() {
+            eprintln!("warning: {warning}");
+        }
+    }
     let target = load_target(args.image.as_deref())?;
     let image: Tensor<B::InnerBackend, 4> = target.to_tensor_as(dtype, &device)?;
     let initial_image = match &args.init {

@@ -273,3 +273,75 @@ fn seeded_einstein_reproduces_plenoptic() {
         .collect();
     assert_eq!(printed, [0.0194, 0.0198, 0.0179, 0.0160, 0.0145, 0.0132]);
 }
+
+#[test]
+fn every_model_is_available_and_listed() {
+    let listing = Command::new(env!("CARGO_BIN_EXE_metamer"))
+        .arg("models")
+        .output()
+        .expect("the binary runs");
+    assert!(listing.status.success());
+    let text = String::from_utf8_lossy(&listing.stdout);
+    for name in [
+        "identity",
+        "gaussian",
+        "center_surround",
+        "linear",
+        "linear_nonlinear",
+        "luminance_gain_control",
+        "luminance_contrast_gain_control",
+        "on_off",
+        "laplacian_pyramid",
+    ] {
+        assert!(
+            text.contains(&format!("\n{name}: ")),
+            "{name} missing from:\n{text}"
+        );
+    }
+    assert!(text.contains("pretrained"), "{text}");
+
+    let image = temp_dir("models").join("small.npy");
+    let values = (0..48 * 48).map(|i| ((i * 7) % 13) as f64 / 13.0).collect();
+    write_npy(
+        &image,
+        &Array {
+            shape: vec![48, 48],
+            values,
+            precision: Precision::F32,
+        },
+    )
+    .unwrap();
+    for spec in [
+        "on_off:pretrained=true,cache_filt=true,apply_mask=true",
+        "luminance_contrast_gain_control:kernel_size=7",
+        "center_surround:kernel_size=9,on_center=true:false",
+        "linear",
+        "laplacian_pyramid:n_scales=3",
+    ] {
+        let out = temp_dir(&spec.replace([':', ',', '='], "_"));
+        let output = synth(
+            &out,
+            &[
+                "--image",
+                image.to_str().unwrap(),
+                "--model",
+                spec,
+                "--max-iter",
+                "3",
+            ],
+        );
+        assert!(output.status.success(), "{spec}: {}", stderr(&output));
+        let losses = floats(&history(&out)["losses"]);
+        assert_eq!(losses.len(), 4, "{spec}");
+        assert!(losses.iter().all(|l| l.is_finite()), "{spec}: {losses:?}");
+    }
+    let out = temp_dir("bad-model");
+    let output = synth(&out, &["--model", "on_off:pretrained=true,kernel_size=7"]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(
+        message.contains("pretrained model has kernel_size (31, 31)"),
+        "{message}"
+    );
+}
