@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// The pinned reference versions the fixtures come from.
-const REFERENCE_PACKAGES: &[&str] = &["plenoptic==2.1.1", "torch==2.9.0"];
+const REFERENCE_PACKAGES: &[&str] = &["plenoptic==2.1.1", "torch==2.9.0", "safetensors==0.6.2"];
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();

@@ -32,6 +32,11 @@ pub enum IoError {
         "cannot write an image of shape {shape:?}: expected [batch, 1 | 3 | 4 channels, height, width]"
     )]
     UnsupportedShape { shape: Vec<usize> },
+    #[error("{path} is not a valid metamer safetensors file: {source}")]
+    Safetensors {
+        path: PathBuf,
+        source: crate::SafetensorsError,
+    },
     #[error("array has shape {shape:?} but {expected}")]
     WrongRank { shape: Vec<usize>, expected: String },
 }

@@ -4,6 +4,7 @@ mod array;
 mod error;
 mod images;
 mod npy;
+mod safetensors;
 mod synthetic;
 
 use std::path::Path;
@@ -15,11 +16,17 @@ pub use images::{
     reptile_skin, write_png,
 };
 pub use npy::{encode_npy, parse_npy, read_npy, write_npy};
+pub use safetensors::{
+    CHECKSUM_KEY, MAX_HEADER_BYTES, SafeTensors, SafetensorsError, read_safetensors,
+    write_safetensors,
+};
 pub use synthetic::default_image;
 
-/// Writes through a temporary file and a rename, so an interrupted write never leaves a
-/// truncated file where a good one stood.
+/// Writes through a temporary sibling file that is flushed to disk, renamed over `path`, and
+/// the directory flushed too: a crash or kill at any moment leaves either the old file or the
+/// new one, never a torn one.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
     let write_error = |source| IoError::Write {
         path: path.to_path_buf(),
         source,
@@ -28,7 +35,21 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temporary = path.with_file_name(format!(".{file_name}.partial"));
-    std::fs::write(&temporary, bytes).map_err(write_error)?;
-    std::fs::rename(&temporary, path).map_err(write_error)
+    let temporary = path.with_file_name(format!(".{file_name}.{}.partial", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)?;
+        // The rename itself is durable only once the directory is flushed.
+        let directory = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(directory)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written.map_err(write_error)
 }
