@@ -90,7 +90,7 @@ impl SafeTensors {
         }
         let mut header = Value::Object(entries).to_string().into_bytes();
         // The format recommends 8-byte alignment of the data; pad with spaces.
-        while header.len() % 8 != 0 {
+        while !header.len().is_multiple_of(8) {
             header.push(b' ');
         }
         let mut bytes = Vec::with_capacity(8 + header.len() + data.len());
