@@ -539,7 +539,9 @@ fn circular_gaussian_filters() {
 
     set_seed(3);
     let image: Tensor<B, 4> = rng::rand([2, 3, 16, 18], DType::F64, &device);
-    let std = Tensor::<B, 1>::from_data([1.0, 2.0, 3.5], &device);
+    // An explicit dtype: NdArray<f32> and NdArray<f64> share one device, whose default float
+    // dtype is whichever the first tensor created in the process fixed.
+    let std = metamer_core::tensor::from_f64::<B, 1>(vec![1.0, 2.0, 3.5], [3], DType::F64, &device);
     let grouped = to_f64(blur_grouped(
         image.clone(),
         Stds::Learnable(std),
