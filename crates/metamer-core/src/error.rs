@@ -67,6 +67,17 @@ pub enum MetamerError {
     IterationOutOfBounds { iteration: i64, len: usize },
     #[error("saved state does not fit: expected {expected}, found {found}")]
     StateMismatch { expected: String, found: String },
+    #[error("load can only be called with a just-initialized Metamer object")]
+    LoadNotFresh,
+    #[error("the file holds format version {found}; this build reads up to {supported}")]
+    LoadVersion { found: u32, supported: u32 },
+    #[error("{0}")]
+    LoadCheck(String),
+    #[error(
+        "Saved and initialized attribute image have different dtype! Saved: {saved}, initialized: \
+         {initialized}. Use the to method to ensure your synthesis object has the proper dtype."
+    )]
+    LoadDtype { saved: String, initialized: String },
     #[error("{name} must be {requirement}, but got {value}")]
     InvalidOption {
         name: &'static str,

@@ -18,7 +18,8 @@ mod warning;
 pub use error::{MetamerError, Result};
 pub use loss::Loss;
 pub use metamer::{
-    Inner, IterationInfo, Metamer, MetamerOptions, Setup, SynthesisReport, SynthesizeOptions,
+    Behaviour, Inner, IterationInfo, LoadOptions, Metamer, MetamerOptions, SNAPSHOT_VERSION,
+    SavedDtype, Setup, Snapshot, SynthesisReport, SynthesizeOptions,
 };
 pub use model::{BurnModel, Model};
 pub use optim::{

@@ -15,6 +15,10 @@ use crate::{
     warning::raise,
 };
 
+mod snapshot;
+
+pub use snapshot::{Behaviour, LoadOptions, SNAPSHOT_VERSION, SavedDtype, Snapshot};
+
 /// The plain (non-autodiff) backend under `B`, where pixels and histories live.
 pub type Inner<B> = <B as AutodiffBackend>::InnerBackend;
 

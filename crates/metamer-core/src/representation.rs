@@ -28,6 +28,11 @@ impl<B: Backend> Representation<B> {
         Some(self.values.clone().reshape(dims))
     }
 
+    /// Flat values with the model output shape they came from (a saved representation).
+    pub(crate) fn with_shape(values: Tensor<B, 1>, shape: Vec<usize>) -> Self {
+        Self { values, shape }
+    }
+
     /// Applies `f` to the flat values, keeping the shape (for element-wise changes).
     pub fn map(self, f: impl FnOnce(Tensor<B, 1>) -> Tensor<B, 1>) -> Self {
         Self {

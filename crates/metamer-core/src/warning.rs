@@ -16,6 +16,8 @@ pub enum Warning {
     Converged { iteration: usize },
     /// `get_progress` had to use a saved metamer from another iteration than the one asked for.
     SavedIterationMismatch { requested: usize, saved: usize },
+    /// A load check failed with `raise_on_checks = false`; the saved value was used.
+    LoadCheck(String),
 }
 
 impl fmt::Display for Warning {
@@ -47,6 +49,7 @@ impl fmt::Display for Warning {
                 "loss iteration and iteration for ['saved_metamer'] are not the same \
                  ({requested} and {saved})"
             ),
+            Warning::LoadCheck(message) => f.write_str(message),
         }
     }
 }

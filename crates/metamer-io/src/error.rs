@@ -37,6 +37,10 @@ pub enum IoError {
         path: PathBuf,
         source: crate::SafetensorsError,
     },
+    #[error("{path} does not hold a usable synthesis: {message}")]
+    Synthesis { path: PathBuf, message: String },
+    #[error(transparent)]
+    Metamer(#[from] metamer_core::MetamerError),
     #[error("array has shape {shape:?} but {expected}")]
     WrongRank { shape: Vec<usize>, expected: String },
 }

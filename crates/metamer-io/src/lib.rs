@@ -5,6 +5,7 @@ mod error;
 mod images;
 mod npy;
 mod safetensors;
+mod synthesis;
 mod synthetic;
 
 use std::path::Path;
@@ -20,6 +21,7 @@ pub use safetensors::{
     CHECKSUM_KEY, MAX_HEADER_BYTES, SafeTensors, SafetensorsError, read_safetensors,
     write_safetensors,
 };
+pub use synthesis::{SaveLoad, decode_synthesis, encode_synthesis, load_synthesis, save_synthesis};
 pub use synthetic::default_image;
 
 /// Writes through a temporary sibling file that is flushed to disk, renamed over `path`, and
@@ -35,7 +37,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let temporary = path.with_file_name(format!(".{file_name}.{}.partial", std::process::id()));
+    // Unique per call, so concurrent writes of one path from one process do not collide.
+    static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let serial = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = path.with_file_name(format!(
+        ".{file_name}.{}-{serial}.partial",
+        std::process::id()
+    ));
     let written = (|| {
         let mut file = std::fs::File::create(&temporary)?;
         file.write_all(bytes)?;

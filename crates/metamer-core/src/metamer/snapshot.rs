@@ -1,0 +1,383 @@
+//! A synthesis as plain values, for saving it and continuing it later (plenoptic's `save` and
+//! `load`, spec S1–S5), with plenoptic's checks that the loading object is the same synthesis.
+
+use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
+use serde::{Deserialize, Serialize};
+
+use super::{Inner, Metamer};
+use crate::{
+    Adam, AdamConfig, EpochSchedule, EpochScheduler, Lbfgs, LbfgsConfig, LrScheduler, MetamerError,
+    PixelOptimizer, PlateauConfig, ReduceLrOnPlateau, Representation, Result, Sgd, SgdConfig,
+    State, StateTensor, Warning,
+    tensor::{from_f64, to_f64},
+    warning::raise,
+};
+
+/// Bumped whenever the meaning of a saved field changes.
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// Everything a saved synthesis holds, backend-free. Tensors are host copies (`f64` holds
+/// `f32` values exactly); `dtype` says which precision they had.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub version: u32,
+    /// `"Metamer"` (the coarse-to-fine synthesis will add its own).
+    pub synthesis: String,
+    pub dtype: SavedDtype,
+    pub image: StateTensor,
+    pub target_representation: StateTensor,
+    pub metamer: Option<StateTensor>,
+    pub saved_metamer: Vec<StateTensor>,
+    pub losses: Vec<f64>,
+    pub penalties: Vec<f64>,
+    pub gradient_norm: Vec<f64>,
+    pub pixel_change_norm: Vec<f64>,
+    pub learning_rate: Vec<f64>,
+    pub store_progress: Option<usize>,
+    /// The objective and penalty at the current metamer, when known.
+    pub current: Option<(f64, f64)>,
+    pub penalty_lambda: f64,
+    /// The loss on `(target, 2·target)`, the penalty on the image and the model's output on
+    /// the image: how a load tells whether it has the same functions.
+    pub loss: Behaviour,
+    pub penalty: Behaviour,
+    pub model: Behaviour,
+    pub optimizer: Option<State>,
+    pub scheduler: Option<State>,
+}
+
+/// Float precision of a saved synthesis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SavedDtype {
+    F32,
+    F64,
+}
+
+/// A function's name and its output on the saved inputs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Behaviour {
+    pub name: String,
+    pub output: StateTensor,
+}
+
+/// plenoptic's `load` arguments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadOptions {
+    /// `false` turns check failures into returned warnings (dtype mismatches still fail).
+    pub raise_on_checks: bool,
+    pub tensor_equality_atol: f64,
+    pub tensor_equality_rtol: f64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            raise_on_checks: true,
+            tensor_equality_atol: 1e-8,
+            tensor_equality_rtol: 1e-5,
+        }
+    }
+}
+
+fn host<B: burn::tensor::backend::Backend, const K: usize>(tensor: Tensor<B, K>) -> StateTensor {
+    StateTensor {
+        shape: tensor.dims().to_vec(),
+        values: to_f64(tensor),
+    }
+}
+
+fn flat(representation: &Representation<impl burn::tensor::backend::Backend>) -> StateTensor {
+    StateTensor {
+        shape: representation.shape().to_vec(),
+        values: to_f64(representation.flat().clone()),
+    }
+}
+
+impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
+    /// The synthesis as plain values (plenoptic's `save` content, spec S1).
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let (loss, penalty, model) = self.behaviour(&self.image, &self.target)?;
+        Ok(Snapshot {
+            version: SNAPSHOT_VERSION,
+            synthesis: "Metamer".to_string(),
+            dtype: if self.image.dtype() == DType::F64 {
+                SavedDtype::F64
+            } else {
+                SavedDtype::F32
+            },
+            image: host(self.image.clone()),
+            target_representation: flat(&self.target),
+            metamer: self.metamer.clone().map(host),
+            saved_metamer: self.saved.iter().cloned().map(host).collect(),
+            losses: self.losses.clone(),
+            penalties: self.penalties.clone(),
+            gradient_norm: self.gradient_norm.clone(),
+            pixel_change_norm: self.pixel_change_norm.clone(),
+            learning_rate: self.learning_rate.clone(),
+            store_progress: self.store_progress,
+            current: self.current_values()?,
+            penalty_lambda: self.penalty_lambda,
+            loss,
+            penalty,
+            model,
+            optimizer: self.optimizer.as_ref().map(|o| o.state()),
+            scheduler: self.scheduler.as_ref().map(|s| s.state()),
+        })
+    }
+
+    /// What the loss, penalty and model give on an image and target (spec S1's io outputs).
+    fn behaviour(
+        &self,
+        image: &Tensor<Inner<B>, D>,
+        target: &Representation<B>,
+    ) -> Result<(Behaviour, Behaviour, Behaviour)> {
+        let doubled = target.clone().map(|t| t.mul_scalar(2.0));
+        let loss = self.loss.compute(target, &doubled);
+        let pixels = Tensor::<B, D>::from_inner(image.clone());
+        let penalty = self.penalty.compute(pixels.clone());
+        let representation = self.model.forward(pixels);
+        Ok((
+            Behaviour {
+                name: self.loss.name().to_string(),
+                output: host(loss.inner()),
+            },
+            Behaviour {
+                name: self.penalty.name().to_string(),
+                output: host(penalty.inner()),
+            },
+            Behaviour {
+                name: self.model.name(),
+                output: StateTensor {
+                    shape: representation.shape().to_vec(),
+                    values: to_f64(representation.flat().clone().inner()),
+                },
+            },
+        ))
+    }
+
+    /// Continues a saved synthesis in this just-constructed object (plenoptic's `load`, spec
+    /// S2–S4): the image, penalty weight, loss, penalty and model must match the saved ones
+    /// (checked in plenoptic's order); with `raise_on_checks = false` mismatches become the
+    /// returned warnings and the saved values win. The optimizer and scheduler are rebuilt
+    /// from their saved state, so synthesis resumes exactly.
+    pub fn load_snapshot(
+        &mut self,
+        snapshot: &Snapshot,
+        options: &LoadOptions,
+    ) -> Result<Vec<Warning>> {
+        if self.metamer.is_some() {
+            return Err(MetamerError::LoadNotFresh);
+        }
+        if snapshot.version > SNAPSHOT_VERSION {
+            return Err(MetamerError::LoadVersion {
+                found: snapshot.version,
+                supported: SNAPSHOT_VERSION,
+            });
+        }
+        if snapshot.synthesis != "Metamer" {
+            return Err(MetamerError::LoadCheck(format!(
+                "Saved object was a {}, but initialized object is Metamer!",
+                snapshot.synthesis
+            )));
+        }
+        let dtype = self.image.dtype();
+        let saved_dtype = match snapshot.dtype {
+            SavedDtype::F32 => DType::F32,
+            SavedDtype::F64 => DType::F64,
+        };
+        if saved_dtype != dtype {
+            return Err(MetamerError::LoadDtype {
+                saved: format!("{saved_dtype:?}"),
+                initialized: format!("{dtype:?}"),
+            });
+        }
+        let mut warnings = Vec::new();
+        let mut fail = |message: String| -> Result<()> {
+            if options.raise_on_checks {
+                Err(MetamerError::LoadCheck(format!(
+                    "{message}\n\nIf you are sure these objects are the same, load again with \
+                     raise_on_checks = false."
+                )))
+            } else {
+                warnings.push(raise(Warning::LoadCheck(format!(
+                    "{message}\nSetting to saved value."
+                ))));
+                Ok(())
+            }
+        };
+        let tolerance = (options.tensor_equality_atol, options.tensor_equality_rtol);
+        let current_image = host(self.image.clone());
+        if let Some(kind) = difference(&snapshot.image, &current_image, tolerance) {
+            fail(format!(
+                "Saved and initialized attribute image have different {kind}!"
+            ))?;
+        }
+        let (atol, rtol) = (1e-8, 1e-5);
+        if (snapshot.penalty_lambda - self.penalty_lambda).abs()
+            > atol + rtol * self.penalty_lambda.abs()
+        {
+            fail(format!(
+                "Saved and initialized penalty_lambda are different!\nSaved: {}\nInitialized: {}",
+                snapshot.penalty_lambda, self.penalty_lambda
+            ))?;
+        }
+        // The current functions on the saved inputs must give the saved outputs.
+        let device = self.image.device();
+        let saved_image = from_f64::<Inner<B>, D>(
+            snapshot.image.values.clone(),
+            shape_of::<D>(&snapshot.image.shape)?,
+            dtype,
+            &device,
+        );
+        let saved_target = Representation::with_shape(
+            Tensor::<B, 1>::from_inner(from_f64(
+                snapshot.target_representation.values.clone(),
+                [snapshot.target_representation.values.len()],
+                dtype,
+                &device,
+            )),
+            snapshot.target_representation.shape.clone(),
+        );
+        let (loss, penalty, model) = self.behaviour(&saved_image, &saved_target)?;
+        for (what, saved, now) in [
+            ("loss_function", &snapshot.loss, &loss),
+            ("penalty_function", &snapshot.penalty, &penalty),
+            ("model", &snapshot.model, &model),
+        ] {
+            if let Some(kind) = difference(&saved.output, &now.output, tolerance) {
+                fail(format!(
+                    "Saved and initialized {what} output have different {kind}!"
+                ))?;
+            }
+        }
+        for (what, saved, now) in [
+            ("loss_function", &snapshot.loss, &loss),
+            ("penalty_function", &snapshot.penalty, &penalty),
+            ("model", &snapshot.model, &model),
+        ] {
+            if saved.name != now.name {
+                fail(format!(
+                    "Saved and initialized {what} have different names!\nSaved: {}\nInitialized: {}",
+                    saved.name, now.name
+                ))?;
+            }
+        }
+
+        let tensor = |saved: &StateTensor| -> Result<Tensor<Inner<B>, D>> {
+            Ok(from_f64(
+                saved.values.clone(),
+                shape_of::<D>(&saved.shape)?,
+                dtype,
+                &device,
+            ))
+        };
+        let optimizer = snapshot
+            .optimizer
+            .as_ref()
+            .map(|state| restore_optimizer::<Inner<B>, D>(state, &device, dtype))
+            .transpose()?;
+        let scheduler = snapshot
+            .scheduler
+            .as_ref()
+            .map(restore_scheduler)
+            .transpose()?;
+        self.image = saved_image;
+        self.target = saved_target;
+        self.penalty_lambda = snapshot.penalty_lambda;
+        self.metamer = snapshot.metamer.as_ref().map(tensor).transpose()?;
+        self.saved = snapshot
+            .saved_metamer
+            .iter()
+            .map(tensor)
+            .collect::<Result<_>>()?;
+        self.losses = snapshot.losses.clone();
+        self.penalties = snapshot.penalties.clone();
+        self.gradient_norm = snapshot.gradient_norm.clone();
+        self.pixel_change_norm = snapshot.pixel_change_norm.clone();
+        self.learning_rate = snapshot.learning_rate.clone();
+        self.store_progress = snapshot.store_progress;
+        self.current = snapshot.current;
+        self.optimizer = optimizer;
+        self.scheduler = scheduler;
+        self.warnings.extend(warnings.iter().cloned());
+        Ok(warnings)
+    }
+}
+
+fn shape_of<const D: usize>(shape: &[usize]) -> Result<[usize; D]> {
+    shape.try_into().map_err(|_| MetamerError::StateMismatch {
+        expected: format!("a tensor of rank {D}"),
+        found: format!("shape {shape:?}"),
+    })
+}
+
+/// plenoptic's tensor check (S3) after the dtype check: shape (unless both hold one value),
+/// then `|saved − now| ≤ atol + rtol·|now|`.
+fn difference(
+    saved: &StateTensor,
+    now: &StateTensor,
+    (atol, rtol): (f64, f64),
+) -> Option<&'static str> {
+    let single = |t: &StateTensor| t.values.len() == 1;
+    if saved.shape != now.shape && !(single(saved) && single(now)) {
+        return Some("shape");
+    }
+    let close = saved
+        .values
+        .iter()
+        .zip(&now.values)
+        .all(|(s, n)| (s - n).abs() <= atol + rtol * n.abs() || (s.is_nan() && n.is_nan()));
+    (!close || saved.values.len() != now.values.len()).then_some("values")
+}
+
+/// Rebuilds a built-in optimizer from its saved state (hyper-parameters and buffers).
+fn restore_optimizer<B: burn::tensor::backend::Backend, const D: usize>(
+    state: &State,
+    device: &B::Device,
+    dtype: DType,
+) -> Result<Box<dyn PixelOptimizer<B, D>>> {
+    let mut optimizer: Box<dyn PixelOptimizer<B, D>> = match state.name.as_str() {
+        "Adam" => Box::new(Adam::new(AdamConfig::default())),
+        "AdamW" => Box::new(Adam::adamw(AdamConfig::adamw())),
+        "SGD" => Box::new(Sgd::new(SgdConfig::default())),
+        "LBFGS" => Box::new(Lbfgs::new(LbfgsConfig::default())),
+        other => {
+            return Err(MetamerError::StateMismatch {
+                expected: "a saved Adam, AdamW, SGD or LBFGS optimizer".to_string(),
+                found: other.to_string(),
+            });
+        }
+    };
+    optimizer.load_state(state, device, dtype)?;
+    Ok(optimizer)
+}
+
+/// Rebuilds a built-in scheduler from its saved state.
+fn restore_scheduler(state: &State) -> Result<Box<dyn LrScheduler>> {
+    let mut scheduler: Box<dyn LrScheduler> = match state.name.as_str() {
+        "ReduceLROnPlateau" => Box::new(ReduceLrOnPlateau::new(PlateauConfig::default())?),
+        "StepLR" => Box::new(EpochScheduler::new(EpochSchedule::Step {
+            step_size: 1,
+            gamma: 0.1,
+        })?),
+        "MultiStepLR" => Box::new(EpochScheduler::new(EpochSchedule::MultiStep {
+            milestones: Vec::new(),
+            gamma: 0.1,
+        })?),
+        "ExponentialLR" => Box::new(EpochScheduler::new(EpochSchedule::Exponential {
+            gamma: 0.1,
+        })?),
+        "CosineAnnealingLR" => Box::new(EpochScheduler::new(EpochSchedule::CosineAnnealing {
+            t_max: 1,
+            eta_min: 0.0,
+        })?),
+        other => {
+            return Err(MetamerError::StateMismatch {
+                expected: "a saved built-in scheduler".to_string(),
+                found: other.to_string(),
+            });
+        }
+    };
+    scheduler.load_state(state)?;
+    Ok(scheduler)
+}

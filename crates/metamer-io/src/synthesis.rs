@@ -1,0 +1,178 @@
+//! A synthesis in one safetensors file: tensors and histories as tensors (so Python's
+//! `safetensors` package reads the metamer and histories directly), everything else as JSON in
+//! the metadata, all under the file's checksum.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::tensor::backend::AutodiffBackend;
+use metamer_core::{LoadOptions, Metamer, SavedDtype, Snapshot, StateTensor, Warning};
+
+use crate::{Array, IoError, Precision, Result, SafeTensors, read_safetensors, write_safetensors};
+
+/// Metadata key holding the snapshot (with tensor values moved to the tensors).
+const SNAPSHOT_KEY: &str = "metamer.snapshot";
+/// Metadata key saying what wrote the file.
+const WRITER_KEY: &str = "metamer.writer";
+
+/// Every tensor of a snapshot with its name in the file, and whether it is a history (always
+/// float64) rather than an image-precision tensor.
+fn tensors_of(snapshot: &mut Snapshot) -> Vec<(String, &mut StateTensor)> {
+    let mut named: Vec<(String, &mut StateTensor)> = vec![
+        ("image".to_string(), &mut snapshot.image),
+        (
+            "target_representation".to_string(),
+            &mut snapshot.target_representation,
+        ),
+        ("check.loss".to_string(), &mut snapshot.loss.output),
+        ("check.penalty".to_string(), &mut snapshot.penalty.output),
+        ("check.model".to_string(), &mut snapshot.model.output),
+    ];
+    if let Some(metamer) = snapshot.metamer.as_mut() {
+        named.push(("metamer".to_string(), metamer));
+    }
+    for (i, saved) in snapshot.saved_metamer.iter_mut().enumerate() {
+        named.push((format!("saved_metamer.{i:06}"), saved));
+    }
+    for (owner, state) in [
+        ("optimizer", snapshot.optimizer.as_mut()),
+        ("scheduler", snapshot.scheduler.as_mut()),
+    ] {
+        if let Some(state) = state {
+            for (key, tensor) in state.tensors.iter_mut() {
+                named.push((format!("{owner}.{key}"), tensor));
+            }
+        }
+    }
+    named
+}
+
+fn histories(snapshot: &Snapshot) -> [(&'static str, &Vec<f64>); 5] {
+    [
+        ("losses", &snapshot.losses),
+        ("penalties", &snapshot.penalties),
+        ("gradient_norm", &snapshot.gradient_norm),
+        ("pixel_change_norm", &snapshot.pixel_change_norm),
+        ("learning_rate", &snapshot.learning_rate),
+    ]
+}
+
+/// The file content for a snapshot.
+pub fn encode_synthesis(snapshot: &Snapshot) -> SafeTensors {
+    let precision = match snapshot.dtype {
+        SavedDtype::F32 => Precision::F32,
+        SavedDtype::F64 => Precision::F64,
+    };
+    let mut stripped = snapshot.clone();
+    let mut content = SafeTensors::default();
+    for (name, tensor) in tensors_of(&mut stripped) {
+        let values = std::mem::take(&mut tensor.values);
+        content.tensors.insert(
+            name,
+            Array {
+                shape: tensor.shape.clone(),
+                values,
+                precision,
+            },
+        );
+    }
+    for (name, history) in histories(snapshot) {
+        content.tensors.insert(
+            format!("history.{name}"),
+            Array {
+                shape: vec![history.len()],
+                values: history.clone(),
+                precision: Precision::F64,
+            },
+        );
+    }
+    content.metadata.insert(
+        SNAPSHOT_KEY.to_string(),
+        serde_json::to_string(&stripped).expect("a snapshot serializes"),
+    );
+    content.metadata.insert(
+        WRITER_KEY.to_string(),
+        format!("metamer {} on burn 0.21", env!("CARGO_PKG_VERSION")),
+    );
+    content
+}
+
+/// The snapshot in a file's content; every tensor must be present with the recorded shape.
+pub fn decode_synthesis(mut content: SafeTensors) -> std::result::Result<Snapshot, String> {
+    let json = content
+        .metadata
+        .get(SNAPSHOT_KEY)
+        .ok_or("no synthesis in this file (missing metamer.snapshot metadata)")?;
+    let mut snapshot: Snapshot =
+        serde_json::from_str(json).map_err(|e| format!("unreadable synthesis metadata: {e}"))?;
+    let expected = match snapshot.dtype {
+        SavedDtype::F32 => Precision::F32,
+        SavedDtype::F64 => Precision::F64,
+    };
+    let mut take = |name: &str, shape: &[usize], precision: Precision| {
+        let array = content
+            .tensors
+            .remove(name)
+            .ok_or_else(|| format!("tensor {name} is missing"))?;
+        if array.shape != shape || array.precision != precision {
+            return Err(format!(
+                "tensor {name} has shape {:?} and {:?} but the synthesis records shape {shape:?} and {precision:?}",
+                array.shape, array.precision
+            ));
+        }
+        Ok(array.values)
+    };
+    for (name, tensor) in tensors_of(&mut snapshot) {
+        tensor.values = take(&name, &tensor.shape, expected)?;
+    }
+    let lengths: BTreeMap<&str, usize> = histories(&snapshot)
+        .iter()
+        .map(|(name, h)| (*name, h.len()))
+        .collect();
+    for (name, history) in [
+        ("losses", &mut snapshot.losses),
+        ("penalties", &mut snapshot.penalties),
+        ("gradient_norm", &mut snapshot.gradient_norm),
+        ("pixel_change_norm", &mut snapshot.pixel_change_norm),
+        ("learning_rate", &mut snapshot.learning_rate),
+    ] {
+        let values = take(&format!("history.{name}"), &[lengths[name]], Precision::F64)?;
+        *history = values;
+    }
+    Ok(snapshot)
+}
+
+/// Writes a snapshot atomically to `path` (a safetensors file).
+pub fn save_synthesis(path: &Path, snapshot: &Snapshot) -> Result<()> {
+    write_safetensors(path, &encode_synthesis(snapshot))
+}
+
+/// Reads and checks a synthesis file.
+pub fn load_synthesis(path: &Path) -> Result<Snapshot> {
+    let content = read_safetensors(path)?;
+    decode_synthesis(content).map_err(|message| IoError::Synthesis {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+/// `save` and `load` on a [`Metamer`], as plenoptic has them.
+pub trait SaveLoad {
+    /// Writes the synthesis to `path` (one safetensors file, written atomically).
+    fn save(&self, path: impl AsRef<Path>) -> Result<()>;
+
+    /// Continues the synthesis saved at `path` in this just-constructed object, after
+    /// plenoptic's checks; returns the warnings of `raise_on_checks = false`.
+    fn load(&mut self, path: impl AsRef<Path>, options: &LoadOptions) -> Result<Vec<Warning>>;
+}
+
+impl<B: AutodiffBackend, const D: usize> SaveLoad for Metamer<B, D> {
+    fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        save_synthesis(path.as_ref(), &self.snapshot()?)
+    }
+
+    fn load(&mut self, path: impl AsRef<Path>, options: &LoadOptions) -> Result<Vec<Warning>> {
+        let snapshot = load_synthesis(path.as_ref())?;
+        Ok(self.load_snapshot(&snapshot, options)?)
+    }
+}

@@ -1,0 +1,253 @@
+//! Saving and loading a synthesis (spec S1–S5): resuming is bit for bit, and a load into a
+//! different synthesis is refused (or warned about) with plenoptic's messages.
+
+use std::path::PathBuf;
+
+use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
+use metamer_core::{
+    LoadOptions, Metamer, MetamerError, MetamerOptions, PlateauConfig, ReduceLrOnPlateau, Setup,
+    Sgd, SgdConfig, SynthesizeOptions, Warning, rng, set_seed, tensor::to_f64,
+};
+use metamer_io::{IoError, SaveLoad};
+use metamer_models::Gaussian;
+use metamer_tests::{NdArray, NdArray64};
+
+fn temp_file(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("metamer-save-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn image<B: AutodiffBackend>(dtype: DType) -> Tensor<B::InnerBackend, 4> {
+    set_seed(7);
+    rng::rand([1, 1, 20, 18], dtype, &Default::default())
+}
+
+fn fresh<B: AutodiffBackend>(image: Tensor<B::InnerBackend, 4>) -> Metamer<B> {
+    Metamer::<B>::new(image, Gaussian::new(5, &Default::default()).unwrap()).unwrap()
+}
+
+fn run(met: &mut Metamer<impl AutodiffBackend>, iterations: usize) {
+    met.synthesize(SynthesizeOptions {
+        max_iter: iterations,
+        stop_criterion: -1.0,
+        store_progress: 2,
+        ..Default::default()
+    })
+    .unwrap();
+}
+
+/// 10 iterations in one go equal 5, a save, a load into a fresh object and 5 more, exactly.
+fn resumes_bit_for_bit<B: AutodiffBackend>(optimizer: &str) {
+    let setup = || -> Setup<B> {
+        match optimizer {
+            "adam+plateau" => Setup {
+                scheduler: Some(Box::new(
+                    ReduceLrOnPlateau::new(PlateauConfig {
+                        patience: 1,
+                        factor: 0.5,
+                        threshold: 0.2,
+                        ..Default::default()
+                    })
+                    .unwrap(),
+                )),
+                ..Default::default()
+            },
+            _ => Setup {
+                optimizer: Some(Box::new(Sgd::new(SgdConfig {
+                    lr: 0.05,
+                    momentum: 0.9,
+                    nesterov: true,
+                    ..Default::default()
+                }))),
+                ..Default::default()
+            },
+        }
+    };
+    let image = image::<B>(DType::F32);
+    set_seed(1);
+    let mut straight = fresh::<B>(image.clone());
+    straight.setup(setup()).unwrap();
+    run(&mut straight, 10);
+
+    set_seed(1);
+    let mut first = fresh::<B>(image.clone());
+    first.setup(setup()).unwrap();
+    run(&mut first, 5);
+    let path = temp_file(&format!(
+        "resume-{optimizer}-{}.safetensors",
+        B::name(&Default::default())
+    ));
+    first.save(&path).unwrap();
+
+    let mut resumed = fresh::<B>(image);
+    let warnings = resumed.load(&path, &LoadOptions::default()).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(resumed.losses().unwrap(), first.losses().unwrap());
+    run(&mut resumed, 5);
+    assert_eq!(
+        resumed.losses().unwrap(),
+        straight.losses().unwrap(),
+        "{optimizer}"
+    );
+    assert_eq!(resumed.penalties().unwrap(), straight.penalties().unwrap());
+    assert_eq!(resumed.gradient_norm(), straight.gradient_norm());
+    assert_eq!(resumed.pixel_change_norm(), straight.pixel_change_norm());
+    assert_eq!(resumed.learning_rate(), straight.learning_rate());
+    assert_eq!(
+        to_f64(resumed.metamer().unwrap().clone()),
+        to_f64(straight.metamer().unwrap().clone())
+    );
+    let saved: Vec<Vec<f64>> = resumed.saved_metamer().into_iter().map(to_f64).collect();
+    let expected: Vec<Vec<f64>> = straight.saved_metamer().into_iter().map(to_f64).collect();
+    assert_eq!(saved, expected);
+}
+
+fn adam_with_plateau_resumes<B: AutodiffBackend>() {
+    resumes_bit_for_bit::<B>("adam+plateau");
+}
+
+fn sgd_resumes<B: AutodiffBackend>() {
+    resumes_bit_for_bit::<B>("sgd");
+}
+
+metamer_tests::test_on_backends!(adam_with_plateau_resumes, sgd_resumes);
+
+fn saved_synthesis(
+    name: &str,
+) -> (
+    Tensor<<NdArray as AutodiffBackend>::InnerBackend, 4>,
+    PathBuf,
+) {
+    let image = image::<NdArray>(DType::F32);
+    let mut met = fresh::<NdArray>(image.clone());
+    run(&mut met, 3);
+    let path = temp_file(name);
+    met.save(&path).unwrap();
+    (image, path)
+}
+
+fn check_message(result: Result<Vec<Warning>, IoError>) -> String {
+    match result {
+        Err(IoError::Metamer(MetamerError::LoadCheck(message))) => message,
+        other => panic!("expected a failed check, got {other:?}"),
+    }
+}
+
+/// T-M7, S2–S4: what a load refuses, in plenoptic's order and words.
+#[test]
+fn loads_check_that_the_synthesis_is_the_same() {
+    let (image, path) = saved_synthesis("checks.safetensors");
+    let strict = LoadOptions::default();
+
+    // Not a fresh object.
+    let mut used = fresh::<NdArray>(image.clone());
+    run(&mut used, 1);
+    assert!(matches!(
+        used.load(&path, &strict),
+        Err(IoError::Metamer(MetamerError::LoadNotFresh))
+    ));
+
+    // A different image.
+    let other = image.clone().mul_scalar(0.5);
+    let message = check_message(fresh::<NdArray>(other.clone()).load(&path, &strict));
+    assert!(message.starts_with("Saved and initialized attribute image have different values!"));
+    assert!(message.contains("raise_on_checks = false"), "{message}");
+
+    // A different model: its output on the saved image differs, then its name.
+    let mut blurrier = Metamer::<NdArray>::new(
+        image.clone(),
+        Gaussian::new(7, &Default::default()).unwrap(),
+    )
+    .unwrap();
+    let message = check_message(blurrier.load(&path, &strict));
+    assert!(
+        message.contains("Saved and initialized model output have different values"),
+        "{message}"
+    );
+
+    // A different penalty weight.
+    let options = MetamerOptions {
+        penalty_lambda: 0.2,
+        ..Default::default()
+    };
+    let mut weighted = Metamer::<NdArray>::with_options(
+        image.clone(),
+        Gaussian::new(5, &Default::default()).unwrap(),
+        options,
+    )
+    .unwrap();
+    let message = check_message(weighted.load(&path, &strict));
+    assert!(
+        message.contains("penalty_lambda are different"),
+        "{message}"
+    );
+
+    // raise_on_checks = false: every failure becomes a warning, saved values win.
+    let lenient = LoadOptions {
+        raise_on_checks: false,
+        ..Default::default()
+    };
+    let mut different = fresh::<NdArray>(other);
+    let warnings = different.load(&path, &lenient).unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(to_f64(different.image().clone()), to_f64(image.clone()));
+    assert_eq!(different.losses().unwrap().len(), 4);
+}
+
+/// T-M15: tolerances; a dtype mismatch fails even when checks only warn.
+#[test]
+fn tolerances_and_dtype() {
+    type B = NdArray;
+    let zeros = Tensor::<<B as AutodiffBackend>::InnerBackend, 4>::zeros(
+        [1, 1, 12, 12],
+        (&Default::default(), DType::F32),
+    );
+    let image = zeros.clone().slice_assign(
+        [0..1, 0..1, 0..6, 0..12],
+        rng::rand([1, 1, 6, 12], DType::F32, &Default::default()),
+    );
+    let mut met = fresh::<B>(image.clone());
+    run(&mut met, 2);
+    let path = temp_file("tolerance.safetensors");
+    met.save(&path).unwrap();
+    let nudged = image.clone().add_scalar(1e-7);
+    check_message(fresh::<B>(nudged.clone()).load(&path, &LoadOptions::default()));
+    let loose = LoadOptions {
+        tensor_equality_atol: 1e-6,
+        ..Default::default()
+    };
+    assert!(fresh::<B>(nudged).load(&path, &loose).unwrap().is_empty());
+
+    let image64 = image.cast(DType::F64);
+    let as_f64 = burn::tensor::Tensor::<<NdArray64 as AutodiffBackend>::InnerBackend, 4>::from_data(
+        image64.into_data(),
+        (&Default::default(), DType::F64),
+    );
+    let mut wider = fresh::<NdArray64>(as_f64);
+    let lenient = LoadOptions {
+        raise_on_checks: false,
+        ..Default::default()
+    };
+    let err = wider.load(&path, &lenient).unwrap_err().to_string();
+    assert!(err.contains("different dtype"), "{err}");
+}
+
+/// A damaged file is refused with the file's name and the reason.
+#[test]
+fn corrupted_files_are_refused() {
+    let (image, path) = saved_synthesis("intact.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 3;
+    bytes[last] ^= 0x10;
+    let damaged = temp_file("damaged.safetensors");
+    std::fs::write(&damaged, bytes).unwrap();
+    let err = fresh::<NdArray>(image)
+        .load(&damaged, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("damaged.safetensors") && err.contains("checksum"),
+        "{err}"
+    );
+}
