@@ -21,7 +21,10 @@ pub use safetensors::{
     CHECKSUM_KEY, MAX_HEADER_BYTES, SafeTensors, SafetensorsError, read_safetensors,
     write_safetensors,
 };
-pub use synthesis::{SaveLoad, decode_synthesis, encode_synthesis, load_synthesis, save_synthesis};
+pub use synthesis::{
+    SaveLoad, decode_synthesis, encode_synthesis, examine_saved_synthesis, load_synthesis,
+    save_synthesis,
+};
 pub use synthetic::default_image;
 
 /// Writes through a temporary sibling file that is flushed to disk, renamed over `path`, and

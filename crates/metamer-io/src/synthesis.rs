@@ -57,14 +57,18 @@ fn histories(snapshot: &Snapshot) -> [(&'static str, &Vec<f64>); 5] {
     ]
 }
 
-/// The file content for a snapshot.
-pub fn encode_synthesis(snapshot: &Snapshot) -> SafeTensors {
+/// The file content for a snapshot, with the caller's own metadata (e.g. how to rebuild the
+/// model; keys must not start with `metamer.`).
+pub fn encode_synthesis(snapshot: &Snapshot, extra: &BTreeMap<String, String>) -> SafeTensors {
     let precision = match snapshot.dtype {
         SavedDtype::F32 => Precision::F32,
         SavedDtype::F64 => Precision::F64,
     };
     let mut stripped = snapshot.clone();
-    let mut content = SafeTensors::default();
+    let mut content = SafeTensors {
+        metadata: extra.clone(),
+        ..Default::default()
+    };
     for (name, tensor) in tensors_of(&mut stripped) {
         let values = std::mem::take(&mut tensor.values);
         content.tensors.insert(
@@ -97,8 +101,11 @@ pub fn encode_synthesis(snapshot: &Snapshot) -> SafeTensors {
     content
 }
 
-/// The snapshot in a file's content; every tensor must be present with the recorded shape.
-pub fn decode_synthesis(mut content: SafeTensors) -> std::result::Result<Snapshot, String> {
+/// The snapshot in a file's content (every tensor present with the recorded shape), and the
+/// metadata [`encode_synthesis`] was given.
+pub fn decode_synthesis(
+    mut content: SafeTensors,
+) -> std::result::Result<(Snapshot, BTreeMap<String, String>), String> {
     let json = content
         .metadata
         .get(SNAPSHOT_KEY)
@@ -139,16 +146,25 @@ pub fn decode_synthesis(mut content: SafeTensors) -> std::result::Result<Snapsho
         let values = take(&format!("history.{name}"), &[lengths[name]], Precision::F64)?;
         *history = values;
     }
-    Ok(snapshot)
+    let extra = content
+        .metadata
+        .into_iter()
+        .filter(|(key, _)| !key.starts_with("metamer."))
+        .collect();
+    Ok((snapshot, extra))
 }
 
-/// Writes a snapshot atomically to `path` (a safetensors file).
-pub fn save_synthesis(path: &Path, snapshot: &Snapshot) -> Result<()> {
-    write_safetensors(path, &encode_synthesis(snapshot))
+/// Writes a snapshot and extra metadata atomically to `path` (a safetensors file).
+pub fn save_synthesis(
+    path: &Path,
+    snapshot: &Snapshot,
+    extra: &BTreeMap<String, String>,
+) -> Result<()> {
+    write_safetensors(path, &encode_synthesis(snapshot, extra))
 }
 
-/// Reads and checks a synthesis file.
-pub fn load_synthesis(path: &Path) -> Result<Snapshot> {
+/// Reads and checks a synthesis file: the snapshot and the extra metadata saved with it.
+pub fn load_synthesis(path: &Path) -> Result<(Snapshot, BTreeMap<String, String>)> {
     let content = read_safetensors(path)?;
     decode_synthesis(content).map_err(|message| IoError::Synthesis {
         path: path.to_path_buf(),
@@ -168,11 +184,62 @@ pub trait SaveLoad {
 
 impl<B: AutodiffBackend, const D: usize> SaveLoad for Metamer<B, D> {
     fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        save_synthesis(path.as_ref(), &self.snapshot()?)
+        save_synthesis(path.as_ref(), &self.snapshot()?, &BTreeMap::new())
     }
 
     fn load(&mut self, path: impl AsRef<Path>, options: &LoadOptions) -> Result<Vec<Warning>> {
-        let snapshot = load_synthesis(path.as_ref())?;
+        let (snapshot, _) = load_synthesis(path.as_ref())?;
         Ok(self.load_snapshot(&snapshot, options)?)
     }
+}
+
+/// A readable summary of a saved synthesis (plenoptic's `examine_saved_synthesis`): format
+/// version and writer, synthesis type, dtype, iterations, settings saved with it, and every
+/// tensor's shape and precision.
+pub fn examine_saved_synthesis(path: &Path) -> Result<String> {
+    let content = read_safetensors(path)?;
+    let writer = content
+        .metadata
+        .get(WRITER_KEY)
+        .cloned()
+        .unwrap_or_else(|| "unknown".to_string());
+    let tensors: Vec<(String, Vec<usize>, Precision)> = content
+        .tensors
+        .iter()
+        .map(|(name, array)| (name.clone(), array.shape.clone(), array.precision))
+        .collect();
+    let (snapshot, extra) = decode_synthesis(content).map_err(|message| IoError::Synthesis {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    let mut report = format!(
+        "{}\n  format version   {}\n  written by       {writer}\n  synthesis        {}\n  \
+         dtype            {:?}\n  iterations       {}\n  model            {}\n  loss             {}\n  \
+         penalty          {} (lambda {})\n  optimizer        {}\n  scheduler        {}\n",
+        path.display(),
+        snapshot.version,
+        snapshot.synthesis,
+        snapshot.dtype,
+        snapshot.gradient_norm.len(),
+        snapshot.model.name,
+        snapshot.loss.name,
+        snapshot.penalty.name,
+        snapshot.penalty_lambda,
+        snapshot
+            .optimizer
+            .as_ref()
+            .map_or("none", |s| s.name.as_str()),
+        snapshot
+            .scheduler
+            .as_ref()
+            .map_or("none", |s| s.name.as_str()),
+    );
+    for (key, value) in &extra {
+        report.push_str(&format!("  {key:<16} {value}\n"));
+    }
+    report.push_str("  tensors\n");
+    for (name, shape, precision) in tensors {
+        report.push_str(&format!("    {name:<32} {precision:?} {shape:?}\n"));
+    }
+    Ok(report)
 }

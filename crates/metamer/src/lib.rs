@@ -17,11 +17,12 @@
 
 pub use metamer_core::{
     Adam, AdamConfig, BurnModel, EpochSchedule, EpochScheduler, Evaluation, Inner, IterationInfo,
-    IterationSelection, Lbfgs, LbfgsConfig, LineSearch, Loss, LrScheduler, Metamer, MetamerError,
-    MetamerOptions, Model, Penalty, PixelOptimizer, PlateauConfig, PlateauMode, Progress,
-    ReduceLrOnPlateau, Representation, Setup, Sgd, SgdConfig, SynthesisReport, SynthesizeOptions,
-    ThresholdMode, Warning, set_seed,
+    IterationSelection, Lbfgs, LbfgsConfig, LineSearch, LoadOptions, Loss, LrScheduler, Metamer,
+    MetamerError, MetamerOptions, Model, Penalty, PixelOptimizer, PlateauConfig, PlateauMode,
+    Progress, ReduceLrOnPlateau, Representation, Setup, Sgd, SgdConfig, Snapshot, SynthesisReport,
+    SynthesizeOptions, ThresholdMode, Warning, set_seed,
 };
+pub use metamer_io::SaveLoad;
 
 /// Visual models and their building blocks.
 pub mod models {
@@ -65,7 +66,7 @@ pub mod prelude {
         LaplacianPyramid, Linear, Padding,
     };
     pub use crate::{
-        IterationSelection, Loss, Metamer, MetamerOptions, Model, Penalty, Representation, Setup,
-        SynthesizeOptions, set_seed,
+        IterationSelection, LoadOptions, Loss, Metamer, MetamerOptions, Model, Penalty,
+        Representation, SaveLoad, Setup, SynthesizeOptions, set_seed,
     };
 }

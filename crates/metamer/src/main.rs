@@ -24,6 +24,11 @@ enum Command {
     Synth(Box<SynthArgs>),
     /// List the models `--model` accepts, with their options and defaults.
     Models,
+    /// Describe a saved synthesis: versions, type, dtype, iterations, settings, tensor shapes.
+    Examine {
+        /// A `synthesis.safetensors` file.
+        file: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -49,6 +54,9 @@ fn main() -> ExitCode {
             print!("{}", model_spec::listing());
             Ok(())
         }
+        Command::Examine { file } => metamer::io::examine_saved_synthesis(&file)
+            .map(|report| print!("{report}"))
+            .map_err(synth::CliError::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

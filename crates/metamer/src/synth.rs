@@ -3,10 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
-use clap::{Args, ValueEnum};
+use clap::{Args, Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use metamer::{
-    Loss, Metamer, MetamerError, MetamerOptions, Penalty, Setup, SynthesizeOptions, Warning,
+    LoadOptions, Loss, Metamer, MetamerError, MetamerOptions, Penalty, Setup, Snapshot,
+    SynthesizeOptions, Warning,
     io::{self, Array, IoError},
 };
 use serde_json::json;
@@ -73,8 +74,17 @@ pub struct SynthArgs {
     backend: BackendChoice,
     #[arg(long, value_enum, default_value_t = DtypeChoice::F32)]
     dtype: DtypeChoice,
+    /// Results folder; the synthesis itself goes to `synthesis.safetensors` there.
     #[arg(long, default_value = "out")]
     out: PathBuf,
+    /// Continue the synthesis saved in FILE (a `synthesis.safetensors`) for `--max-iter` more
+    /// iterations; the file holds the image, the model and every setting.
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "image", "model", "init", "seed", "lr", "optimizer", "optimizer_opt", "scheduler",
+        "scheduler_opt", "loss", "penalty_lambda", "range", "backend", "dtype", "store_progress",
+        "stop_criterion", "stop_iters_to_check",
+    ])]
+    resume: Option<PathBuf>,
     /// Hide the progress bar and summary.
     #[arg(long)]
     quiet: bool,
@@ -130,7 +140,100 @@ pub enum CliError {
     Usage(String),
 }
 
+/// The settings a resumed synthesis replays: `synth`'s own arguments, saved in its file.
+#[derive(Parser)]
+#[command(name = "synth")]
+struct Replay {
+    #[command(flatten)]
+    args: SynthArgs,
+}
+
+/// Metadata key of the replayable arguments in `synthesis.safetensors`.
+const SETTINGS_KEY: &str = "cli.arguments";
+
+/// For `--resume`: the saved settings (with this call's `--max-iter`, `--out` and `--quiet`)
+/// and the saved synthesis.
+fn resolve(args: SynthArgs) -> Result<(SynthArgs, Option<Snapshot>), CliError> {
+    let Some(path) = args.resume.clone() else {
+        return Ok((args, None));
+    };
+    let (snapshot, extra) = io::load_synthesis(&path)?;
+    let saved: Vec<String> = extra
+        .get(SETTINGS_KEY)
+        .and_then(|text| serde_json::from_str(text).ok())
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "{} was not written by `metamer synth` (no saved settings)",
+                path.display()
+            ))
+        })?;
+    let mut tokens = vec!["synth".to_string()];
+    tokens.extend(saved);
+    tokens.extend([
+        "--max-iter".to_string(),
+        args.max_iter.to_string(),
+        "--out".to_string(),
+        args.out.display().to_string(),
+    ]);
+    if args.quiet {
+        tokens.push("--quiet".to_string());
+    }
+    let mut replayed = Replay::try_parse_from(tokens)
+        .map_err(|e| CliError::Usage(format!("cannot replay the saved settings: {e}")))?
+        .args;
+    replayed.resume = Some(path);
+    Ok((replayed, Some(snapshot)))
+}
+
+/// `synth`'s settings as arguments, so `--resume` can rebuild the same synthesis.
+fn replay_arguments(args: &SynthArgs) -> Vec<String> {
+    fn name(value: impl ValueEnum) -> String {
+        value
+            .to_possible_value()
+            .expect("no skipped variants")
+            .get_name()
+            .to_string()
+    }
+    let mut tokens = vec![
+        "--model".to_string(),
+        args.model.describe(),
+        "--seed".to_string(),
+        args.seed.to_string(),
+        "--lr".to_string(),
+        args.lr.to_string(),
+        "--loss".to_string(),
+        name(args.loss),
+        "--penalty-lambda".to_string(),
+        args.penalty_lambda.to_string(),
+        "--range".to_string(),
+        format!("{},{}", args.range.0, args.range.1),
+        "--backend".to_string(),
+        name(args.backend),
+        "--dtype".to_string(),
+        name(args.dtype),
+        "--store-progress".to_string(),
+        args.store_progress.to_string(),
+        "--stop-criterion".to_string(),
+        args.stop_criterion.to_string(),
+        "--stop-iters-to-check".to_string(),
+        args.stop_iters_to_check.to_string(),
+        "--optimizer-opt".to_string(),
+        args.optimizer_opt.clone(),
+        "--scheduler-opt".to_string(),
+        args.scheduler_opt.clone(),
+    ];
+    if let Some(optimizer) = args.optimizer {
+        tokens.extend(["--optimizer".to_string(), name(optimizer)]);
+    }
+    if let Some(scheduler) = args.scheduler {
+        tokens.extend(["--scheduler".to_string(), name(scheduler)]);
+    }
+    tokens
+}
+
 pub fn run(args: SynthArgs) -> Result<(), CliError> {
+    let (args, resumed) = resolve(args)?;
+    let resumed = resumed.as_ref();
     let unavailable = |feature: &str| {
         CliError::Usage(format!(
             "the {feature} backend is not compiled in; rebuild with `--features {feature}`"
@@ -138,19 +241,19 @@ pub fn run(args: SynthArgs) -> Result<(), CliError> {
     };
     match (args.backend, args.dtype) {
         #[cfg(feature = "flex")]
-        (BackendChoice::Flex, _) => synthesize::<metamer::backend::Flex>(&args),
+        (BackendChoice::Flex, _) => synthesize::<metamer::backend::Flex>(&args, resumed),
         #[cfg(feature = "ndarray")]
         (BackendChoice::Ndarray, DtypeChoice::F32) => {
-            synthesize::<metamer::backend::NdArray>(&args)
+            synthesize::<metamer::backend::NdArray>(&args, resumed)
         }
         #[cfg(feature = "ndarray")]
         (BackendChoice::Ndarray, DtypeChoice::F64) => {
-            synthesize::<metamer::backend::NdArray64>(&args)
+            synthesize::<metamer::backend::NdArray64>(&args, resumed)
         }
         #[cfg(feature = "wgpu")]
-        (BackendChoice::Wgpu, _) => synthesize::<metamer::backend::Wgpu>(&args),
+        (BackendChoice::Wgpu, _) => synthesize::<metamer::backend::Wgpu>(&args, resumed),
         #[cfg(feature = "tch")]
-        (BackendChoice::Tch, _) => synthesize::<metamer::backend::LibTorch>(&args),
+        (BackendChoice::Tch, _) => synthesize::<metamer::backend::LibTorch>(&args, resumed),
         #[allow(unreachable_patterns)]
         (choice, _) => Err(unavailable(match choice {
             BackendChoice::Ndarray => "ndarray",
@@ -192,7 +295,10 @@ fn load_target(image: Option<&str>) -> Result<Array, CliError> {
     }
 }
 
-fn synthesize<B: AutodiffBackend>(args: &SynthArgs) -> Result<(), CliError> {
+fn synthesize<B: AutodiffBackend>(
+    args: &SynthArgs,
+    resumed: Option<&Snapshot>,
+) -> Result<(), CliError> {
     let device = Default::default();
     let dtype = match args.dtype {
         DtypeChoice::F32 => DType::F32,
@@ -207,7 +313,14 @@ fn synthesize<B: AutodiffBackend>(args: &SynthArgs) -> Result<(), CliError> {
             eprintln!("warning: {warning}");
         }
     }
-    let target = load_target(args.image.as_deref())?;
+    let target = match resumed {
+        Some(snapshot) => Array {
+            shape: snapshot.image.shape.clone(),
+            values: snapshot.image.values.clone(),
+            precision: io::Precision::F64,
+        },
+        None => load_target(args.image.as_deref())?,
+    };
     let image: Tensor<B::InnerBackend, 4> = target.to_tensor_as(dtype, &device)?;
     let initial_image = match &args.init {
         Some(path) => {
@@ -244,11 +357,18 @@ fn synthesize<B: AutodiffBackend>(args: &SynthArgs) -> Result<(), CliError> {
     let scheduler =
         training::scheduler(args.scheduler, &args.scheduler_opt).map_err(CliError::Usage)?;
     let mut met = Metamer::<B>::with_options(image, model, options)?;
-    met.setup(Setup {
-        initial_image,
-        optimizer: Some(optimizer),
-        scheduler,
-    })?;
+    match resumed {
+        Some(snapshot) => {
+            met.load_snapshot(snapshot, &LoadOptions::default())?;
+        }
+        None => {
+            met.setup(Setup {
+                initial_image,
+                optimizer: Some(optimizer),
+                scheduler,
+            })?;
+        }
+    }
     for warning in met.warnings() {
         print_warning(warning, args.quiet);
     }
@@ -351,6 +471,7 @@ fn write_outputs<B: AutodiffBackend>(
         "converged": converged,
         "settings": {
             "image": args.image.clone().unwrap_or_else(|| "default".to_string()),
+            "resumed_from": args.resume.as_ref().map(|p| p.display().to_string()),
             "model": args.model.describe(),
             "init": args.init.as_ref().map(|p| p.display().to_string()),
             "seed": args.seed,
@@ -372,6 +493,9 @@ fn write_outputs<B: AutodiffBackend>(
     });
     let text = serde_json::to_string_pretty(&history).expect("JSON values serialize");
     io::write_atomically(&out.join("history.json"), text.as_bytes())?;
+    let settings = serde_json::to_string(&replay_arguments(args)).expect("strings serialize");
+    let extra = [(SETTINGS_KEY.to_string(), settings)].into_iter().collect();
+    io::save_synthesis(&out.join("synthesis.safetensors"), &met.snapshot()?, &extra)?;
     let svg = metamer::plot::loss_curve_svg(&losses);
     io::write_atomically(&out.join("loss.svg"), svg.as_bytes())?;
     Ok(())

@@ -345,3 +345,112 @@ fn every_model_is_available_and_listed() {
         "{message}"
     );
 }
+
+#[test]
+fn resume_continues_exactly_and_examine_describes() {
+    let image = temp_dir("resume-image").join("small.npy");
+    let values = (0..32 * 32).map(|i| ((i * 5) % 11) as f64 / 11.0).collect();
+    write_npy(
+        &image,
+        &Array {
+            shape: vec![32, 32],
+            values,
+            precision: Precision::F32,
+        },
+    )
+    .unwrap();
+    let settings = [
+        "--image",
+        image.to_str().unwrap(),
+        "--model",
+        "luminance_gain_control:kernel_size=7",
+        "--optimizer",
+        "sgd",
+        "--optimizer-opt",
+        "momentum=0.9",
+        "--scheduler",
+        "step",
+        "--scheduler-opt",
+        "step_size=3,gamma=0.5",
+        "--store-progress",
+        "2",
+        "--seed",
+        "3",
+    ];
+    let straight = temp_dir("straight");
+    let output = synth(&straight, &[&settings[..], &["--max-iter", "8"]].concat());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let first = temp_dir("first");
+    let output = synth(&first, &[&settings[..], &["--max-iter", "4"]].concat());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let file = first.join("synthesis.safetensors");
+    let second = temp_dir("second");
+    let output = synth(
+        &second,
+        &["--resume", file.to_str().unwrap(), "--max-iter", "4"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (a, b) = (history(&straight), history(&second));
+    for key in [
+        "losses",
+        "penalties",
+        "gradient_norm",
+        "pixel_change_norm",
+        "learning_rate",
+    ] {
+        assert_eq!(a[key], b[key], "{key}");
+    }
+    assert_eq!(
+        read_npy(straight.join("metamer.npy")).unwrap(),
+        read_npy(second.join("metamer.npy")).unwrap()
+    );
+    assert_eq!(
+        read_npy(straight.join("saved_metamer.npy")).unwrap(),
+        read_npy(second.join("saved_metamer.npy")).unwrap()
+    );
+
+    // Settings come from the file; changing them is refused in one line.
+    let output = synth(
+        &second,
+        &["--resume", file.to_str().unwrap(), "--model", "identity"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(stderr(&output).lines().count(), 1);
+
+    let examined = Command::new(env!("CARGO_BIN_EXE_metamer"))
+        .arg("examine")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(examined.status.success());
+    let text = String::from_utf8_lossy(&examined.stdout);
+    for expected in [
+        "format version   1",
+        "synthesis        Metamer",
+        "dtype            F32",
+        "iterations       4",
+        "optimizer        SGD",
+        "scheduler        StepLR",
+        "metamer                          F32 [1, 1, 32, 32]",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+
+    // A damaged file: one line naming the problem, non-zero exit.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    let damaged = temp_dir("damaged").join("synthesis.safetensors");
+    std::fs::write(&damaged, bytes).unwrap();
+    let output = synth(
+        &temp_dir("after-damage"),
+        &["--resume", damaged.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(message.contains("checksum"), "{message}");
+}
