@@ -307,8 +307,11 @@ fn scheduler_adjusts_learning_rate<B: AutodiffBackend>() {
     })
     .unwrap();
     let mut rates = Vec::new();
-    met.synthesize_with(iterations(3, 0), |info| rates.push(info.learning_rate))
-        .unwrap();
+    met.synthesize_with(iterations(3, 0), |_, info| {
+        rates.push(info.learning_rate);
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
     assert_eq!(rates, [0.4, 0.2, 0.1]);
     assert_eq!(met.learning_rate(), [0.4, 0.2, 0.1]);
     assert_eq!(met.optimizer().unwrap().learning_rate(), 0.05);

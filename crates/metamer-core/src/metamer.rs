@@ -1,6 +1,6 @@
 //! The synthesis loop: plenoptic's `Metamer`, generic over any autodiff backend.
 
-use std::fmt;
+use std::{fmt, ops::ControlFlow};
 
 use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
 
@@ -100,6 +100,8 @@ pub struct IterationInfo {
 pub struct SynthesisReport {
     pub iterations: usize,
     pub converged: bool,
+    /// The observer asked to stop early (e.g. on Ctrl-C).
+    pub interrupted: bool,
     pub warnings: Vec<Warning>,
 }
 
@@ -239,14 +241,16 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
 
     /// Runs up to `max_iter` iterations, continuing any earlier synthesis.
     pub fn synthesize(&mut self, options: SynthesizeOptions) -> Result<SynthesisReport> {
-        self.synthesize_with(options, |_| {})
+        self.synthesize_with(options, |_, _| ControlFlow::Continue(()))
     }
 
-    /// As [`Metamer::synthesize`], calling `observe` after every iteration (for progress bars).
+    /// As [`Metamer::synthesize`], calling `observe` with the synthesis after every iteration
+    /// (for progress bars and checkpoints); `ControlFlow::Break` stops after that iteration,
+    /// leaving a synthesis that continues exactly where it stopped.
     pub fn synthesize_with(
         &mut self,
         options: SynthesizeOptions,
-        mut observe: impl FnMut(&IterationInfo),
+        mut observe: impl FnMut(&Self, &IterationInfo) -> ControlFlow<()>,
     ) -> Result<SynthesisReport> {
         if self.metamer.is_none() {
             self.setup(Setup::default())?;
@@ -264,6 +268,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         let mut report = SynthesisReport {
             iterations: 0,
             converged: false,
+            interrupted: false,
             warnings: Vec::new(),
         };
         for _ in 0..options.max_iter {
@@ -271,12 +276,15 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             self.store(iteration);
             let info = self.optimizer_step()?;
             report.iterations += 1;
-            observe(&info);
             if !info.loss.is_finite() {
                 return Err(MetamerError::NanLoss {
                     iteration,
                     loss: info.loss,
                 });
+            }
+            if observe(self, &info).is_break() {
+                report.interrupted = true;
+                break;
             }
             if self.converged(options.stop_criterion, options.stop_iters_to_check) {
                 report.converged = true;

@@ -60,9 +60,17 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error @ synth::CliError::Interrupted { .. }) => {
+            eprintln!("{error}");
+            // The shell convention for a process stopped by SIGINT.
+            ExitCode::from(INTERRUPTED)
+        }
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
     }
 }
+
+/// Exit status after Ctrl-C or SIGTERM, once the checkpoint and outputs are written.
+const INTERRUPTED: u8 = 130;

@@ -1,6 +1,11 @@
 //! The `synth` subcommand: load or generate an image, synthesize, write the results.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
 
 use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
 use clap::{Args, Parser, ValueEnum};
@@ -88,6 +93,9 @@ pub struct SynthArgs {
     /// Hide the progress bar and summary.
     #[arg(long)]
     quiet: bool,
+    /// Write `synthesis.safetensors` every N iterations (0: only at the end).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    checkpoint_every: usize,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -138,6 +146,11 @@ pub enum CliError {
     Io(#[from] IoError),
     #[error("{0}")]
     Usage(String),
+    #[error(
+        "interrupted after {iterations} iterations; continue with `metamer synth --resume {}`",
+        file.display()
+    )]
+    Interrupted { iterations: usize, file: PathBuf },
 }
 
 /// The settings a resumed synthesis replays: `synth`'s own arguments, saved in its file.
@@ -174,6 +187,8 @@ fn resolve(args: SynthArgs) -> Result<(SynthArgs, Option<Snapshot>), CliError> {
         args.max_iter.to_string(),
         "--out".to_string(),
         args.out.display().to_string(),
+        "--checkpoint-every".to_string(),
+        args.checkpoint_every.to_string(),
     ]);
     if args.quiet {
         tokens.push("--quiet".to_string());
@@ -382,6 +397,8 @@ fn synthesize<B: AutodiffBackend>(
         ProgressStyle::with_template("{bar:30} {pos}/{len} [{elapsed_precise}] {msg}")
             .expect("valid template"),
     );
+    let stop = interruption_flag();
+    let mut checkpoint_error = None;
     let outcome = met.synthesize_with(
         SynthesizeOptions {
             max_iter: args.max_iter,
@@ -389,7 +406,18 @@ fn synthesize<B: AutodiffBackend>(
             stop_criterion: args.stop_criterion,
             stop_iters_to_check: args.stop_iters_to_check,
         },
-        |info| {
+        |met, info| {
+            let done = met.gradient_norm().len();
+            if args.checkpoint_every > 0
+                && done.is_multiple_of(args.checkpoint_every)
+                && let Err(error) = write_synthesis(met, args)
+            {
+                checkpoint_error = Some(error);
+                return ControlFlow::Break(());
+            }
+            if stop.load(Ordering::SeqCst) {
+                return ControlFlow::Break(());
+            }
             bar.set_position(info.iteration as u64 + 1);
             bar.set_message(format!(
                 "loss={:.4e} lr={} penalty={:.4e} gradient_norm={:.4e} pixel_change_norm={:.4e}",
@@ -399,9 +427,13 @@ fn synthesize<B: AutodiffBackend>(
                 info.gradient_norm,
                 info.pixel_change_norm
             ));
+            ControlFlow::Continue(())
         },
     );
     bar.finish_and_clear();
+    if let Some(error) = checkpoint_error {
+        return Err(error);
+    }
 
     // Whatever happened, keep what was computed.
     let converged = outcome.as_ref().map(|r| r.converged).unwrap_or(false);
@@ -409,6 +441,12 @@ fn synthesize<B: AutodiffBackend>(
     let report = outcome?;
     for warning in &report.warnings {
         print_warning(warning, args.quiet);
+    }
+    if report.interrupted {
+        return Err(CliError::Interrupted {
+            iterations: met.gradient_norm().len(),
+            file: args.out.join(SYNTHESIS_FILE),
+        });
     }
     if !args.quiet {
         let losses = met.losses()?;
@@ -493,10 +531,31 @@ fn write_outputs<B: AutodiffBackend>(
     });
     let text = serde_json::to_string_pretty(&history).expect("JSON values serialize");
     io::write_atomically(&out.join("history.json"), text.as_bytes())?;
-    let settings = serde_json::to_string(&replay_arguments(args)).expect("strings serialize");
-    let extra = [(SETTINGS_KEY.to_string(), settings)].into_iter().collect();
-    io::save_synthesis(&out.join("synthesis.safetensors"), &met.snapshot()?, &extra)?;
     let svg = metamer::plot::loss_curve_svg(&losses);
     io::write_atomically(&out.join("loss.svg"), svg.as_bytes())?;
+    write_synthesis(met, args)
+}
+
+/// The name of the saved synthesis in the output folder.
+const SYNTHESIS_FILE: &str = "synthesis.safetensors";
+
+/// Saves the synthesis with its replayable settings to `OUT/synthesis.safetensors`.
+fn write_synthesis<B: AutodiffBackend>(met: &Metamer<B>, args: &SynthArgs) -> Result<(), CliError> {
+    std::fs::create_dir_all(&args.out).map_err(|source| IoError::Write {
+        path: args.out.clone(),
+        source,
+    })?;
+    let settings = serde_json::to_string(&replay_arguments(args)).expect("strings serialize");
+    let extra = [(SETTINGS_KEY.to_string(), settings)].into_iter().collect();
+    io::save_synthesis(&args.out.join(SYNTHESIS_FILE), &met.snapshot()?, &extra)?;
     Ok(())
+}
+
+/// Set by Ctrl-C (SIGINT) or SIGTERM: the synthesis stops after the current iteration.
+fn interruption_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let raised = Arc::clone(&flag);
+    // Only the first synthesis of a process installs the handler; there is only one.
+    let _ = ctrlc::set_handler(move || raised.store(true, Ordering::SeqCst));
+    flag
 }

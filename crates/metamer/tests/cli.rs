@@ -454,3 +454,86 @@ fn resume_continues_exactly_and_examine_describes() {
     assert_eq!(message.lines().count(), 1, "{message}");
     assert!(message.contains("checksum"), "{message}");
 }
+
+/// SIGTERM mid-synthesis: the iteration finishes, the synthesis and outputs are written, the exit
+/// status is 130, and `--resume` reaches exactly what an uninterrupted run does.
+#[cfg(unix)]
+#[test]
+fn a_signal_stops_cleanly_and_resume_matches() {
+    let image = temp_dir("signal-image").join("small.npy");
+    let values = (0..48 * 48).map(|i| ((i * 3) % 17) as f64 / 17.0).collect();
+    write_npy(
+        &image,
+        &Array {
+            shape: vec![48, 48],
+            values,
+            precision: Precision::F32,
+        },
+    )
+    .unwrap();
+    let settings = [
+        "--image",
+        image.to_str().unwrap(),
+        "--model",
+        "gaussian:kernel_size=5",
+        "--stop-criterion",
+        "-1",
+    ];
+    let out = temp_dir("signalled");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_metamer"))
+        .arg("synth")
+        .args(settings)
+        .args([
+            "--quiet",
+            "--max-iter",
+            "100000000",
+            "--checkpoint-every",
+            "5",
+            "--out",
+        ])
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let checkpoint = out.join("synthesis.safetensors");
+    let started = std::time::Instant::now();
+    while !checkpoint.exists() {
+        assert!(started.elapsed().as_secs() < 120, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let mut message = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut message).unwrap();
+    assert_eq!(status.code(), Some(130), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(message.contains("interrupted after"), "{message}");
+    let done = history(&out)["iterations"].as_u64().unwrap() as usize;
+    assert!(done >= 5, "{done}");
+
+    let resumed = temp_dir("signal-resumed");
+    let output = synth(
+        &resumed,
+        &["--resume", checkpoint.to_str().unwrap(), "--max-iter", "3"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let straight = temp_dir("signal-straight");
+    let total = (done + 3).to_string();
+    let output = synth(
+        &straight,
+        &[&settings[..], &["--max-iter", &total]].concat(),
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let (a, b) = (history(&straight), history(&resumed));
+    for key in ["losses", "penalties", "gradient_norm", "pixel_change_norm"] {
+        assert_eq!(a[key], b[key], "{key}");
+    }
+    assert_eq!(
+        read_npy(straight.join("metamer.npy")).unwrap(),
+        read_npy(resumed.join("metamer.npy")).unwrap()
+    );
+}
