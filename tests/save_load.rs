@@ -251,3 +251,44 @@ fn corrupted_files_are_refused() {
         "{err}"
     );
 }
+
+/// A synthesis saved on one backend continues on another (plenoptic's `map_location`).
+#[test]
+fn moves_between_backends() {
+    use metamer_tests::Flex;
+    let image = image::<NdArray>(DType::F32);
+    set_seed(1);
+    let mut straight = fresh::<NdArray>(image.clone());
+    run(&mut straight, 6);
+    set_seed(1);
+    let mut first = fresh::<NdArray>(image.clone());
+    run(&mut first, 3);
+    let path = temp_file("to-flex.safetensors");
+    first.save(&path).unwrap();
+    let on_flex = Tensor::<<Flex as AutodiffBackend>::InnerBackend, 4>::from_data(
+        image.into_data(),
+        (&Default::default(), DType::F32),
+    );
+    let mut moved = fresh::<Flex>(on_flex);
+    moved.load(&path, &LoadOptions::default()).unwrap();
+    run(&mut moved, 3);
+    let (a, b) = (straight.losses().unwrap(), moved.losses().unwrap());
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() <= 1e-5 * x.abs(), "{a:?} vs {b:?}");
+    }
+    assert_eq!(a.len(), b.len());
+}
+
+/// A file whose tensors hold NaN is refused even though it is intact.
+#[test]
+fn non_finite_saved_values_are_refused() {
+    let image = image::<NdArray>(DType::F32);
+    let mut met = fresh::<NdArray>(image.clone());
+    run(&mut met, 1);
+    let mut snapshot = met.snapshot().unwrap();
+    snapshot.metamer.as_mut().unwrap().values[3] = f64::NAN;
+    let err = fresh::<NdArray>(image)
+        .load_snapshot(&snapshot, &LoadOptions::default())
+        .unwrap_err();
+    assert_eq!(err, MetamerError::NonFinite { what: "metamer" });
+}

@@ -165,3 +165,53 @@ fn unreadable_paths_name_the_file() {
         "{err}"
     );
 }
+
+/// Python gets the metamer and the histories of a saved synthesis with `safetensors` alone.
+#[test]
+fn python_reads_a_saved_synthesis() {
+    use burn::tensor::{DType, Tensor};
+    use metamer_core::{Metamer, Representation, SynthesizeOptions, rng};
+    use metamer_io::SaveLoad;
+    type B = burn::backend::Autodiff<burn::backend::NdArray>;
+
+    metamer_core::set_seed(4);
+    let image: Tensor<burn::backend::NdArray, 4> =
+        rng::rand([1, 1, 6, 5], DType::F32, &Default::default());
+    let model = |x: Tensor<B, 4>| Representation::from(x.mul_scalar(2.0));
+    let mut met = Metamer::<B>::new(image, model).unwrap();
+    met.synthesize(SynthesizeOptions {
+        max_iter: 4,
+        ..Default::default()
+    })
+    .unwrap();
+    let path = temp_file("synthesis.safetensors");
+    met.save(&path).unwrap();
+    let Some(python) = python_with_safetensors() else {
+        eprintln!("skipping: no Python with the safetensors package (run `cargo xtask fixtures`)");
+        return;
+    };
+    let script = r#"
+import json, sys
+from safetensors.numpy import load_file
+t = load_file(sys.argv[1])
+print(json.dumps({"metamer": t["metamer"].astype(float).ravel().tolist(),
+                  "shape": list(t["metamer"].shape),
+                  "losses": t["history.losses"].tolist()}))
+"#;
+    let output = Command::new(python)
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["shape"], serde_json::json!([1, 1, 6, 5]));
+    let losses: Vec<f64> = met.losses().unwrap();
+    assert_eq!(seen["losses"], serde_json::json!(losses[..4]));
+    let metamer = metamer_core::tensor::to_f64(met.metamer().unwrap().clone());
+    assert_eq!(seen["metamer"], serde_json::json!(metamer));
+}

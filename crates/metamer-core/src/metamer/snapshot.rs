@@ -191,6 +191,19 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
                 initialized: format!("{dtype:?}"),
             });
         }
+        let tensors = [
+            ("image", Some(&snapshot.image)),
+            (
+                "target_representation",
+                Some(&snapshot.target_representation),
+            ),
+            ("metamer", snapshot.metamer.as_ref()),
+        ];
+        for (what, tensor) in tensors {
+            if tensor.is_some_and(|t| t.values.iter().any(|v| !v.is_finite())) {
+                return Err(MetamerError::NonFinite { what });
+            }
+        }
         let mut warnings = Vec::new();
         let mut fail = |message: String| -> Result<()> {
             if options.raise_on_checks {
