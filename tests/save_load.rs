@@ -166,6 +166,55 @@ fn loads_check_that_the_synthesis_is_the_same() {
         "{message}"
     );
 
+    // A different loss, then a different penalty (T-M1, T-M12).
+    let relative = MetamerOptions {
+        loss: metamer_core::Loss::relative_sse(),
+        ..Default::default()
+    };
+    let mut other_loss = Metamer::<NdArray>::with_options(
+        image.clone(),
+        Gaussian::new(5, &Default::default()).unwrap(),
+        relative,
+    )
+    .unwrap();
+    let message = check_message(other_loss.load(&path, &strict));
+    assert!(
+        message.contains("Saved and initialized loss_function output have different values"),
+        "{message}"
+    );
+    let narrower = MetamerOptions {
+        penalty: metamer_core::Penalty::range(0.3, 0.7),
+        ..Default::default()
+    };
+    let mut other_penalty = Metamer::<NdArray>::with_options(
+        image.clone(),
+        Gaussian::new(5, &Default::default()).unwrap(),
+        narrower,
+    )
+    .unwrap();
+    let message = check_message(other_penalty.load(&path, &strict));
+    assert!(
+        message.contains("Saved and initialized penalty_function output have different values"),
+        "{message}"
+    );
+    let renamed = MetamerOptions {
+        loss: metamer_core::Loss::new("my_mse", |a, b| {
+            a.flat().clone().sub(b.flat().clone()).powi_scalar(2).mean()
+        }),
+        ..Default::default()
+    };
+    let mut other_name = Metamer::<NdArray>::with_options(
+        image.clone(),
+        Gaussian::new(5, &Default::default()).unwrap(),
+        renamed,
+    )
+    .unwrap();
+    let message = check_message(other_name.load(&path, &strict));
+    assert!(
+        message.contains("Saved and initialized loss_function have different names"),
+        "{message}"
+    );
+
     // A different penalty weight.
     let options = MetamerOptions {
         penalty_lambda: 0.2,
@@ -291,4 +340,71 @@ fn non_finite_saved_values_are_refused() {
         .load_snapshot(&snapshot, &LoadOptions::default())
         .unwrap_err();
     assert_eq!(err, MetamerError::NonFinite { what: "metamer" });
+}
+
+/// T-M6, T-M14, T-M16: after a load, `setup` takes a fresh optimizer of the saved type (which
+/// receives the saved state, so resuming is still exact), refuses another type and refuses an
+/// initial image.
+#[test]
+fn setup_after_load() {
+    type B = NdArray;
+    let sgd = || {
+        Box::new(Sgd::new(SgdConfig {
+            lr: 0.05,
+            momentum: 0.9,
+            ..Default::default()
+        }))
+    };
+    let image = image::<B>(DType::F32);
+    set_seed(1);
+    let mut straight = fresh::<B>(image.clone());
+    straight
+        .setup(Setup {
+            optimizer: Some(sgd()),
+            ..Default::default()
+        })
+        .unwrap();
+    run(&mut straight, 10);
+    set_seed(1);
+    let mut first = fresh::<B>(image.clone());
+    first
+        .setup(Setup {
+            optimizer: Some(sgd()),
+            ..Default::default()
+        })
+        .unwrap();
+    run(&mut first, 5);
+    let path = temp_file("setup-after-load.safetensors");
+    first.save(&path).unwrap();
+
+    let mut loaded = fresh::<B>(image.clone());
+    loaded.load(&path, &LoadOptions::default()).unwrap();
+    let err = loaded
+        .setup(Setup {
+            initial_image: Some(image.clone()),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert_eq!(err, MetamerError::InitialImageAfterLoad);
+    let err = loaded.setup(Setup::default()).map(|_| ());
+    assert!(err.is_ok(), "no replacement asked: nothing changes");
+    let err = loaded
+        .setup(Setup {
+            optimizer: Some(Box::new(metamer_core::Adam::new(Default::default()))),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("User-specified optimizer must have same type")
+    );
+    // A default-configured SGD gets the saved lr and momentum buffer.
+    loaded
+        .setup(Setup {
+            optimizer: Some(Box::new(Sgd::new(SgdConfig::default()))),
+            ..Default::default()
+        })
+        .unwrap();
+    run(&mut loaded, 5);
+    assert_eq!(loaded.losses().unwrap(), straight.losses().unwrap());
 }

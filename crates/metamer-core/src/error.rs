@@ -67,6 +67,16 @@ pub enum MetamerError {
     IterationOutOfBounds { iteration: i64, len: usize },
     #[error("saved state does not fit: expected {expected}, found {found}")]
     StateMismatch { expected: String, found: String },
+    #[error("Cannot set initial_image after calling load")]
+    InitialImageAfterLoad,
+    #[error(
+        "User-specified {what} must have same type as saved {what} (saved {saved}, given {given})"
+    )]
+    LoadedTypeMismatch {
+        what: &'static str,
+        saved: String,
+        given: String,
+    },
     #[error("load can only be called with a just-initialized Metamer object")]
     LoadNotFresh,
     #[error("the file holds format version {found}; this build reads up to {supported}")]

@@ -125,6 +125,8 @@ pub struct Metamer<B: AutodiffBackend, const D: usize = 4> {
     store_progress: Option<usize>,
     current: Option<(f64, f64)>,
     warnings: Vec<Warning>,
+    /// Set by a load: `setup` may then only replace the optimizer or scheduler.
+    loaded: bool,
 }
 
 impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
@@ -188,11 +190,18 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             store_progress: None,
             current: None,
             warnings,
+            loaded: false,
         })
     }
 
     /// Sets the initial metamer, optimizer and scheduler; once only, before `synthesize`.
+    ///
+    /// After a load, `setup` may give a fresh optimizer or scheduler of the saved type: it
+    /// receives the saved state (plenoptic's rule); an initial image is refused.
     pub fn setup(&mut self, setup: Setup<B, D>) -> Result<Vec<Warning>> {
+        if self.loaded && self.metamer.is_some() {
+            return self.setup_after_load(setup);
+        }
         if self.metamer.is_some() {
             return Err(MetamerError::SetupTwice);
         }
@@ -237,6 +246,40 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         self.scheduler = setup.scheduler;
         self.warnings.extend(warnings.iter().cloned());
         Ok(warnings)
+    }
+
+    fn setup_after_load(&mut self, setup: Setup<B, D>) -> Result<Vec<Warning>> {
+        if setup.initial_image.is_some() {
+            return Err(MetamerError::InitialImageAfterLoad);
+        }
+        let (device, dtype) = (self.image.device(), self.image.dtype());
+        if let Some(mut optimizer) = setup.optimizer {
+            if let Some(saved) = &self.optimizer {
+                if saved.name() != optimizer.name() {
+                    return Err(MetamerError::LoadedTypeMismatch {
+                        what: "optimizer",
+                        saved: saved.name().to_string(),
+                        given: optimizer.name().to_string(),
+                    });
+                }
+                optimizer.load_state(&saved.state(), &device, dtype)?;
+            }
+            self.optimizer = Some(optimizer);
+        }
+        if let Some(mut scheduler) = setup.scheduler {
+            if let Some(saved) = &self.scheduler {
+                if saved.name() != scheduler.name() {
+                    return Err(MetamerError::LoadedTypeMismatch {
+                        what: "scheduler",
+                        saved: saved.name().to_string(),
+                        given: scheduler.name().to_string(),
+                    });
+                }
+                scheduler.load_state(&saved.state())?;
+            }
+            self.scheduler = Some(scheduler);
+        }
+        Ok(Vec::new())
     }
 
     /// Runs up to `max_iter` iterations, continuing any earlier synthesis.

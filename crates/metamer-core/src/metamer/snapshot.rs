@@ -312,6 +312,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         self.current = snapshot.current;
         self.optimizer = optimizer;
         self.scheduler = scheduler;
+        self.loaded = true;
         self.warnings.extend(warnings.iter().cloned());
         Ok(warnings)
     }
