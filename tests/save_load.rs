@@ -408,3 +408,44 @@ fn setup_after_load() {
     run(&mut loaded, 5);
     assert_eq!(loaded.losses().unwrap(), straight.losses().unwrap());
 }
+
+/// The library's checkpoints: the file always holds the synthesis as of the last interval, and
+/// T-M10/T-M11: another synthesis type or a model output of another shape is refused.
+#[test]
+fn checkpoints_and_type_checks() {
+    type B = NdArray;
+    let image = image::<B>(DType::F32);
+    let mut met = fresh::<B>(image.clone());
+    let path = temp_file("checkpointed.safetensors");
+    met.synthesize_checkpointed(
+        SynthesizeOptions {
+            max_iter: 7,
+            stop_criterion: -1.0,
+            ..Default::default()
+        },
+        &path,
+        3,
+    )
+    .unwrap();
+    let (snapshot, _) = metamer_io::load_synthesis(&path).unwrap();
+    assert_eq!(snapshot.gradient_norm.len(), 7);
+    assert_eq!(snapshot.losses, met.losses().unwrap()[..7]);
+
+    let mut other_type = snapshot.clone();
+    other_type.synthesis = "MetamerCTF".to_string();
+    let err = fresh::<B>(image.clone())
+        .load_snapshot(&other_type, &LoadOptions::default())
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("Saved object was a MetamerCTF"),
+        "{err}"
+    );
+
+    let flattened = |x: Tensor<B, 4>| metamer_core::Representation::from(x.reshape([-1]));
+    let mut reshaped = Metamer::<B>::new(image, flattened).unwrap();
+    let err = reshaped
+        .load_snapshot(&snapshot, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("model output have different shape"), "{err}");
+}

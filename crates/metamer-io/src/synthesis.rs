@@ -6,7 +6,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::tensor::backend::AutodiffBackend;
-use metamer_core::{LoadOptions, Metamer, SavedDtype, Snapshot, StateTensor, Warning};
+use std::ops::ControlFlow;
+
+use metamer_core::{
+    LoadOptions, Metamer, SavedDtype, Snapshot, StateTensor, SynthesisReport, SynthesizeOptions,
+    Warning,
+};
 
 use crate::{Array, IoError, Precision, Result, SafeTensors, read_safetensors, write_safetensors};
 
@@ -180,6 +185,14 @@ pub trait SaveLoad {
     /// Continues the synthesis saved at `path` in this just-constructed object, after
     /// plenoptic's checks; returns the warnings of `raise_on_checks = false`.
     fn load(&mut self, path: impl AsRef<Path>, options: &LoadOptions) -> Result<Vec<Warning>>;
+
+    /// `synthesize`, saving to `path` every `every` iterations and at the end.
+    fn synthesize_checkpointed(
+        &mut self,
+        options: SynthesizeOptions,
+        path: impl AsRef<Path>,
+        every: usize,
+    ) -> Result<SynthesisReport>;
 }
 
 impl<B: AutodiffBackend, const D: usize> SaveLoad for Metamer<B, D> {
@@ -190,6 +203,33 @@ impl<B: AutodiffBackend, const D: usize> SaveLoad for Metamer<B, D> {
     fn load(&mut self, path: impl AsRef<Path>, options: &LoadOptions) -> Result<Vec<Warning>> {
         let (snapshot, _) = load_synthesis(path.as_ref())?;
         Ok(self.load_snapshot(&snapshot, options)?)
+    }
+
+    fn synthesize_checkpointed(
+        &mut self,
+        options: SynthesizeOptions,
+        path: impl AsRef<Path>,
+        every: usize,
+    ) -> Result<SynthesisReport> {
+        let path = path.as_ref();
+        let mut failure = None;
+        let report = self.synthesize_with(options, |met, _| {
+            let done = met.gradient_norm().len();
+            if every > 0
+                && done.is_multiple_of(every)
+                && let Err(error) = met.save(path)
+            {
+                failure = Some(error);
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        });
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        let report = report?;
+        self.save(path)?;
+        Ok(report)
     }
 }
 
