@@ -449,3 +449,88 @@ fn checkpoints_and_type_checks() {
         .to_string();
     assert!(err.contains("model output have different shape"), "{err}");
 }
+
+/// A user-written optimizer: plain gradient descent whose only state is its step size.
+struct Descent {
+    lr: f64,
+}
+
+impl<B: burn::tensor::backend::Backend> metamer_core::PixelOptimizer<B, 4> for Descent {
+    fn step(
+        &mut self,
+        pixels: Tensor<B, 4>,
+        objective: &mut metamer_core::optim::Objective<'_, B, 4>,
+    ) -> metamer_core::Result<Tensor<B, 4>> {
+        let evaluation = objective(pixels.clone())?;
+        Ok(pixels.sub(evaluation.gradient.mul_scalar(self.lr)))
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, learning_rate: f64) {
+        self.lr = learning_rate;
+    }
+
+    fn name(&self) -> &'static str {
+        "Descent"
+    }
+
+    fn to(&mut self, _device: &B::Device, _dtype: DType) {}
+
+    fn state(&self) -> metamer_core::State {
+        metamer_core::State::new("Descent").scalar("lr", self.lr)
+    }
+
+    fn load_state(
+        &mut self,
+        state: &metamer_core::State,
+        _device: &B::Device,
+        _dtype: DType,
+    ) -> metamer_core::Result<()> {
+        state.expect_name("Descent")?;
+        self.lr = state.get_scalar("lr")?;
+        Ok(())
+    }
+}
+
+/// T-M5: a user-written optimizer's saved state waits for `setup` with one of its type;
+/// synthesizing before that is refused with plenoptic's message.
+#[test]
+fn user_optimizers_resume_through_setup() {
+    type B = NdArray;
+    let image = image::<B>(DType::F32);
+    let with_descent = |met: &mut Metamer<B>, lr| {
+        met.setup(Setup {
+            optimizer: Some(Box::new(Descent { lr })),
+            ..Default::default()
+        })
+        .unwrap();
+    };
+    set_seed(1);
+    let mut straight = fresh::<B>(image.clone());
+    with_descent(&mut straight, 0.5);
+    run(&mut straight, 6);
+    set_seed(1);
+    let mut first = fresh::<B>(image.clone());
+    with_descent(&mut first, 0.5);
+    run(&mut first, 3);
+    let path = temp_file("descent.safetensors");
+    first.save(&path).unwrap();
+
+    let mut loaded = fresh::<B>(image);
+    loaded.load(&path, &LoadOptions::default()).unwrap();
+    let err = loaded
+        .synthesize(SynthesizeOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Don't know how to initialize saved optimizer 'Descent'"),
+        "{err}"
+    );
+    // The saved step size replaces the one given.
+    with_descent(&mut loaded, 99.0);
+    run(&mut loaded, 3);
+    assert_eq!(loaded.losses().unwrap(), straight.losses().unwrap());
+}

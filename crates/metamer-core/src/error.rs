@@ -67,6 +67,11 @@ pub enum MetamerError {
     IterationOutOfBounds { iteration: i64, len: usize },
     #[error("saved state does not fit: expected {expected}, found {found}")]
     StateMismatch { expected: String, found: String },
+    #[error(
+        "Don't know how to initialize saved {what} '{name}'; call setup() with a {name} to \
+         continue (it receives the saved state)"
+    )]
+    UnrestoredState { what: &'static str, name: String },
     #[error("Cannot set initial_image after calling load")]
     InitialImageAfterLoad,
     #[error(

@@ -6,7 +6,7 @@ use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
 
 use crate::{
     Loss, MetamerError, Model, Penalty, Representation, Result, Warning,
-    optim::{Adam, AdamConfig, Evaluation, PixelOptimizer},
+    optim::{Adam, AdamConfig, Evaluation, PixelOptimizer, State},
     progress::{IterationSelection, Progress},
     rng,
     schedule::LrScheduler,
@@ -18,6 +18,19 @@ use crate::{
 mod snapshot;
 
 pub use snapshot::{Behaviour, LoadOptions, SNAPSHOT_VERSION, SavedDtype, Snapshot};
+
+/// plenoptic's rule for `setup` after a load: the given object must be of the saved type.
+fn check_same_type(what: &'static str, saved: &str, given: &str) -> Result<()> {
+    if saved == given {
+        Ok(())
+    } else {
+        Err(MetamerError::LoadedTypeMismatch {
+            what,
+            saved: saved.to_string(),
+            given: given.to_string(),
+        })
+    }
+}
 
 /// The plain (non-autodiff) backend under `B`, where pixels and histories live.
 pub type Inner<B> = <B as AutodiffBackend>::InnerBackend;
@@ -127,6 +140,8 @@ pub struct Metamer<B: AutodiffBackend, const D: usize = 4> {
     warnings: Vec<Warning>,
     /// Set by a load: `setup` may then only replace the optimizer or scheduler.
     loaded: bool,
+    /// Loaded optimizer and scheduler states with no built-in owner, for `setup` to hand over.
+    pending: (Option<State>, Option<State>),
 }
 
 impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
@@ -191,6 +206,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             current: None,
             warnings,
             loaded: false,
+            pending: (None, None),
         })
     }
 
@@ -254,28 +270,24 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         }
         let (device, dtype) = (self.image.device(), self.image.dtype());
         if let Some(mut optimizer) = setup.optimizer {
-            if let Some(saved) = &self.optimizer {
-                if saved.name() != optimizer.name() {
-                    return Err(MetamerError::LoadedTypeMismatch {
-                        what: "optimizer",
-                        saved: saved.name().to_string(),
-                        given: optimizer.name().to_string(),
-                    });
-                }
-                optimizer.load_state(&saved.state(), &device, dtype)?;
+            let saved = match self.pending.0.take() {
+                Some(pending) => Some(pending),
+                None => self.optimizer.as_ref().map(|o| o.state()),
+            };
+            if let Some(saved) = saved {
+                check_same_type("optimizer", &saved.name, optimizer.name())?;
+                optimizer.load_state(&saved, &device, dtype)?;
             }
             self.optimizer = Some(optimizer);
         }
         if let Some(mut scheduler) = setup.scheduler {
-            if let Some(saved) = &self.scheduler {
-                if saved.name() != scheduler.name() {
-                    return Err(MetamerError::LoadedTypeMismatch {
-                        what: "scheduler",
-                        saved: saved.name().to_string(),
-                        given: scheduler.name().to_string(),
-                    });
-                }
-                scheduler.load_state(&saved.state())?;
+            let saved = match self.pending.1.take() {
+                Some(pending) => Some(pending),
+                None => self.scheduler.as_ref().map(|s| s.state()),
+            };
+            if let Some(saved) = saved {
+                check_same_type("scheduler", &saved.name, scheduler.name())?;
+                scheduler.load_state(&saved)?;
             }
             self.scheduler = Some(scheduler);
         }
@@ -297,6 +309,17 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     ) -> Result<SynthesisReport> {
         if self.metamer.is_none() {
             self.setup(Setup::default())?;
+        }
+        for (what, pending) in [
+            ("optimizer", &self.pending.0),
+            ("scheduler", &self.pending.1),
+        ] {
+            if let Some(state) = pending {
+                return Err(MetamerError::UnrestoredState {
+                    what,
+                    name: state.name.clone(),
+                });
+            }
         }
         self.current = None;
         if let Some(old) = self.store_progress

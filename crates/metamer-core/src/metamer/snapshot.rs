@@ -288,12 +288,20 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             .optimizer
             .as_ref()
             .map(|state| restore_optimizer::<Inner<B>, D>(state, &device, dtype))
-            .transpose()?;
+            .transpose()?
+            .flatten();
         let scheduler = snapshot
             .scheduler
             .as_ref()
             .map(restore_scheduler)
-            .transpose()?;
+            .transpose()?
+            .flatten();
+        // States of user-written optimizers and schedulers wait for `setup` to give an object
+        // of the same type (plenoptic's placeholders).
+        self.pending = (
+            snapshot.optimizer.clone().filter(|_| optimizer.is_none()),
+            snapshot.scheduler.clone().filter(|_| scheduler.is_none()),
+        );
         self.image = saved_image;
         self.target = saved_target;
         self.penalty_lambda = snapshot.penalty_lambda;
@@ -344,30 +352,26 @@ fn difference(
     (!close || saved.values.len() != now.values.len()).then_some("values")
 }
 
-/// Rebuilds a built-in optimizer from its saved state (hyper-parameters and buffers).
+/// Rebuilds a built-in optimizer from its saved state (hyper-parameters and buffers); `None`
+/// for other optimizers.
 fn restore_optimizer<B: burn::tensor::backend::Backend, const D: usize>(
     state: &State,
     device: &B::Device,
     dtype: DType,
-) -> Result<Box<dyn PixelOptimizer<B, D>>> {
+) -> Result<Option<Box<dyn PixelOptimizer<B, D>>>> {
     let mut optimizer: Box<dyn PixelOptimizer<B, D>> = match state.name.as_str() {
         "Adam" => Box::new(Adam::new(AdamConfig::default())),
         "AdamW" => Box::new(Adam::adamw(AdamConfig::adamw())),
         "SGD" => Box::new(Sgd::new(SgdConfig::default())),
         "LBFGS" => Box::new(Lbfgs::new(LbfgsConfig::default())),
-        other => {
-            return Err(MetamerError::StateMismatch {
-                expected: "a saved Adam, AdamW, SGD or LBFGS optimizer".to_string(),
-                found: other.to_string(),
-            });
-        }
+        _ => return Ok(None),
     };
     optimizer.load_state(state, device, dtype)?;
-    Ok(optimizer)
+    Ok(Some(optimizer))
 }
 
-/// Rebuilds a built-in scheduler from its saved state.
-fn restore_scheduler(state: &State) -> Result<Box<dyn LrScheduler>> {
+/// Rebuilds a built-in scheduler from its saved state; `None` for other schedulers.
+fn restore_scheduler(state: &State) -> Result<Option<Box<dyn LrScheduler>>> {
     let mut scheduler: Box<dyn LrScheduler> = match state.name.as_str() {
         "ReduceLROnPlateau" => Box::new(ReduceLrOnPlateau::new(PlateauConfig::default())?),
         "StepLR" => Box::new(EpochScheduler::new(EpochSchedule::Step {
@@ -385,13 +389,8 @@ fn restore_scheduler(state: &State) -> Result<Box<dyn LrScheduler>> {
             t_max: 1,
             eta_min: 0.0,
         })?),
-        other => {
-            return Err(MetamerError::StateMismatch {
-                expected: "a saved built-in scheduler".to_string(),
-                found: other.to_string(),
-            });
-        }
+        _ => return Ok(None),
     };
     scheduler.load_state(state)?;
-    Ok(scheduler)
+    Ok(Some(scheduler))
 }
