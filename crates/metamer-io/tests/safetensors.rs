@@ -49,6 +49,21 @@ fn python_with_safetensors() -> Option<PathBuf> {
     })
 }
 
+/// Runs `script` with the file's path as its argument and parses the JSON it prints.
+fn run_python(python: &Path, script: &str, path: &Path) -> serde_json::Value {
+    let output = Command::new(python)
+        .args(["-c", script])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 #[test]
 fn python_reads_our_files() {
     let path = temp_file("interop.safetensors");
@@ -73,17 +88,7 @@ print(json.dumps({
     "history": json.loads(metadata["history"]),
 }))
 "#;
-    let output = Command::new(python)
-        .args(["-c", script])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let seen = run_python(&python, script, &path);
     assert_eq!(seen["metamer_shape"], serde_json::json!([1, 1, 4, 5]));
     assert_eq!(seen["metamer_dtype"], "float32");
     assert_eq!(seen["losses"], serde_json::json!([0.5, 0.25, 0.125]));
@@ -198,17 +203,7 @@ print(json.dumps({"metamer": t["metamer"].astype(float).ravel().tolist(),
                   "shape": list(t["metamer"].shape),
                   "losses": t["history.losses"].tolist()}))
 "#;
-    let output = Command::new(python)
-        .args(["-c", script])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let seen = run_python(&python, script, &path);
     assert_eq!(seen["shape"], serde_json::json!([1, 1, 6, 5]));
     let losses: Vec<f64> = met.losses().unwrap();
     assert_eq!(seen["losses"], serde_json::json!(losses[..4]));

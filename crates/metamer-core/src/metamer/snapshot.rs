@@ -252,22 +252,20 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             snapshot.target_representation.shape.clone(),
         );
         let (loss, penalty, model) = self.behaviour(&saved_image, &saved_target)?;
-        for (what, saved, now) in [
+        let functions = [
             ("loss_function", &snapshot.loss, &loss),
             ("penalty_function", &snapshot.penalty, &penalty),
             ("model", &snapshot.model, &model),
-        ] {
+        ];
+        // Outputs first, then names, in plenoptic's order.
+        for (what, saved, now) in functions {
             if let Some(kind) = difference(&saved.output, &now.output, tolerance) {
                 fail(format!(
                     "Saved and initialized {what} output have different {kind}!"
                 ))?;
             }
         }
-        for (what, saved, now) in [
-            ("loss_function", &snapshot.loss, &loss),
-            ("penalty_function", &snapshot.penalty, &penalty),
-            ("model", &snapshot.model, &model),
-        ] {
+        for (what, saved, now) in functions {
             if saved.name != now.name {
                 fail(format!(
                     "Saved and initialized {what} have different names!\nSaved: {}\nInitialized: {}",
