@@ -1,3 +1,5 @@
+use std::ops::Range;
+
 use burn::{
     module::Module,
     tensor::{Tensor, backend::Backend},
@@ -15,6 +17,13 @@ pub trait Model<B: Backend, const D: usize = 4> {
     /// The name shown in summaries and checked when a saved synthesis is loaded.
     fn name(&self) -> String {
         short_type_name::<Self>()
+    }
+
+    /// Named parts of the last axis of a `[batch, channel, n]` representation (such as the
+    /// statistic groups of a texture model), so figures draw one group per part; `None` draws
+    /// one group per channel.
+    fn representation_groups(&self) -> Option<Vec<(String, Range<usize>)>> {
+        None
     }
 }
 
@@ -39,6 +48,10 @@ impl<B: Backend, const D: usize> Model<B, D> for Box<dyn Model<B, D>> {
 
     fn name(&self) -> String {
         self.as_ref().name()
+    }
+
+    fn representation_groups(&self) -> Option<Vec<(String, Range<usize>)>> {
+        self.as_ref().representation_groups()
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod model_spec;
 mod options;
+mod plot;
 mod synth;
 mod training;
 
@@ -25,6 +26,8 @@ enum Command {
     /// List the models `--model` accepts, with their options and defaults.
     Models,
     /// Describe a saved synthesis: versions, type, dtype, iterations, settings, tensor shapes.
+    /// Draw a saved synthesis: its status at an iteration (PNG or SVG) or its animation.
+    Plot(plot::PlotArgs),
     Examine {
         /// A `synthesis.safetensors` file.
         file: std::path::PathBuf,
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
             print!("{}", model_spec::listing());
             Ok(())
         }
+        Command::Plot(args) => plot::run(args),
         Command::Examine { file } => metamer::io::examine_saved_synthesis(&file)
             .map(|report| print!("{report}"))
             .map_err(synth::CliError::from),

@@ -76,9 +76,9 @@ pub struct SynthArgs {
     range: (f64, f64),
     /// CPU backends: ndarray (measured fastest for this workload, see the README) or flex.
     #[arg(long, value_enum, default_value_t = BackendChoice::Ndarray)]
-    backend: BackendChoice,
+    pub(crate) backend: BackendChoice,
     #[arg(long, value_enum, default_value_t = DtypeChoice::F32)]
-    dtype: DtypeChoice,
+    pub(crate) dtype: DtypeChoice,
     /// Results folder; the synthesis itself goes to `synthesis.safetensors` there.
     #[arg(long, default_value = "out")]
     out: PathBuf,
@@ -106,7 +106,7 @@ enum LossChoice {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-enum BackendChoice {
+pub enum BackendChoice {
     Ndarray,
     Flex,
     Wgpu,
@@ -114,7 +114,7 @@ enum BackendChoice {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-enum DtypeChoice {
+pub enum DtypeChoice {
     F32,
     F64,
 }
@@ -144,6 +144,8 @@ pub enum CliError {
     Metamer(#[from] MetamerError),
     #[error(transparent)]
     Io(#[from] IoError),
+    #[error(transparent)]
+    Plot(#[from] metamer::plot::PlotError),
     #[error("{0}")]
     Usage(String),
     #[error(
@@ -170,7 +172,25 @@ fn resolve(args: SynthArgs) -> Result<(SynthArgs, Option<Snapshot>), CliError> {
     let Some(path) = args.resume.clone() else {
         return Ok((args, None));
     };
-    let (snapshot, extra) = io::load_synthesis(&path)?;
+    let mut tokens = vec![
+        "--max-iter".to_string(),
+        args.max_iter.to_string(),
+        "--out".to_string(),
+        args.out.display().to_string(),
+        "--checkpoint-every".to_string(),
+        args.checkpoint_every.to_string(),
+    ];
+    if args.quiet {
+        tokens.push("--quiet".to_string());
+    }
+    let (mut replayed, snapshot) = replay(&path, tokens)?;
+    replayed.resume = Some(path);
+    Ok((replayed, Some(snapshot)))
+}
+
+/// The synthesis saved in `path` and the settings it was made with, followed by `overrides`.
+pub fn replay(path: &Path, overrides: Vec<String>) -> Result<(SynthArgs, Snapshot), CliError> {
+    let (snapshot, extra) = io::load_synthesis(path)?;
     let saved: Vec<String> = extra
         .get(SETTINGS_KEY)
         .and_then(|text| serde_json::from_str(text).ok())
@@ -180,24 +200,14 @@ fn resolve(args: SynthArgs) -> Result<(SynthArgs, Option<Snapshot>), CliError> {
                 path.display()
             ))
         })?;
-    let mut tokens = vec!["synth".to_string()];
-    tokens.extend(saved);
-    tokens.extend([
-        "--max-iter".to_string(),
-        args.max_iter.to_string(),
-        "--out".to_string(),
-        args.out.display().to_string(),
-        "--checkpoint-every".to_string(),
-        args.checkpoint_every.to_string(),
-    ]);
-    if args.quiet {
-        tokens.push("--quiet".to_string());
-    }
-    let mut replayed = Replay::try_parse_from(tokens)
+    let tokens = ["synth".to_string()]
+        .into_iter()
+        .chain(saved)
+        .chain(overrides);
+    let replayed = Replay::try_parse_from(tokens)
         .map_err(|e| CliError::Usage(format!("cannot replay the saved settings: {e}")))?
         .args;
-    replayed.resume = Some(path);
-    Ok((replayed, Some(snapshot)))
+    Ok((replayed, snapshot))
 }
 
 /// `synth`'s settings as arguments, so `--resume` can rebuild the same synthesis.
@@ -248,27 +258,43 @@ fn replay_arguments(args: &SynthArgs) -> Vec<String> {
 
 pub fn run(args: SynthArgs) -> Result<(), CliError> {
     let (args, resumed) = resolve(args)?;
-    let resumed = resumed.as_ref();
+    on_backend(
+        args.backend,
+        args.dtype,
+        Synthesize {
+            args: &args,
+            resumed: resumed.as_ref(),
+        },
+    )
+}
+
+/// Work generic over the backend, run on the one chosen at run time.
+pub trait BackendJob {
+    fn run<B: AutodiffBackend>(self) -> Result<(), CliError>;
+}
+
+/// Runs `job` on the compiled-in backend named by `backend` and `dtype`.
+pub fn on_backend(
+    backend: BackendChoice,
+    dtype: DtypeChoice,
+    job: impl BackendJob,
+) -> Result<(), CliError> {
     let unavailable = |feature: &str| {
         CliError::Usage(format!(
             "the {feature} backend is not compiled in; rebuild with `--features {feature}`"
         ))
     };
-    match (args.backend, args.dtype) {
+    match (backend, dtype) {
         #[cfg(feature = "flex")]
-        (BackendChoice::Flex, _) => synthesize::<metamer::backend::Flex>(&args, resumed),
+        (BackendChoice::Flex, _) => job.run::<metamer::backend::Flex>(),
         #[cfg(feature = "ndarray")]
-        (BackendChoice::Ndarray, DtypeChoice::F32) => {
-            synthesize::<metamer::backend::NdArray>(&args, resumed)
-        }
+        (BackendChoice::Ndarray, DtypeChoice::F32) => job.run::<metamer::backend::NdArray>(),
         #[cfg(feature = "ndarray")]
-        (BackendChoice::Ndarray, DtypeChoice::F64) => {
-            synthesize::<metamer::backend::NdArray64>(&args, resumed)
-        }
+        (BackendChoice::Ndarray, DtypeChoice::F64) => job.run::<metamer::backend::NdArray64>(),
         #[cfg(feature = "wgpu")]
-        (BackendChoice::Wgpu, _) => synthesize::<metamer::backend::Wgpu>(&args, resumed),
+        (BackendChoice::Wgpu, _) => job.run::<metamer::backend::Wgpu>(),
         #[cfg(feature = "tch")]
-        (BackendChoice::Tch, _) => synthesize::<metamer::backend::LibTorch>(&args, resumed),
+        (BackendChoice::Tch, _) => job.run::<metamer::backend::LibTorch>(),
         #[allow(unreachable_patterns)]
         (choice, _) => Err(unavailable(match choice {
             BackendChoice::Ndarray => "ndarray",
@@ -276,6 +302,17 @@ pub fn run(args: SynthArgs) -> Result<(), CliError> {
             BackendChoice::Wgpu => "wgpu",
             BackendChoice::Tch => "tch",
         })),
+    }
+}
+
+struct Synthesize<'a> {
+    args: &'a SynthArgs,
+    resumed: Option<&'a Snapshot>,
+}
+
+impl BackendJob for Synthesize<'_> {
+    fn run<B: AutodiffBackend>(self) -> Result<(), CliError> {
+        synthesize::<B>(self.args, self.resumed)
     }
 }
 
@@ -310,10 +347,11 @@ fn load_target(image: Option<&str>) -> Result<Array, CliError> {
     }
 }
 
-fn synthesize<B: AutodiffBackend>(
+/// The synthesis `args` describe, set up afresh or restored from `resumed`.
+pub fn build_metamer<B: AutodiffBackend>(
     args: &SynthArgs,
     resumed: Option<&Snapshot>,
-) -> Result<(), CliError> {
+) -> Result<Metamer<B>, CliError> {
     let device = Default::default();
     let dtype = match args.dtype {
         DtypeChoice::F32 => DType::F32,
@@ -387,7 +425,14 @@ fn synthesize<B: AutodiffBackend>(
     for warning in met.warnings() {
         print_warning(warning, args.quiet);
     }
+    Ok(met)
+}
 
+fn synthesize<B: AutodiffBackend>(
+    args: &SynthArgs,
+    resumed: Option<&Snapshot>,
+) -> Result<(), CliError> {
+    let mut met = build_metamer::<B>(args, resumed)?;
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
@@ -462,6 +507,10 @@ fn synthesize<B: AutodiffBackend>(
 }
 
 fn print_warning(warning: &Warning, quiet: bool) {
+    print_warning_line(&warning.to_string(), quiet);
+}
+
+pub fn print_warning_line(warning: &str, quiet: bool) {
     if !quiet {
         eprintln!("warning: {warning}");
     }
@@ -531,9 +580,16 @@ fn write_outputs<B: AutodiffBackend>(
     });
     let text = serde_json::to_string_pretty(&history).expect("JSON values serialize");
     io::write_atomically(&out.join("history.json"), text.as_bytes())?;
-    let svg = metamer::plot::loss_curve_svg(&losses);
-    io::write_atomically(&out.join("loss.svg"), svg.as_bytes())?;
-    write_synthesis(met, args)
+    write_synthesis(met, args)?;
+    // Figures come last: the results above are safe whatever happens to them.
+    let figures = crate::plot::Figures {
+        status: Some(out.join("status.png")),
+        animation: (args.store_progress > 0).then(|| out.join("animation.gif")),
+    };
+    if let Err(error) = figures.write(met, &Default::default()) {
+        print_warning_line(&format!("figures not written: {error}"), args.quiet);
+    }
+    Ok(())
 }
 
 /// The name of the saved synthesis in the output folder.

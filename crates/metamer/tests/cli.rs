@@ -60,7 +60,113 @@ fn default_synthesis_writes_every_result() {
     let metamer = read_npy(out.join("metamer.npy")).unwrap();
     assert_eq!(metamer.shape, vec![1, 1, 256, 256]);
     assert_eq!(metamer.precision, Precision::F32);
-    assert!(out.join("metamer.png").is_file() && out.join("loss.svg").is_file());
+    assert!(out.join("metamer.png").is_file());
+    // The status figure: metamer, loss and representation error, 500 pixels each.
+    assert_eq!(png_size(&out.join("status.png")), (1500, 500));
+    assert!(
+        !out.join("animation.gif").exists(),
+        "no animation without --store-progress"
+    );
+}
+
+/// Width and height from a PNG file's header.
+fn png_size(path: &Path) -> (u32, u32) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(
+        &bytes[..8],
+        b"\x89PNG\r\n\x1a\n",
+        "{} is not a PNG",
+        path.display()
+    );
+    let number = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+    (number(16), number(20))
+}
+
+fn plot(extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_metamer"))
+        .arg("plot")
+        .args(extra)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn figures_and_animations_of_a_synthesis() {
+    let out = temp_dir("figures");
+    let output = synth(
+        &out,
+        &[
+            "--max-iter",
+            "5",
+            "--store-progress",
+            "2",
+            "--model",
+            "gaussian:kernel_size=5",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(png_size(&out.join("status.png")), (1500, 500));
+    // Iterations 0, 2, 4 and the final one.
+    let gif = std::fs::File::open(out.join("animation.gif")).unwrap();
+    let mut decoder = gif::DecodeOptions::new().read_info(gif).unwrap();
+    let mut frames = 0;
+    while decoder.read_next_frame().unwrap().is_some() {
+        frames += 1;
+    }
+    assert_eq!(frames, 4);
+
+    let file = out.join("synthesis.safetensors");
+    let file = file.to_str().unwrap();
+    let output = plot(&[
+        file,
+        "--iteration",
+        "2",
+        "--plots",
+        "synthesis_imshow,synthesis_histogram",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let written = out.join("status-iteration-2.png");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        written.display().to_string()
+    );
+    assert_eq!(png_size(&written), (1000, 500));
+
+    let svg = out.join("figure.svg");
+    let output = plot(&[file, "--format", "svg", "--output", svg.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") && text.contains("Metamer[0] [iteration=5]"));
+
+    let apng = out.join("animation.png");
+    let output = plot(&[file, "--format", "apng", "--output", apng.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(png_size(&apng), (1500, 500));
+
+    for (args, message) in [
+        (
+            vec![file, "--format", "gif", "--iteration", "1"],
+            "error: --iteration applies to png and svg figures",
+        ),
+        (
+            vec![file, "--plots", "synthesis_imshow,plot_loss"],
+            "error: included_plots contained value(s) ['plot_loss']!",
+        ),
+        (
+            vec![file, "--iteration", "9"],
+            "error: iteration=9 out of bounds with 6 iterations of synthesis",
+        ),
+        (
+            vec![file, "--format", "svg", "--output", "figure.png"],
+            "error: --output figure.png must end in .svg for --format svg",
+        ),
+    ] {
+        let output = plot(&args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let error = stderr(&output);
+        assert_eq!(error.lines().count(), 1, "{error}");
+        assert!(error.starts_with(message), "{args:?}: {error}");
+    }
 }
 
 #[test]

@@ -1,0 +1,228 @@
+//! `metamer plot`, and the figures `metamer synth` writes.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::AutodiffBackend;
+use clap::{Args, ValueEnum};
+use metamer::Metamer;
+use metamer::Snapshot;
+use metamer::plot::{
+    AnimateOptions, LossPanel, PlotError, PlotName, PlotWarning, Selection, StatusOptions,
+    synthesis_animate, synthesis_status,
+};
+
+use crate::synth::{self, BackendJob, CliError, on_backend, print_warning_line};
+
+/// Which figures to write where.
+pub struct Figures {
+    pub status: Option<PathBuf>,
+    pub animation: Option<PathBuf>,
+}
+
+impl Figures {
+    /// Writes the status figure and the animation; returns the warnings raised.
+    pub fn write<B: AutodiffBackend>(
+        &self,
+        met: &Metamer<B>,
+        options: &StatusOptions,
+    ) -> Result<Vec<PlotWarning>, PlotError> {
+        let mut warnings = Vec::new();
+        if let Some(path) = &self.status {
+            let figure = synthesis_status(met, options)?;
+            warnings.extend(figure.warnings().iter().cloned());
+            figure.save(path)?;
+        }
+        if let Some(path) = &self.animation {
+            let animation = synthesis_animate(
+                met,
+                &AnimateOptions {
+                    status: options.clone(),
+                    ..Default::default()
+                },
+            )?;
+            warnings.extend(animation.warnings().iter().cloned());
+            animation.save(path)?;
+        }
+        Ok(warnings)
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// The status figure as PNG.
+    Png,
+    /// The status figure as SVG.
+    Svg,
+    /// Every stored iteration, animated (needs `--store-progress` at synthesis).
+    Gif,
+    /// The animation as an animated PNG.
+    Apng,
+}
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// A `synthesis.safetensors` written by `metamer synth`.
+    file: PathBuf,
+    /// Iteration to show (negative values count from the end); default: the last.
+    #[arg(long, allow_negative_numbers = true)]
+    iteration: Option<i64>,
+    #[arg(long, value_enum, default_value_t = Format::Png)]
+    format: Format,
+    /// Output file; default: `status.png`/`.svg` or `animation.gif`/`.apng` beside FILE
+    /// (`status-iteration-N.png` with `--iteration N`).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Plots to show, comma-separated: synthesis_imshow, synthesis_loss,
+    /// metamer_representation_error, synthesis_histogram, misc.
+    #[arg(long, value_delimiter = ',')]
+    plots: Option<Vec<String>>,
+    /// Integer magnification of the metamer; default: the largest that fits.
+    #[arg(long)]
+    zoom: Option<u32>,
+    /// Frames per second of animations.
+    #[arg(long, default_value_t = 10)]
+    framerate: u32,
+    /// Draw the penalty beside the loss.
+    #[arg(long)]
+    plot_penalties: bool,
+    /// Which batch element to show.
+    #[arg(long, default_value_t = 0)]
+    batch_idx: usize,
+    /// Which channel to show; default: all (as RGB when there are 3 or 4).
+    #[arg(long)]
+    channel_idx: Option<usize>,
+}
+
+pub fn run(args: PlotArgs) -> Result<(), CliError> {
+    let animated = matches!(args.format, Format::Gif | Format::Apng);
+    if animated && args.iteration.is_some() {
+        return Err(CliError::Usage(
+            "--iteration applies to png and svg figures; an animation shows every stored \
+             iteration"
+                .to_string(),
+        ));
+    }
+    if args.zoom == Some(0) {
+        return Err(CliError::Usage("zoom must be positive!".to_string()));
+    }
+    let included_plots = match &args.plots {
+        Some(names) => PlotName::parse_list("included_plots", names)?,
+        None => StatusOptions::default().included_plots,
+    };
+    let mut options = StatusOptions {
+        selection: Selection {
+            batch_idx: args.batch_idx,
+            channel_idx: args.channel_idx,
+            iteration: args.iteration,
+        },
+        included_plots,
+        loss: LossPanel {
+            plot_penalties: args.plot_penalties,
+        },
+        ..Default::default()
+    };
+    options.imshow.zoom = args.zoom;
+    let (settings, snapshot) = synth::replay(&args.file, vec!["--quiet".to_string()])?;
+    let output = args.output.clone().unwrap_or_else(|| default_output(&args));
+    on_backend(
+        settings.backend,
+        settings.dtype,
+        Draw {
+            settings: &settings,
+            snapshot: &snapshot,
+            options,
+            output: &output,
+            format: args.format,
+            framerate: args.framerate,
+        },
+    )?;
+    println!("{}", output.display());
+    Ok(())
+}
+
+fn default_output(args: &PlotArgs) -> PathBuf {
+    let folder = args.file.parent().unwrap_or(Path::new("."));
+    let name = match (args.format, args.iteration) {
+        (Format::Gif, _) => "animation.gif".to_string(),
+        (Format::Apng, _) => "animation.png".to_string(),
+        (format, None) => format!("status.{}", extension(format)),
+        (format, Some(i)) => format!("status-iteration-{i}.{}", extension(format)),
+    };
+    folder.join(name)
+}
+
+fn extension(format: Format) -> &'static str {
+    match format {
+        Format::Png | Format::Apng => "png",
+        Format::Svg => "svg",
+        Format::Gif => "gif",
+    }
+}
+
+struct Draw<'a> {
+    settings: &'a synth::SynthArgs,
+    snapshot: &'a Snapshot,
+    options: StatusOptions,
+    output: &'a Path,
+    format: Format,
+    framerate: u32,
+}
+
+impl BackendJob for Draw<'_> {
+    fn run<B: AutodiffBackend>(self) -> Result<(), CliError> {
+        let met = synth::build_metamer::<B>(self.settings, Some(self.snapshot))?;
+        let warnings = match self.format {
+            Format::Png | Format::Svg => {
+                let figure = synthesis_status(&met, &self.options)?;
+                let warnings = figure.warnings().to_vec();
+                write_figure(self.output, self.format, |path| figure.save(path))?;
+                warnings
+            }
+            Format::Gif | Format::Apng => {
+                let animation = synthesis_animate(
+                    &met,
+                    &AnimateOptions {
+                        framerate: self.framerate,
+                        status: self.options,
+                        ..Default::default()
+                    },
+                )?;
+                let warnings = animation.warnings().to_vec();
+                let mut bytes = Vec::new();
+                if self.format == Format::Gif {
+                    animation.write_gif(&mut bytes)?;
+                } else {
+                    animation.write_apng(&mut bytes)?;
+                }
+                metamer::io::write_atomically(self.output, &bytes)?;
+                warnings
+            }
+        };
+        for warning in warnings {
+            print_warning_line(&warning.to_string(), false);
+        }
+        Ok(())
+    }
+}
+
+/// Saves through `save` when the output's extension names the format, else writes the bytes
+/// of that format under the name given.
+fn write_figure(
+    output: &Path,
+    format: Format,
+    save: impl FnOnce(&Path) -> Result<(), PlotError>,
+) -> Result<(), CliError> {
+    let matches = output
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case(extension(format)));
+    if matches {
+        return Ok(save(output)?);
+    }
+    Err(CliError::Usage(format!(
+        "--output {} must end in .{} for --format {}",
+        output.display(),
+        extension(format),
+        format!("{format:?}").to_lowercase()
+    )))
+}
