@@ -407,9 +407,13 @@ fn draw_content<'a, DB: DrawingBackend>(
     match content {
         Content::Empty => Ok(()),
         Content::Image(image) => {
+            let (w, h) = (image.width * image.zoom, image.height * image.zoom);
+            // Centred vertically, as matplotlib centres an image in its axes.
+            let block = image.title.len() as u32 * LINE + h + 3 * PAD;
+            let spare = area.dim_in_pixel().1.saturating_sub(block) / 2;
+            let area = &area.margin(spare, 0, 0, 0);
             let title_height = draw_title(area, &image.title)?;
             let cell = rect_of(area);
-            let (w, h) = (image.width * image.zoom, image.height * image.zoom);
             let rect = Rect {
                 x: cell.x + cell.width.saturating_sub(w) / 2,
                 y: cell.y + PAD + title_height + PAD,
@@ -509,6 +513,7 @@ fn draw_loss<DB: DrawingBackend>(
             .label("penalties")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line(1)));
         plot.configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
             .label_font(text_style(TICK_SIZE))
@@ -678,6 +683,7 @@ fn draw_histogram<DB: DrawingBackend>(
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], fill));
     }
     plot.configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .label_font(text_style(TICK_SIZE))
