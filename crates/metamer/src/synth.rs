@@ -586,8 +586,13 @@ fn write_outputs<B: AutodiffBackend>(
         status: Some(out.join("status.png")),
         animation: (args.store_progress > 0).then(|| out.join("animation.gif")),
     };
-    if let Err(error) = figures.write(met, &Default::default()) {
-        print_warning_line(&format!("figures not written: {error}"), args.quiet);
+    match figures.write(met, &Default::default()) {
+        Ok(warnings) => {
+            for warning in warnings {
+                print_warning_line(&warning.to_string(), args.quiet);
+            }
+        }
+        Err(error) => print_warning_line(&format!("figures not written: {error}"), args.quiet),
     }
     Ok(())
 }
