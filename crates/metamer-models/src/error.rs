@@ -29,6 +29,9 @@ pub enum ModelError {
     MaskNeedsOnOff,
     #[error("n_scales must be positive!")]
     Scales,
+    /// A steerable-pyramid argument or input plenoptic rejects, with its message.
+    #[error("{0}")]
+    Pyramid(String),
     #[error("unknown padding mode {0:?}; expected one of reflect, circular, constant, replicate")]
     PadMode(String),
 }

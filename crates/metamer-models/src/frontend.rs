@@ -93,6 +93,8 @@ pub enum ModelWarning {
     PretrainedWithoutCache,
     #[error("pretrained model had on_center=True, so on_center=False might not make sense")]
     PretrainedOffCenter,
+    #[error("Reconstruction will not be perfect with odd-sized images")]
+    OddPyramidSize,
 }
 
 /// Options of the front-end models, with plenoptic's defaults.

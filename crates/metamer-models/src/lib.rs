@@ -7,6 +7,7 @@
 
 mod center_surround;
 mod error;
+pub mod fft;
 pub mod filters;
 mod frontend;
 mod gaussian;
@@ -14,6 +15,7 @@ mod identity;
 mod laplacian;
 mod linear;
 pub mod padding;
+mod steerable;
 
 use burn::{
     module::Param,
@@ -28,6 +30,7 @@ pub use identity::Identity;
 pub use laplacian::{LaplacianPyramid, blur_downsample, upsample_blur};
 pub use linear::{Linear, LinearConfig};
 pub use padding::Padding;
+pub use steerable::{Band, Level, Pyramid, SteerablePyramid, SteerablePyramidConfig};
 
 /// A parameter's value cut from the graph: what metamer synthesis uses.
 fn frozen<B: Backend, const D: usize>(param: &Param<Tensor<B, D>>) -> Tensor<B, D> {

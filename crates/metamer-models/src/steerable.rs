@@ -1,0 +1,606 @@
+//! plenoptic's `SteerablePyramidFreq`: a steerable pyramid built in the Fourier domain from
+//! raised-cosine radial masks and angular masks, optionally complex, downsampled and tight.
+
+use std::f64::consts::PI;
+
+use burn::tensor::{DType, Tensor, backend::Backend};
+use metamer_core::tensor::from_f64;
+
+use crate::fft::{Complex, FftBackend, Norm, fft2, ifft2};
+use crate::filters::float_dtype;
+use crate::{ModelError, ModelWarning, Result};
+
+/// Options of [`SteerablePyramid`], with plenoptic's defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SteerablePyramidConfig {
+    pub image_shape: [usize; 2],
+    /// Number of band-pass scales; `None` builds as many as the size allows (`"auto"`).
+    pub height: Option<usize>,
+    /// Derivative order of the angular filters; there are `order + 1` orientations.
+    pub order: usize,
+    /// Width of the radial transition, in octaves (truncated to an integer, as plenoptic does).
+    pub twidth: f64,
+    pub is_complex: bool,
+    pub downsample: bool,
+    pub tight_frame: bool,
+}
+
+impl SteerablePyramidConfig {
+    pub fn new(image_shape: [usize; 2]) -> Self {
+        Self {
+            image_shape,
+            height: None,
+            order: 3,
+            twidth: 1.0,
+            is_complex: false,
+            downsample: true,
+            tight_frame: false,
+        }
+    }
+
+    pub fn with_height(self, height: usize) -> Self {
+        Self {
+            height: Some(height),
+            ..self
+        }
+    }
+
+    pub fn with_order(self, order: usize) -> Self {
+        Self { order, ..self }
+    }
+
+    pub fn with_twidth(self, twidth: f64) -> Self {
+        Self { twidth, ..self }
+    }
+
+    pub fn with_complex(self, is_complex: bool) -> Self {
+        Self { is_complex, ..self }
+    }
+
+    pub fn with_downsample(self, downsample: bool) -> Self {
+        Self { downsample, ..self }
+    }
+
+    pub fn with_tight_frame(self, tight_frame: bool) -> Self {
+        Self {
+            tight_frame,
+            ..self
+        }
+    }
+
+    /// plenoptic's warnings for these options.
+    pub fn warnings(&self) -> Vec<ModelWarning> {
+        let [h, w] = self.image_shape;
+        if h % 2 != 0 || w % 2 != 0 {
+            vec![ModelWarning::OddPyramidSize]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Builds the masks, with plenoptic's checks in its order.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Result<SteerablePyramid<B>> {
+        let [height, width] = self.image_shape;
+        if height == 0 || width == 0 {
+            return Err(ModelError::Pyramid(format!(
+                "image_shape must be positive, but got {:?}",
+                self.image_shape
+            )));
+        }
+        for warning in self.warnings() {
+            log::warn!("{warning}");
+        }
+        let max_height = (height.min(width) as f64).log2().floor() as i64 - 2;
+        let num_scales = match self.height {
+            None => max_height.max(0) as usize,
+            Some(h) if h as i64 > max_height => {
+                return Err(ModelError::Pyramid(format!(
+                    "Cannot build pyramid higher than {max_height} levels."
+                )));
+            }
+            Some(h) => h,
+        };
+        if self.order > 15 {
+            return Err(ModelError::Pyramid(
+                "order must be an integer in the range [0, 15].".into(),
+            ));
+        }
+        if self.order == 0 && self.is_complex {
+            return Err(ModelError::Pyramid(
+                "Complex pyramid cannot have order=0! See \
+                 https://github.com/plenoptic-org/plenoptic/issues/326 for an explanation."
+                    .into(),
+            ));
+        }
+        if self.twidth.is_nan() || self.twidth <= 0.0 {
+            return Err(ModelError::Pyramid("twidth must be positive.".into()));
+        }
+        let masks = Masks::build(self, num_scales);
+        let dtype = float_dtype::<B>();
+        let tensor2 = |grid: &Grid| -> Tensor<B, 2> {
+            from_f64(
+                grid.values.clone(),
+                [grid.height, grid.width],
+                dtype,
+                device,
+            )
+        };
+        let tensor3 = |grids: &[Grid]| -> Tensor<B, 3> {
+            let values = grids
+                .iter()
+                .flat_map(|g| g.values.iter().copied())
+                .collect();
+            from_f64(
+                values,
+                [grids.len(), grids[0].height, grids[0].width],
+                dtype,
+                device,
+            )
+        };
+        let scales = masks
+            .scales
+            .iter()
+            .map(|scale| ScaleMasks {
+                himask: tensor2(&scale.himask),
+                lomask: tensor2(&scale.lomask),
+                anglemasks: tensor3(&scale.anglemasks),
+                anglemasks_recon: tensor3(&scale.anglemasks_recon),
+                crop: scale.crop,
+                size: [scale.himask.height, scale.himask.width],
+            })
+            .collect();
+        Ok(SteerablePyramid {
+            image_shape: self.image_shape,
+            order: self.order,
+            is_complex: self.is_complex,
+            tight_frame: self.tight_frame,
+            lo0mask: tensor2(&masks.lo0mask),
+            hi0mask: tensor2(&masks.hi0mask),
+            scales,
+        })
+    }
+}
+
+/// One level of a pyramid: a real or complex band per orientation, `[batch, channel,
+/// orientation, height, width]`.
+#[derive(Clone, Debug)]
+pub enum Band<B: Backend> {
+    Real(Tensor<B, 5>),
+    Complex(Complex<B, 5>),
+}
+
+impl<B: Backend> Band<B> {
+    /// The real part (the band itself for a real pyramid).
+    pub fn real(&self) -> &Tensor<B, 5> {
+        match self {
+            Band::Real(re) => re,
+            Band::Complex(c) => &c.re,
+        }
+    }
+
+    pub fn dims(&self) -> [usize; 5] {
+        self.real().dims()
+    }
+}
+
+/// A pyramid's coefficients, fine to coarse (plenoptic's ordered dictionary).
+#[derive(Clone, Debug)]
+pub struct Pyramid<B: Backend> {
+    pub residual_highpass: Tensor<B, 4>,
+    /// Scale 0 (finest) first.
+    pub bands: Vec<Band<B>>,
+    pub residual_lowpass: Tensor<B, 4>,
+}
+
+/// Which levels [`SteerablePyramid::recon_pyr`] uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    ResidualHighpass,
+    Scale(usize),
+    ResidualLowpass,
+}
+
+/// A steerable pyramid for images of one size (plenoptic's `SteerablePyramidFreq`).
+#[derive(Clone, Debug)]
+pub struct SteerablePyramid<B: Backend> {
+    image_shape: [usize; 2],
+    order: usize,
+    is_complex: bool,
+    tight_frame: bool,
+    lo0mask: Tensor<B, 2>,
+    hi0mask: Tensor<B, 2>,
+    scales: Vec<ScaleMasks<B>>,
+}
+
+#[derive(Clone, Debug)]
+struct ScaleMasks<B: Backend> {
+    himask: Tensor<B, 2>,
+    lomask: Tensor<B, 2>,
+    /// `[orientation, height, width]`.
+    anglemasks: Tensor<B, 3>,
+    anglemasks_recon: Tensor<B, 3>,
+    /// The window `[start, end)` of this scale's grid that the next scale keeps.
+    crop: Option<([usize; 2], [usize; 2])>,
+    size: [usize; 2],
+}
+
+impl<B: Backend> SteerablePyramid<B> {
+    pub fn num_scales(&self) -> usize {
+        self.scales.len()
+    }
+
+    pub fn num_orientations(&self) -> usize {
+        self.order + 1
+    }
+
+    pub fn is_complex(&self) -> bool {
+        self.is_complex
+    }
+
+    pub fn image_shape(&self) -> [usize; 2] {
+        self.image_shape
+    }
+
+    fn norm(&self) -> Norm {
+        if self.tight_frame {
+            Norm::Ortho
+        } else {
+            Norm::Backward
+        }
+    }
+}
+
+/// Float64 values rounded to float32 precision (float32 ones unchanged).
+fn round_to_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
+    if t.dtype() == DType::F64 {
+        t.cast(DType::F32).cast(DType::F64)
+    } else {
+        t
+    }
+}
+
+fn broadcast2<B: Backend, const D: usize>(mask: Tensor<B, 2>) -> Tensor<B, D> {
+    let [h, w] = mask.dims();
+    let mut shape = [1; D];
+    shape[D - 2] = h;
+    shape[D - 1] = w;
+    mask.reshape(shape)
+}
+
+impl<B: FftBackend> SteerablePyramid<B> {
+    /// The pyramid of `image` (`[batch, channel, height, width]`).
+    pub fn forward(&self, image: Tensor<B, 4>) -> Result<Pyramid<B>> {
+        let [_, _, height, width] = image.dims();
+        if [height, width] != self.image_shape {
+            return Err(ModelError::Pyramid(format!(
+                "Input tensor height/width ({height}, {width}) does not match image_shape set \
+                 at initialization {:?}. Either resize the input or re-initialize this model.",
+                self.image_shape
+            )));
+        }
+        let norm = self.norm();
+        let spectrum = fft2(Complex::from_real(image), norm).fftshift();
+        let residual_highpass = ifft2(
+            spectrum
+                .clone()
+                .mul_real(broadcast2(self.hi0mask.clone()))
+                .ifftshift(),
+            norm,
+        )
+        .re;
+        let mut low: Complex<B, 5> = spectrum
+            .mul_real(broadcast2(self.lo0mask.clone()))
+            .map(|t| t.unsqueeze_dim(2));
+        let mut bands = Vec::with_capacity(self.scales.len());
+        for scale in &self.scales {
+            let mask = scale.anglemasks.clone() * scale.himask.clone().unsqueeze_dim(0);
+            let band = ifft2(
+                low.clone()
+                    .mul_real(mask.unsqueeze_dim::<4>(0).unsqueeze_dim::<5>(0))
+                    .mul_i_pow(-(self.order as i64))
+                    .ifftshift(),
+                norm,
+            );
+            bands.push(if self.is_complex {
+                Band::Complex(if self.tight_frame {
+                    band.mul_scalar(std::f64::consts::FRAC_1_SQRT_2)
+                } else {
+                    band
+                })
+            } else {
+                Band::Real(band.re)
+            });
+            low = match scale.crop {
+                Some((start, end)) => low.map(|t| {
+                    let [b, c, o, _, _] = t.dims();
+                    t.slice([0..b, 0..c, 0..o, start[0]..end[0], start[1]..end[1]])
+                }),
+                None => low,
+            }
+            .mul_real(broadcast2(scale.lomask.clone()));
+            if scale.crop.is_none() && !self.tight_frame {
+                low = low.mul_scalar(2.0);
+            }
+        }
+        let residual_lowpass = ifft2(low.ifftshift(), norm).re.squeeze_dim::<4>(2);
+        Ok(Pyramid {
+            residual_highpass,
+            bands,
+            residual_lowpass,
+        })
+    }
+
+    /// The image from `pyramid`'s `levels` (all when `None`) and orientation `bands` (all
+    /// when `None`).
+    pub fn recon_pyr(
+        &self,
+        pyramid: &Pyramid<B>,
+        levels: Option<&[Level]>,
+        bands: Option<&[usize]>,
+    ) -> Result<Tensor<B, 4>> {
+        let orientations = self.num_orientations();
+        if pyramid.bands.len() != self.scales.len() {
+            return Err(ModelError::Pyramid(format!(
+                "the pyramid has {} scales but this model builds {}",
+                pyramid.bands.len(),
+                self.scales.len()
+            )));
+        }
+        if let Some(level) = levels
+            .into_iter()
+            .flatten()
+            .find(|l| matches!(l, Level::Scale(s) if *s >= self.scales.len()))
+        {
+            return Err(ModelError::Pyramid(format!(
+                "Scales must be within 0 and num_scales-1, got {level:?}"
+            )));
+        }
+        let bands: Vec<usize> = match bands {
+            None => (0..orientations).collect(),
+            Some(bands) => {
+                if bands.iter().any(|b| *b >= orientations) {
+                    return Err(ModelError::Pyramid(format!(
+                        "Error: band numbers must be in the range [0, {}]",
+                        orientations - 1
+                    )));
+                }
+                bands.to_vec()
+            }
+        };
+        let wants = |level: Level| levels.is_none_or(|l| l.contains(&level));
+        let norm = self.norm();
+        let lowpass = &pyramid.residual_lowpass;
+        let mut spectrum = if wants(Level::ResidualLowpass) {
+            fft2(Complex::from_real(lowpass.clone()), norm).fftshift()
+        } else {
+            Complex::from_real(lowpass.zeros_like())
+        };
+        for (s, scale) in self.scales.iter().enumerate().rev() {
+            let [b, c, _, _] = spectrum.re.dims();
+            let [h, w] = scale.size;
+            let mut coarser = spectrum;
+            if scale.crop.is_none() && !self.tight_frame {
+                coarser = coarser.mul_scalar(0.5);
+            }
+            // plenoptic writes this into a complex64 grid whatever the dtype (spec §14 Q7);
+            // float64 results keep that rounding so they match its reference values.
+            let coarser = coarser
+                .mul_real(broadcast2(scale.lomask.clone()))
+                .map(round_to_f32);
+            let device = coarser.re.device();
+            spectrum = match scale.crop {
+                Some((start, end)) => coarser.map(|t| {
+                    Tensor::<B, 4>::zeros([b, c, h, w], (&device, t.dtype()))
+                        .slice_assign([0..b, 0..c, start[0]..end[0], start[1]..end[1]], t)
+                }),
+                None => coarser,
+            };
+            if wants(Level::Scale(s)) {
+                spectrum = spectrum.add(self.band_spectrum(&pyramid.bands[s], scale, &bands, norm));
+            }
+        }
+        let mut out = spectrum.mul_real(broadcast2(self.lo0mask.clone()));
+        if wants(Level::ResidualHighpass) {
+            let highpass = fft2(Complex::from_real(pyramid.residual_highpass.clone()), norm)
+                .fftshift()
+                .mul_real(broadcast2(self.hi0mask.clone()));
+            out = out.add(highpass);
+        }
+        Ok(ifft2(out.ifftshift(), norm).re)
+    }
+
+    /// `Σ_b i^order · F(band_b) · anglemask_recon_b · himask` over the chosen orientations.
+    fn band_spectrum(
+        &self,
+        band: &Band<B>,
+        scale: &ScaleMasks<B>,
+        orientations: &[usize],
+        norm: Norm,
+    ) -> Complex<B, 4> {
+        let coefficients = match band {
+            Band::Real(re) => Complex::from_real(re.clone()),
+            Band::Complex(c) if self.tight_frame => c.clone().mul_scalar(std::f64::consts::SQRT_2),
+            Band::Complex(c) => c.clone(),
+        };
+        let device = coefficients.re.device();
+        let index = Tensor::<B, 1, burn::tensor::Int>::from_data(
+            orientations
+                .iter()
+                .map(|o| *o as i64)
+                .collect::<Vec<_>>()
+                .as_slice(),
+            &device,
+        );
+        let chosen = coefficients.map(|t| t.select(2, index.clone()));
+        let masks =
+            scale.anglemasks_recon.clone().select(0, index) * scale.himask.clone().unsqueeze_dim(0);
+        fft2(chosen, norm)
+            .fftshift()
+            .mul_real(masks.unsqueeze_dim::<4>(0).unsqueeze_dim::<5>(0))
+            .mul_i_pow(self.order as i64)
+            .map(|t| t.sum_dim(2).squeeze_dim::<4>(2))
+    }
+}
+
+/// A mask on a grid, row-major.
+struct Grid {
+    height: usize,
+    width: usize,
+    values: Vec<f64>,
+}
+
+struct ScaleGrids {
+    himask: Grid,
+    lomask: Grid,
+    anglemasks: Vec<Grid>,
+    anglemasks_recon: Vec<Grid>,
+    crop: Option<([usize; 2], [usize; 2])>,
+}
+
+struct Masks {
+    lo0mask: Grid,
+    hi0mask: Grid,
+    scales: Vec<ScaleGrids>,
+}
+
+/// numpy's `interp`: piecewise linear on increasing `xs`, clamped to the end values.
+fn interp(x: f64, xs: &[f64], ys: &[f64]) -> f64 {
+    if x <= xs[0] {
+        return ys[0];
+    }
+    let last = xs.len() - 1;
+    if x >= xs[last] {
+        return ys[last];
+    }
+    let i = xs.partition_point(|v| *v <= x) - 1;
+    let t = (x - xs[i]) / (xs[i + 1] - xs[i]);
+    ys[i] + t * (ys[i + 1] - ys[i])
+}
+
+impl Masks {
+    /// plenoptic's masks, computed in float64 and rounded to float32 as its buffers are.
+    fn build(config: &SteerablePyramidConfig, num_scales: usize) -> Self {
+        let [height, width] = config.image_shape;
+        let order = config.order;
+        let orientations = order + 1;
+        let twidth = config.twidth.trunc();
+        // The radial raised-cosine lookup table.
+        let size = 256usize;
+        let mut xrcos: Vec<f64> = (0..size + 3)
+            .map(|k| PI * (k as f64 - size as f64 - 1.0) / (2.0 * size as f64))
+            .collect();
+        let mut yrcos: Vec<f64> = xrcos.iter().map(|x| x.cos().powi(2)).collect();
+        yrcos[0] = yrcos[1];
+        yrcos[size + 2] = yrcos[size + 1];
+        for x in &mut xrcos {
+            *x = -twidth / 2.0 + (2.0 * twidth / PI) * (*x + PI / 4.0);
+        }
+        let yrcos: Vec<f64> = yrcos.iter().map(|y| y.sqrt()).collect();
+        let yircos: Vec<f64> = yrcos.iter().map(|y| (1.0 - y * y).sqrt()).collect();
+        // The angular lookup table.
+        let lutsize = 1024i64;
+        let xcosn: Vec<f64> = (-(2 * lutsize + 1)..lutsize + 2)
+            .map(|m| PI * m as f64 / lutsize as f64)
+            .collect();
+        let factorial = |n: usize| (1..=n).map(|k| k as f64).product::<f64>();
+        let constant = 2f64.powi(2 * order as i32) * factorial(order).powi(2)
+            / (orientations as f64 * factorial(2 * order));
+        let cos_power: Vec<f64> = xcosn.iter().map(|x| x.cos().powi(order as i32)).collect();
+        let recon: Vec<f64> = cos_power.iter().map(|c| constant.sqrt() * c).collect();
+        let forward: Vec<f64> = if config.is_complex {
+            xcosn
+                .iter()
+                .zip(&cos_power)
+                .map(|(x, c)| {
+                    let alpha = (x + PI).rem_euclid(2.0 * PI) - PI;
+                    if alpha.abs() < PI / 2.0 {
+                        2.0 * constant.sqrt() * c
+                    } else {
+                        0.0
+                    }
+                })
+                .collect()
+        } else {
+            recon.clone()
+        };
+        // Frequency grids.
+        let ramp =
+            |n: usize| -> Vec<f64> { (0..n).map(|i| -1.0 + 2.0 * i as f64 / n as f64).collect() };
+        let (xs, ys) = (ramp(width), ramp(height));
+        let mut angle = Vec::with_capacity(height * width);
+        let mut log_rad = Vec::with_capacity(height * width);
+        for y in &ys {
+            for x in &xs {
+                angle.push(y.atan2(*x));
+                log_rad.push((x * x + y * y).sqrt());
+            }
+        }
+        let centre = |n: usize| ((n as f64 + 0.5) / 2.0).ceil() as usize;
+        let (cy, cx) = (centre(height) - 1, centre(width) - 1);
+        if cx >= 1 {
+            log_rad[cy * width + cx] = log_rad[cy * width + cx - 1];
+        }
+        let log_rad: Vec<f64> = log_rad.iter().map(|r| r.log2()).collect();
+        let mask = |values: &[f64], dims: [usize; 2], xs: &[f64], ys: &[f64]| Grid {
+            height: dims[0],
+            width: dims[1],
+            values: values
+                .iter()
+                .map(|v| f64::from(interp(*v, xs, ys) as f32))
+                .collect(),
+        };
+        let mut dims = [height, width];
+        let lo0mask = mask(&log_rad, dims, &xrcos, &yircos);
+        let hi0mask = mask(&log_rad, dims, &xrcos, &yrcos);
+        let (mut log_rad, mut angle) = (log_rad, angle);
+        let mut xr = xrcos.clone();
+        let mut scales = Vec::with_capacity(num_scales);
+        for _ in 0..num_scales {
+            xr.iter_mut().for_each(|x| *x -= 1.0);
+            let himask = mask(&log_rad, dims, &xr, &yrcos);
+            let angular = |table: &[f64]| -> Vec<Grid> {
+                (0..orientations)
+                    .map(|b| {
+                        let shifted: Vec<f64> = xcosn
+                            .iter()
+                            .map(|x| x + PI * b as f64 / orientations as f64)
+                            .collect();
+                        mask(&angle, dims, &shifted, table)
+                    })
+                    .collect()
+            };
+            let anglemasks = angular(&forward);
+            let anglemasks_recon = angular(&recon);
+            let crop = config.downsample.then(|| {
+                let centre = dims.map(|n| ((n as f64 + 0.5) / 2.0).ceil() as usize);
+                let low = dims.map(|n| ((n as f64 - 0.5) / 2.0).ceil() as usize);
+                let low_centre = low.map(|n| ((n as f64 + 0.5) / 2.0).ceil() as usize);
+                let start = [centre[0] - low_centre[0], centre[1] - low_centre[1]];
+                (start, [start[0] + low[0], start[1] + low[1]])
+            });
+            if let Some((start, end)) = crop {
+                let keep = |grid: &[f64]| -> Vec<f64> {
+                    (start[0]..end[0])
+                        .flat_map(|r| grid[r * dims[1] + start[1]..r * dims[1] + end[1]].to_vec())
+                        .collect()
+                };
+                log_rad = keep(&log_rad);
+                angle = keep(&angle);
+                dims = [end[0] - start[0], end[1] - start[1]];
+            }
+            let lomask = mask(&log_rad, dims, &xr, &yircos);
+            scales.push(ScaleGrids {
+                himask,
+                lomask,
+                anglemasks,
+                anglemasks_recon,
+                crop,
+            });
+        }
+        Masks {
+            lo0mask,
+            hi0mask,
+            scales,
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! plenoptic's steerable pyramid (`SteerablePyramidFreq`): coefficients, their input gradient
+//! and reconstructions against plenoptic, in float32 and float64; plus the properties its
+//! tests check (test_steerable_pyr.py).
+
+use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
+use metamer_core::{rng, set_seed, tensor::to_f64};
+use metamer_models::fft::FftBackend;
+use metamer_models::{Band, Level, Pyramid, SteerablePyramid, SteerablePyramidConfig};
+use metamer_tests::{Flex, NdArray, NdArray64, Value, floats, json, npy, relative_l2};
+
+fn config(case: &Value, shape: [usize; 2]) -> SteerablePyramidConfig {
+    let options = &case["options"];
+    let mut config = SteerablePyramidConfig::new(shape);
+    if let Some(height) = options["height"].as_u64() {
+        config = config.with_height(height as usize);
+    }
+    if let Some(order) = options["order"].as_u64() {
+        config = config.with_order(order as usize);
+    }
+    if let Some(twidth) = options["twidth"].as_f64() {
+        config = config.with_twidth(twidth);
+    }
+    let flag = |name: &str, default: bool| options[name].as_bool().unwrap_or(default);
+    config
+        .with_complex(flag("is_complex", false))
+        .with_downsample(flag("downsample", true))
+        .with_tight_frame(flag("tight_frame", false))
+}
+
+/// The coefficients in plenoptic's key order, complex bands as real then imaginary parts.
+fn flatten<B: burn::tensor::backend::Backend>(pyramid: &Pyramid<B>) -> Tensor<B, 1> {
+    let mut parts = vec![pyramid.residual_highpass.clone().reshape([-1])];
+    for band in &pyramid.bands {
+        match band {
+            Band::Real(re) => parts.push(re.clone().reshape([-1])),
+            Band::Complex(c) => {
+                parts.push(c.re.clone().reshape([-1]));
+                parts.push(c.im.clone().reshape([-1]));
+            }
+        }
+    }
+    parts.push(pyramid.residual_lowpass.clone().reshape([-1]));
+    Tensor::cat(parts, 0)
+}
+
+#[track_caller]
+fn assert_close(what: &str, actual: &[f64], expected: &[f64], rtol: f64, elementwise: f64) {
+    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
+    let relative = relative_l2(actual, expected);
+    assert!(
+        relative <= rtol,
+        "{what}: relative error {relative:.3e} > {rtol:e}"
+    );
+    let rms = (expected.iter().map(|e| e * e).sum::<f64>() / expected.len() as f64).sqrt();
+    let worst = actual
+        .iter()
+        .zip(expected)
+        .map(|(a, e)| (a - e).abs() / (e.abs() + rms))
+        .fold(0.0, f64::max);
+    assert!(
+        worst <= elementwise,
+        "{what}: element error {worst:.3e} > {elementwise:e}"
+    );
+}
+
+fn against_plenoptic<B: AutodiffBackend + FftBackend>(dtype: DType, rtol: f64, elementwise: f64) {
+    let suffix = if dtype == DType::F64 { "f64" } else { "f32" };
+    for case in json("steerable_pyramids")["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let shape: Vec<usize> = floats(&case["input_shape"])
+            .iter()
+            .map(|v| *v as usize)
+            .collect();
+        let pyramid: SteerablePyramid<B> = config(case, [shape[2], shape[3]])
+            .init(&Default::default())
+            .unwrap();
+        assert_eq!(
+            pyramid.num_scales(),
+            case["num_scales"].as_u64().unwrap() as usize
+        );
+        set_seed(case["seed"].as_u64().unwrap());
+        let input: Tensor<B, 4> = rng::rand(
+            shape.clone().try_into().unwrap(),
+            DType::F32,
+            &Default::default(),
+        );
+        let input = input.cast(dtype).require_grad();
+        let coefficients = pyramid.forward(input.clone()).unwrap();
+        let flat = flatten(&coefficients);
+        assert_eq!(flat.dtype(), dtype);
+        let grads = flat.clone().powi_scalar(2).sum().backward();
+        let what = format!("{name} {suffix}");
+        let expected = npy(&format!("spyr_{name}_{suffix}")).values;
+        assert_close(&what, &to_f64(flat.inner()), &expected, rtol, elementwise);
+        let gradient = to_f64(input.grad(&grads).unwrap());
+        let expected = npy(&format!("spyr_{name}_grad_{suffix}")).values;
+        assert_close(
+            &format!("{what} gradient"),
+            &gradient,
+            &expected,
+            rtol,
+            elementwise,
+        );
+
+        let recon = pyramid.recon_pyr(&coefficients, None, None).unwrap();
+        let expected = npy(&format!("spyr_{name}_recon_{suffix}")).values;
+        assert_close(
+            &format!("{what} recon"),
+            &to_f64(recon.inner()),
+            &expected,
+            rtol,
+            elementwise,
+        );
+        let bands: Vec<usize> = floats(&case["subset_bands"])
+            .iter()
+            .map(|v| *v as usize)
+            .collect();
+        let levels = [Level::Scale(0), Level::ResidualLowpass];
+        let subset = pyramid
+            .recon_pyr(&coefficients, Some(&levels), Some(&bands))
+            .unwrap();
+        let expected = npy(&format!("spyr_{name}_recon_subset_{suffix}")).values;
+        assert_close(
+            &format!("{what} recon of scale 0 and the lowpass, bands {bands:?}"),
+            &to_f64(subset.inner()),
+            &expected,
+            rtol,
+            elementwise,
+        );
+    }
+}
+
+#[test]
+fn float32_matches_plenoptic_on_ndarray() {
+    against_plenoptic::<NdArray>(DType::F32, 1e-5, 1e-4);
+}
+
+#[test]
+fn float32_matches_plenoptic_on_flex() {
+    against_plenoptic::<Flex>(DType::F32, 1e-5, 1e-4);
+}
+
+#[test]
+fn float64_matches_plenoptic() {
+    against_plenoptic::<NdArray64>(DType::F64, 1e-10, 1e-9);
+}
+
+type B = NdArray64;
+
+fn image(shape: [usize; 4]) -> Tensor<B, 4> {
+    set_seed(7);
+    rng::rand(shape, DType::F64, &Default::default())
+}
+
+fn energy(pyramid: &Pyramid<B>) -> f64 {
+    let square = |t: Tensor<B, 5>| to_f64(t.powi_scalar(2).sum())[0];
+    let mut total = to_f64(pyramid.residual_highpass.clone().powi_scalar(2).sum())[0]
+        + to_f64(pyramid.residual_lowpass.clone().powi_scalar(2).sum())[0];
+    for band in &pyramid.bands {
+        total += match band {
+            Band::Real(re) => square(re.clone()),
+            Band::Complex(c) => square(c.re.clone()) + square(c.im.clone()),
+        };
+    }
+    total
+}
+
+/// Every flag combination with even sizes reconstructs the image (T-SP8, T-SP9).
+#[test]
+fn reconstruction_is_complete() {
+    for (shape, height) in [
+        ([1, 1, 64, 64], None),
+        ([1, 3, 32, 48], Some(2)),
+        ([2, 1, 40, 40], Some(1)),
+    ] {
+        let x = image(shape);
+        for order in [0, 1, 3] {
+            for is_complex in [false, true] {
+                if order == 0 && is_complex {
+                    continue;
+                }
+                for downsample in [false, true] {
+                    for tight_frame in [false, true] {
+                        let mut config = SteerablePyramidConfig::new([shape[2], shape[3]])
+                            .with_order(order)
+                            .with_complex(is_complex)
+                            .with_downsample(downsample)
+                            .with_tight_frame(tight_frame);
+                        if let Some(h) = height {
+                            config = config.with_height(h);
+                        }
+                        let pyramid: SteerablePyramid<B> =
+                            config.init(&Default::default()).unwrap();
+                        let coefficients = pyramid.forward(x.clone()).unwrap();
+                        let recon = pyramid.recon_pyr(&coefficients, None, None).unwrap();
+                        let error = relative_l2(&to_f64(recon), &to_f64(x.clone()));
+                        assert!(error < 1e-4, "{config:?}: relative error {error:e}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Tight frames preserve energy (T-SP2); downsampling keeps every band's energy (T-SP3).
+#[test]
+fn tight_frames_preserve_energy_and_downsampling_keeps_band_energies() {
+    let x = image([1, 1, 64, 64]);
+    let image_energy = to_f64(x.clone().powi_scalar(2).sum())[0];
+    for is_complex in [false, true] {
+        for downsample in [false, true] {
+            let config = SteerablePyramidConfig::new([64, 64])
+                .with_complex(is_complex)
+                .with_downsample(downsample)
+                .with_tight_frame(true);
+            let pyramid: SteerablePyramid<B> = config.init(&Default::default()).unwrap();
+            let total = energy(&pyramid.forward(x.clone()).unwrap());
+            assert!(
+                (total - image_energy).abs() <= 1e-4 * image_energy,
+                "{config:?}: {total} vs {image_energy}"
+            );
+        }
+    }
+    let band_energies = |downsample: bool| -> Vec<f64> {
+        let pyramid: SteerablePyramid<B> = SteerablePyramidConfig::new([64, 64])
+            .with_downsample(downsample)
+            .with_tight_frame(true)
+            .init(&Default::default())
+            .unwrap();
+        let coefficients = pyramid.forward(x.clone()).unwrap();
+        coefficients
+            .bands
+            .iter()
+            .flat_map(|band| {
+                let [_, _, o, _, _] = band.dims();
+                (0..o)
+                    .map(|i| to_f64(band.real().clone().narrow(2, i, 1).powi_scalar(2).sum())[0])
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let (down, full) = (band_energies(true), band_energies(false));
+    for (d, f) in down.iter().zip(&full) {
+        assert!(
+            (d - f).abs() <= 1e-4 * f,
+            "band energy {d} downsampled vs {f}"
+        );
+    }
+}
+
+#[test]
+fn invalid_arguments_give_plenoptic_errors() {
+    let error = |config: SteerablePyramidConfig| {
+        config
+            .init::<B>(&Default::default())
+            .unwrap_err()
+            .to_string()
+    };
+    assert_eq!(
+        error(SteerablePyramidConfig::new([64, 64]).with_height(5)),
+        "Cannot build pyramid higher than 4 levels."
+    );
+    assert_eq!(
+        error(SteerablePyramidConfig::new([64, 64]).with_order(16)),
+        "order must be an integer in the range [0, 15]."
+    );
+    assert!(
+        error(
+            SteerablePyramidConfig::new([64, 64])
+                .with_order(0)
+                .with_complex(true)
+        )
+        .starts_with("Complex pyramid cannot have order=0!")
+    );
+    assert_eq!(
+        error(SteerablePyramidConfig::new([64, 64]).with_twidth(0.0)),
+        "twidth must be positive."
+    );
+    for order in 0..=15 {
+        let pyramid: SteerablePyramid<B> = SteerablePyramidConfig::new([16, 16])
+            .with_order(order)
+            .init(&Default::default())
+            .unwrap();
+        assert_eq!(pyramid.num_orientations(), order + 1);
+        assert_eq!(pyramid.num_scales(), 2);
+    }
+    let odd = SteerablePyramidConfig::new([33, 30]);
+    assert_eq!(
+        odd.warnings()[0].to_string(),
+        "Reconstruction will not be perfect with odd-sized images"
+    );
+    let pyramid: SteerablePyramid<B> = odd.init(&Default::default()).unwrap();
+    assert!(pyramid.forward(image([1, 1, 33, 30])).is_ok());
+    let error = pyramid
+        .forward(image([1, 1, 32, 30]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("Input tensor height/width (32, 30) does not match image_shape"),
+        "{error}"
+    );
+    let pyramid: SteerablePyramid<B> = SteerablePyramidConfig::new([32, 32])
+        .init(&Default::default())
+        .unwrap();
+    let coefficients = pyramid.forward(image([1, 1, 32, 32])).unwrap();
+    assert_eq!(
+        pyramid
+            .recon_pyr(&coefficients, None, Some(&[4]))
+            .unwrap_err()
+            .to_string(),
+        "Error: band numbers must be in the range [0, 3]"
+    );
+}
