@@ -171,13 +171,6 @@ impl<B: Backend, const D: usize> Complex<B, D> {
         }
     }
 
-    pub fn add(self, other: Self) -> Self {
-        Self {
-            re: self.re + other.re,
-            im: self.im + other.im,
-        }
-    }
-
     /// `|z|`.
     pub fn abs(self) -> Tensor<B, D> {
         (self.re.powf_scalar(2.0) + self.im.powf_scalar(2.0)).sqrt()
@@ -188,6 +181,17 @@ impl<B: Backend, const D: usize> Complex<B, D> {
         Complex {
             re: f(self.re),
             im: f(self.im),
+        }
+    }
+}
+
+impl<B: Backend, const D: usize> std::ops::Add for Complex<B, D> {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            re: self.re + other.re,
+            im: self.im + other.im,
         }
     }
 }

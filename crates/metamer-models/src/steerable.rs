@@ -396,7 +396,7 @@ impl<B: FftBackend> SteerablePyramid<B> {
                 None => coarser,
             };
             if wants(Level::Scale(s)) {
-                spectrum = spectrum.add(self.band_spectrum(&pyramid.bands[s], scale, &bands, norm));
+                spectrum = spectrum + self.band_spectrum(&pyramid.bands[s], scale, &bands, norm);
             }
         }
         let mut out = spectrum.mul_real(broadcast2(self.lo0mask.clone()));
@@ -404,7 +404,7 @@ impl<B: FftBackend> SteerablePyramid<B> {
             let highpass = fft2(Complex::from_real(pyramid.residual_highpass.clone()), norm)
                 .fftshift()
                 .mul_real(broadcast2(self.hi0mask.clone()));
-            out = out.add(highpass);
+            out = out + highpass;
         }
         Ok(ifft2(out.ifftshift(), norm).re)
     }
