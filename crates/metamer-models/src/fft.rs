@@ -1,8 +1,8 @@
 //! A differentiable 2-D discrete Fourier transform for any image size.
 //!
 //! Burn 0.21 has no FFT usable here (power-of-two lengths only, no autodiff, missing on
-//! ndarray). The transform runs on the host with `rustfft` (mixed radix, any length, in
-//! float64 whatever the tensor's dtype) inside a Burn autodiff operation whose backward step
+//! ndarray). The transform runs on the host with `rustfft` (mixed radix, any length, in the
+//! tensor's precision) inside a Burn autodiff operation whose backward step
 //! is the adjoint transform, itself an FFT. Measured against the alternative, a DFT as
 //! products with cosine and sine matrices written in Burn ops (exact, differentiable, good on
 //! GPUs), this is O(n log n) instead of O(n²) per axis: see the README's Speed section.
@@ -20,12 +20,12 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive, backend::Backend};
-use rustfft::{FftDirection, FftPlanner, num_complex::Complex64};
+use rustfft::{FftDirection, FftNum, FftPlanner, num_complex::Complex as FftComplex};
 
 /// Backends with a differentiable 2-D FFT.
 pub trait FftBackend: Backend {
-    /// The unnormalised 2-D DFT (`e^{∓2πi kn/N}`, no scaling) of `[n, height, width, 2]`
-    /// tensors holding real and imaginary parts in the last axis.
+    /// The unnormalised 2-D DFT (`e^{∓2πi kn/N}`, no scaling) of `[2, n, height, width]`
+    /// tensors holding the real parts, then the imaginary parts.
     fn fft2_packed(packed: FloatTensor<Self>, inverse: bool) -> FloatTensor<Self>;
 }
 
@@ -60,57 +60,99 @@ impl<B: Backend, C: CheckpointStrategy> FftBackend for Autodiff<B, C> {
     }
 }
 
-thread_local! {
-    /// rustfft plans are reusable; the planner caches them per length.
-    static PLANNER: RefCell<FftPlanner<f64>> = RefCell::new(FftPlanner::new());
-}
-
-/// The transform on the host, in float64; the result has the input's dtype and device.
+/// The transform on the host, in the tensor's own precision (float64 for float64 tensors,
+/// float32 otherwise, as torch computes it); the result keeps the input's dtype and device.
 fn host_fft2<B: Backend>(packed: FloatTensor<B>, inverse: bool) -> FloatTensor<B> {
     let tensor = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(packed));
     let device = tensor.device();
-    let [n, height, width, two] = tensor.dims();
-    debug_assert_eq!(two, 2, "packed complex tensors end in an axis of 2");
+    let shape = tensor.dims();
+    let [two, _, height, width] = shape;
+    debug_assert_eq!(two, 2, "packed complex tensors start with an axis of 2");
     let data = tensor.into_data();
     let dtype = data.dtype;
-    let values: Vec<f64> = data.convert::<f64>().into_vec().expect("float data");
-    let mut planes: Vec<Complex64> = values
-        .chunks_exact(2)
-        .map(|pair| Complex64::new(pair[0], pair[1]))
-        .collect();
-    let direction = if inverse {
-        FftDirection::Inverse
+    let data = if dtype == DType::F64 {
+        let values: Vec<f64> = data.into_vec().expect("float64 data");
+        TensorData::new(transform_planes(&values, height, width, inverse), shape)
     } else {
-        FftDirection::Forward
-    };
-    PLANNER.with(|planner| {
-        let mut planner = planner.borrow_mut();
-        let rows = planner.plan_fft(width, direction);
-        let columns = planner.plan_fft(height, direction);
-        let mut transposed = vec![Complex64::default(); height * width];
-        for plane in planes.chunks_exact_mut(height * width) {
-            rows.process(plane);
-            transpose(plane, &mut transposed, height, width);
-            columns.process(&mut transposed);
-            transpose(&transposed, plane, width, height);
-        }
-    });
-    let out: Vec<f64> = planes.iter().flat_map(|c| [c.re, c.im]).collect();
-    let data = TensorData::new(out, [n, height, width, 2]);
-    let data = match dtype {
-        DType::F64 => data,
-        other => data.convert_dtype(other),
+        let values: Vec<f32> = data.convert::<f32>().into_vec().expect("float data");
+        TensorData::new(transform_planes(&values, height, width, inverse), shape)
+            .convert_dtype(dtype)
     };
     Tensor::<B, 4>::from_data(data, (&device, dtype))
         .into_primitive()
         .tensor()
 }
 
-/// `to[c][r] = from[r][c]` for a `rows × columns` matrix.
-fn transpose(from: &[Complex64], to: &mut [Complex64], rows: usize, columns: usize) {
-    for r in 0..rows {
-        for c in 0..columns {
-            to[c * rows + r] = from[r * columns + c];
+/// Plans per precision and length; rustfft's planner caches them.
+trait Planned: FftNum {
+    fn with_planner<R>(f: impl FnOnce(&mut FftPlanner<Self>) -> R) -> R;
+}
+
+macro_rules! planned {
+    ($($t:ty),*) => {$(
+        impl Planned for $t {
+            fn with_planner<R>(f: impl FnOnce(&mut FftPlanner<Self>) -> R) -> R {
+                thread_local! {
+                    static PLANNER: RefCell<FftPlanner<$t>> = RefCell::new(FftPlanner::new());
+                }
+                PLANNER.with(|planner| f(&mut planner.borrow_mut()))
+            }
+        }
+    )*};
+}
+planned!(f32, f64);
+
+/// Real parts then imaginary parts of `height × width` planes in, the same out, transformed.
+fn transform_planes<T: Planned>(
+    values: &[T],
+    height: usize,
+    width: usize,
+    inverse: bool,
+) -> Vec<T> {
+    let (re, im) = values.split_at(values.len() / 2);
+    let mut planes: Vec<FftComplex<T>> = re
+        .iter()
+        .zip(im)
+        .map(|(re, im)| FftComplex::new(*re, *im))
+        .collect();
+    let direction = if inverse {
+        FftDirection::Inverse
+    } else {
+        FftDirection::Forward
+    };
+    let (rows, columns) = T::with_planner(|planner| {
+        (
+            planner.plan_fft(width, direction),
+            planner.plan_fft(height, direction),
+        )
+    });
+    let scratch_len = rows
+        .get_inplace_scratch_len()
+        .max(columns.get_inplace_scratch_len());
+    let mut scratch = vec![FftComplex::new(T::zero(), T::zero()); scratch_len];
+    let mut transposed = vec![FftComplex::new(T::zero(), T::zero()); height * width];
+    for plane in planes.chunks_exact_mut(height * width) {
+        rows.process_with_scratch(plane, &mut scratch);
+        transpose(plane, &mut transposed, height, width);
+        columns.process_with_scratch(&mut transposed, &mut scratch);
+        transpose(&transposed, plane, width, height);
+    }
+    let mut out = Vec::with_capacity(values.len());
+    out.extend(planes.iter().map(|c| c.re));
+    out.extend(planes.iter().map(|c| c.im));
+    out
+}
+
+/// `to[c][r] = from[r][c]` for a `rows × columns` matrix, in cache-sized tiles.
+fn transpose<T: Copy>(from: &[T], to: &mut [T], rows: usize, columns: usize) {
+    const TILE: usize = 32;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..columns).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(columns) {
+                    to[c * rows + r] = from[r * columns + c];
+                }
+            }
         }
     }
 }
@@ -219,7 +261,7 @@ fn transform<B: FftBackend, const D: usize>(
             x.re.reshape([planes, height, width]),
             x.im.reshape([planes, height, width]),
         ],
-        3,
+        0,
     );
     let out = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(B::fft2_packed(
         packed.into_primitive().tensor(),
@@ -232,10 +274,7 @@ fn transform<B: FftBackend, const D: usize>(
         (Norm::Ortho, _) => 1.0 / n.sqrt(),
     };
     let part = |index: usize| {
-        let part = out
-            .clone()
-            .slice([0..planes, 0..height, 0..width, index..index + 1])
-            .reshape(dims);
+        let part = out.clone().narrow(0, index, 1).reshape(dims);
         if scale == 1.0 {
             part
         } else {

@@ -5,8 +5,10 @@
 use std::time::Instant;
 
 use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
+use metamer::models::fft::{Complex, FftBackend, Norm, fft2, ifft2};
 use metamer::models::{
-    CenterSurroundConfig, FrontEndConfig, FrontEndKind, LaplacianPyramid, LinearConfig,
+    Band, CenterSurroundConfig, FrontEndConfig, FrontEndKind, LaplacianPyramid, LinearConfig,
+    SteerablePyramid, SteerablePyramidConfig,
 };
 use metamer::prelude::*;
 
@@ -111,7 +113,89 @@ fn forward_backward<B: AutodiffBackend>(model: &dyn Model<B>) -> f64 {
     })
 }
 
-fn run<B: AutodiffBackend>(backend: &str) {
+fn random_image<B: AutodiffBackend>() -> Tensor<B, 4> {
+    set_seed(0);
+    metamer_core::rng::rand([1, 1, 256, 256], DType::F32, &Default::default())
+}
+
+/// The pyramid Portilla–Simoncelli uses (complex, 4 scales, 4 orientations): every
+/// coefficient's squared magnitude summed, and its gradient.
+fn steerable_pyramid<B: AutodiffBackend + FftBackend>() -> f64 {
+    let pyramid: SteerablePyramid<B> = SteerablePyramidConfig::new([256, 256])
+        .with_height(4)
+        .with_complex(true)
+        .init(&Default::default())
+        .expect("valid");
+    let image = random_image::<B>();
+    median_ms(5, || {
+        let tracked = image.clone().require_grad();
+        let coefficients = pyramid.forward(tracked.clone()).expect("the image fits");
+        let mut total = coefficients.residual_highpass.powi_scalar(2).sum()
+            + coefficients.residual_lowpass.powi_scalar(2).sum();
+        for band in coefficients.bands {
+            if let Band::Complex(c) = band {
+                total = total + c.re.powi_scalar(2).sum() + c.im.powi_scalar(2).sum();
+            }
+        }
+        let grads = total.backward();
+        let _ = tracked.grad(&grads).expect("a gradient").into_data();
+    })
+}
+
+/// A 2-D FFT and its inverse with a mask between, forward and backward: our FFT operation,
+/// and the alternative it was chosen over, the DFT as products with cosine and sine
+/// matrices in Burn operations.
+fn fourier<B: AutodiffBackend + FftBackend>(backend: &str) {
+    let image = random_image::<B>();
+    let mask = image.clone().mul_scalar(0.5).add_scalar(0.75);
+    let fast = median_ms(5, || {
+        let tracked = image.clone().require_grad();
+        let spectrum = fft2(Complex::from_real(tracked.clone()), Norm::Backward);
+        let back = ifft2(spectrum.mul_real(mask.clone()), Norm::Backward);
+        let grads = back.re.powi_scalar(2).sum().backward();
+        let _ = tracked.grad(&grads).expect("a gradient").into_data();
+    });
+    println!("fft2_256 {backend} ms={fast:.3}");
+    let n = 256;
+    let angle = |k: usize| 2.0 * std::f64::consts::PI * k as f64 / n as f64;
+    let matrix = |f: fn(f64) -> f64| -> Tensor<B, 2> {
+        let values: Vec<f32> = (0..n * n)
+            .map(|i| f(angle((i / n) * (i % n))) as f32)
+            .collect();
+        Tensor::from_data(
+            burn::tensor::TensorData::new(values, [n, n]),
+            &Default::default(),
+        )
+    };
+    let (cos, sin) = (matrix(f64::cos), matrix(f64::sin));
+    // (C − iS) X (C − iS) for the forward transform, (C + iS) … / n² for the inverse.
+    let dft = |re: Tensor<B, 2>, im: Tensor<B, 2>, sign: f32| {
+        let (a, b) = (
+            re.clone().matmul(cos.clone()) + im.clone().matmul(sin.clone()).mul_scalar(sign),
+            im.matmul(cos.clone()) - re.matmul(sin.clone()).mul_scalar(sign),
+        );
+        (
+            cos.clone().matmul(a.clone()) + sin.clone().matmul(b.clone()).mul_scalar(sign),
+            cos.clone().matmul(b) - sin.clone().matmul(a).mul_scalar(sign),
+        )
+    };
+    let dense = median_ms(5, || {
+        let tracked = image.clone().require_grad();
+        let x = tracked.clone().reshape([n, n]);
+        let (re, im) = dft(x.clone(), x.zeros_like(), 1.0);
+        let mask = mask.clone().reshape([n, n]);
+        let (re, _) = dft(re * mask.clone(), im * mask, -1.0);
+        let grads = re
+            .div_scalar((n * n) as f32)
+            .powi_scalar(2)
+            .sum()
+            .backward();
+        let _ = tracked.grad(&grads).expect("a gradient").into_data();
+    });
+    println!("dft_matmul_256 {backend} ms={dense:.3}");
+}
+
+fn run<B: AutodiffBackend + FftBackend>(backend: &str) {
     println!(
         "metamer_gaussian30 {backend} ms={:.3}",
         gaussian_metamer::<B>()
@@ -122,6 +206,11 @@ fn run<B: AutodiffBackend>(backend: &str) {
             forward_backward::<B>(model.as_ref())
         );
     }
+    println!(
+        "steerable_pyramid {backend} ms={:.3}",
+        steerable_pyramid::<B>()
+    );
+    fourier::<B>(backend);
 }
 
 fn main() {
