@@ -3,7 +3,7 @@
 
 use std::f64::consts::PI;
 
-use burn::tensor::{DType, Tensor, backend::Backend};
+use burn::tensor::{DType, IndexingUpdateOp, Int, Tensor, backend::Backend};
 use metamer_core::tensor::from_f64;
 
 use crate::fft::{Complex, FftBackend, Norm, fft2, ifft2};
@@ -117,19 +117,14 @@ impl SteerablePyramidConfig {
         }
         let masks = Masks::build(self, num_scales);
         let dtype = float_dtype::<B>();
+        // Spectra stay in the FFT's own order (zero frequency first), so the masks are
+        // stored ifftshifted instead of shifting every spectrum back and forth.
         let tensor2 = |grid: &Grid| -> Tensor<B, 2> {
-            from_f64(
-                grid.values.clone(),
-                [grid.height, grid.width],
-                dtype,
-                device,
-            )
+            let grid = grid.ifftshift();
+            from_f64(grid.values, [grid.height, grid.width], dtype, device)
         };
         let tensor3 = |grids: &[Grid]| -> Tensor<B, 3> {
-            let values = grids
-                .iter()
-                .flat_map(|g| g.values.iter().copied())
-                .collect();
+            let values = grids.iter().flat_map(|g| g.ifftshift().values).collect();
             from_f64(
                 values,
                 [grids.len(), grids[0].height, grids[0].width],
@@ -145,7 +140,17 @@ impl SteerablePyramidConfig {
                 lomask: tensor2(&scale.lomask),
                 anglemasks: tensor3(&scale.anglemasks),
                 anglemasks_recon: tensor3(&scale.anglemasks_recon),
-                crop: scale.crop,
+                crop: scale.crop.map(|(start, end)| {
+                    let size = [scale.himask.height, scale.himask.width];
+                    let axis = |a: usize| {
+                        let indices: Vec<i64> = crop_indices(size[a], start[a], end[a] - start[a])
+                            .into_iter()
+                            .map(|i| i as i64)
+                            .collect();
+                        Tensor::<B, 1, Int>::from_data(indices.as_slice(), device)
+                    };
+                    [axis(0), axis(1)]
+                }),
                 size: [scale.himask.height, scale.himask.width],
             })
             .collect();
@@ -219,8 +224,8 @@ struct ScaleMasks<B: Backend> {
     /// `[orientation, height, width]`.
     anglemasks: Tensor<B, 3>,
     anglemasks_recon: Tensor<B, 3>,
-    /// The window `[start, end)` of this scale's grid that the next scale keeps.
-    crop: Option<([usize; 2], [usize; 2])>,
+    /// Rows and columns of this scale's spectrum that the next scale keeps, in FFT order.
+    crop: Option<[Tensor<B, 1, Int>; 2]>,
     size: [usize; 2],
 }
 
@@ -279,12 +284,9 @@ impl<B: FftBackend> SteerablePyramid<B> {
             )));
         }
         let norm = self.norm();
-        let spectrum = fft2(Complex::from_real(image), norm).fftshift();
+        let spectrum = fft2(Complex::from_real(image), norm);
         let residual_highpass = ifft2(
-            spectrum
-                .clone()
-                .mul_real(broadcast2(self.hi0mask.clone()))
-                .ifftshift(),
+            spectrum.clone().mul_real(broadcast2(self.hi0mask.clone())),
             norm,
         )
         .re;
@@ -297,8 +299,7 @@ impl<B: FftBackend> SteerablePyramid<B> {
             let band = ifft2(
                 low.clone()
                     .mul_real(mask.unsqueeze_dim::<4>(0).unsqueeze_dim::<5>(0))
-                    .mul_i_pow(-(self.order as i64))
-                    .ifftshift(),
+                    .mul_i_pow(-(self.order as i64)),
                 norm,
             );
             bands.push(if self.is_complex {
@@ -310,11 +311,10 @@ impl<B: FftBackend> SteerablePyramid<B> {
             } else {
                 Band::Real(band.re)
             });
-            low = match scale.crop {
-                Some((start, end)) => low.map(|t| {
-                    let [b, c, o, _, _] = t.dims();
-                    t.slice([0..b, 0..c, 0..o, start[0]..end[0], start[1]..end[1]])
-                }),
+            low = match &scale.crop {
+                Some([rows, columns]) => {
+                    low.map(|t| t.select(3, rows.clone()).select(4, columns.clone()))
+                }
                 None => low,
             }
             .mul_real(broadcast2(scale.lomask.clone()));
@@ -322,7 +322,7 @@ impl<B: FftBackend> SteerablePyramid<B> {
                 low = low.mul_scalar(2.0);
             }
         }
-        let residual_lowpass = ifft2(low.ifftshift(), norm).re.squeeze_dim::<4>(2);
+        let residual_lowpass = ifft2(low, norm).re.squeeze_dim::<4>(2);
         Ok(Pyramid {
             residual_highpass,
             bands,
@@ -371,7 +371,7 @@ impl<B: FftBackend> SteerablePyramid<B> {
         let norm = self.norm();
         let lowpass = &pyramid.residual_lowpass;
         let mut spectrum = if wants(Level::ResidualLowpass) {
-            fft2(Complex::from_real(lowpass.clone()), norm).fftshift()
+            fft2(Complex::from_real(lowpass.clone()), norm)
         } else {
             Complex::from_real(lowpass.zeros_like())
         };
@@ -388,13 +388,22 @@ impl<B: FftBackend> SteerablePyramid<B> {
                 .mul_real(broadcast2(scale.lomask.clone()))
                 .map(round_to_f32);
             let device = coarser.re.device();
-            spectrum = match scale.crop {
-                Some((start, end)) => coarser.map(|t| {
-                    Tensor::<B, 4>::zeros([b, c, h, w], (&device, t.dtype()))
-                        .slice_assign([0..b, 0..c, start[0]..end[0], start[1]..end[1]], t)
-                }),
-                None => coarser,
-            };
+            spectrum =
+                match &scale.crop {
+                    Some([rows, columns]) => coarser.map(|t| {
+                        let [_, _, _, m] = t.dims();
+                        let dtype = t.dtype();
+                        let tall = Tensor::<B, 4>::zeros([b, c, h, m], (&device, dtype))
+                            .select_assign(2, rows.clone(), t, IndexingUpdateOp::Add);
+                        Tensor::<B, 4>::zeros([b, c, h, w], (&device, dtype)).select_assign(
+                            3,
+                            columns.clone(),
+                            tall,
+                            IndexingUpdateOp::Add,
+                        )
+                    }),
+                    None => coarser,
+                };
             if wants(Level::Scale(s)) {
                 spectrum = spectrum + self.band_spectrum(&pyramid.bands[s], scale, &bands, norm);
             }
@@ -402,11 +411,10 @@ impl<B: FftBackend> SteerablePyramid<B> {
         let mut out = spectrum.mul_real(broadcast2(self.lo0mask.clone()));
         if wants(Level::ResidualHighpass) {
             let highpass = fft2(Complex::from_real(pyramid.residual_highpass.clone()), norm)
-                .fftshift()
                 .mul_real(broadcast2(self.hi0mask.clone()));
             out = out + highpass;
         }
-        Ok(ifft2(out.ifftshift(), norm).re)
+        Ok(ifft2(out, norm).re)
     }
 
     /// `Σ_b i^order · F(band_b) · anglemask_recon_b · himask` over the chosen orientations.
@@ -435,7 +443,6 @@ impl<B: FftBackend> SteerablePyramid<B> {
         let masks =
             scale.anglemasks_recon.clone().select(0, index) * scale.himask.clone().unsqueeze_dim(0);
         fft2(chosen, norm)
-            .fftshift()
             .mul_real(masks.unsqueeze_dim::<4>(0).unsqueeze_dim::<5>(0))
             .mul_i_pow(self.order as i64)
             .map(|t| t.sum_dim(2).squeeze_dim::<4>(2))
@@ -461,6 +468,34 @@ struct Masks {
     lo0mask: Grid,
     hi0mask: Grid,
     scales: Vec<ScaleGrids>,
+}
+
+/// For a spectrum of `size` in FFT order, the indices a crop of `length` starting at `start`
+/// in centred (fftshifted) order keeps, themselves in FFT order: small index `j` is centred
+/// crop position `(j + length/2) mod length` (ifftshift), i.e. centred position `start + …`
+/// of the large spectrum, which is FFT-order index `… − size/2 mod size` (fftshift).
+fn crop_indices(size: usize, start: usize, length: usize) -> Vec<usize> {
+    (0..length)
+        .map(|j| (start + (j + length / 2) % length + size - size / 2) % size)
+        .collect()
+}
+
+impl Grid {
+    /// numpy's `ifftshift` of the grid.
+    fn ifftshift(&self) -> Grid {
+        let (h, w) = (self.height, self.width);
+        let mut values = vec![0.0; h * w];
+        for r in 0..h {
+            for c in 0..w {
+                values[r * w + c] = self.values[((r + h / 2) % h) * w + (c + w / 2) % w];
+            }
+        }
+        Grid {
+            height: h,
+            width: w,
+            values,
+        }
+    }
 }
 
 /// numpy's `interp`: piecewise linear on increasing `xs`, clamped to the end values.
