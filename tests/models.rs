@@ -11,7 +11,9 @@ use metamer_models::{
     CenterSurroundConfig, FrontEndConfig, FrontEndKind, GaussianConfig, LaplacianPyramid,
     LinearConfig, ModelError, ModelWarning, Padding, disk,
 };
-use metamer_tests::{Flex, NdArray, NdArray64, assert_history, floats, json, npy, relative_l2};
+use metamer_tests::{
+    Flex, NdArray, NdArray64, assert_history, assert_scaled_close, floats, json, npy, relative_l2,
+};
 
 /// Builds the model of a fixture case, drawing from the global generator like plenoptic.
 fn build<B: Backend>(name: &str) -> Box<dyn Model<B>> {
@@ -100,30 +102,6 @@ fn build<B: Backend>(name: &str) -> Box<dyn Model<B>> {
         "laplacian_pyramid" => Box::new(LaplacianPyramid::new(3, false).unwrap()),
         "laplacian_pyramid_scaled" => Box::new(LaplacianPyramid::new(4, true).unwrap()),
         other => panic!("no model for fixture case {other}"),
-    }
-}
-
-/// Relative error `‖a − e‖₂ / ‖e‖₂ ≤ rtol`, and element-wise `|a − e| ≤ elementwise · (|e| +
-/// rms(e))` (near-zero elements judged against the output's scale).
-///
-/// In float32 the element-wise bound is 1e-4: center-surround responses are differences of two
-/// blurs, and where gain control divides by a small local contrast, float32 rounding alone moves
-/// single gradient elements by about 1e-5 of the scale; plenoptic's own float32 values sit up
-/// to 5e-6 from its float64 ones by this measure, ours up to 1.4e-5.
-#[track_caller]
-fn assert_scaled_close(what: &str, actual: &[f64], expected: &[f64], rtol: f64, elementwise: f64) {
-    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
-    let relative = relative_l2(actual, expected);
-    assert!(
-        relative <= rtol,
-        "{what}: relative error {relative:.3e} > {rtol:e}"
-    );
-    let rms = (expected.iter().map(|e| e * e).sum::<f64>() / expected.len() as f64).sqrt();
-    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
-        assert!(
-            (a - e).abs() <= elementwise * (e.abs() + rms),
-            "{what}[{i}]: {a} vs expected {e} (bound {elementwise:e}, rms {rms})"
-        );
     }
 }
 

@@ -6,7 +6,9 @@ use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
 use metamer_core::{rng, set_seed, tensor::to_f64};
 use metamer_models::fft::FftBackend;
 use metamer_models::{Band, Level, Pyramid, SteerablePyramid, SteerablePyramidConfig};
-use metamer_tests::{Flex, NdArray, NdArray64, Value, floats, json, npy, relative_l2};
+use metamer_tests::{
+    Flex, NdArray, NdArray64, Value, assert_scaled_close, floats, json, npy, relative_l2,
+};
 
 fn config(case: &Value, shape: [usize; 2]) -> SteerablePyramidConfig {
     let options = &case["options"];
@@ -43,26 +45,6 @@ fn flatten<B: burn::tensor::backend::Backend>(pyramid: &Pyramid<B>) -> Tensor<B,
     Tensor::cat(parts, 0)
 }
 
-#[track_caller]
-fn assert_close(what: &str, actual: &[f64], expected: &[f64], rtol: f64, elementwise: f64) {
-    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
-    let relative = relative_l2(actual, expected);
-    assert!(
-        relative <= rtol,
-        "{what}: relative error {relative:.3e} > {rtol:e}"
-    );
-    let rms = (expected.iter().map(|e| e * e).sum::<f64>() / expected.len() as f64).sqrt();
-    let worst = actual
-        .iter()
-        .zip(expected)
-        .map(|(a, e)| (a - e).abs() / (e.abs() + rms))
-        .fold(0.0, f64::max);
-    assert!(
-        worst <= elementwise,
-        "{what}: element error {worst:.3e} > {elementwise:e}"
-    );
-}
-
 fn against_plenoptic<B: AutodiffBackend + FftBackend>(dtype: DType, rtol: f64, elementwise: f64) {
     let suffix = if dtype == DType::F64 { "f64" } else { "f32" };
     for case in json("steerable_pyramids")["cases"].as_array().unwrap() {
@@ -91,10 +73,10 @@ fn against_plenoptic<B: AutodiffBackend + FftBackend>(dtype: DType, rtol: f64, e
         let grads = flat.clone().powi_scalar(2).sum().backward();
         let what = format!("{name} {suffix}");
         let expected = npy(&format!("spyr_{name}_{suffix}")).values;
-        assert_close(&what, &to_f64(flat.inner()), &expected, rtol, elementwise);
+        assert_scaled_close(&what, &to_f64(flat.inner()), &expected, rtol, elementwise);
         let gradient = to_f64(input.grad(&grads).unwrap());
         let expected = npy(&format!("spyr_{name}_grad_{suffix}")).values;
-        assert_close(
+        assert_scaled_close(
             &format!("{what} gradient"),
             &gradient,
             &expected,
@@ -104,7 +86,7 @@ fn against_plenoptic<B: AutodiffBackend + FftBackend>(dtype: DType, rtol: f64, e
 
         let recon = pyramid.recon_pyr(&coefficients, None, None).unwrap();
         let expected = npy(&format!("spyr_{name}_recon_{suffix}")).values;
-        assert_close(
+        assert_scaled_close(
             &format!("{what} recon"),
             &to_f64(recon.inner()),
             &expected,
@@ -120,7 +102,7 @@ fn against_plenoptic<B: AutodiffBackend + FftBackend>(dtype: DType, rtol: f64, e
             .recon_pyr(&coefficients, Some(&levels), Some(&bands))
             .unwrap();
         let expected = npy(&format!("spyr_{name}_recon_subset_{suffix}")).values;
-        assert_close(
+        assert_scaled_close(
             &format!("{what} recon of scale 0 and the lowpass, bands {bands:?}"),
             &to_f64(subset.inner()),
             &expected,

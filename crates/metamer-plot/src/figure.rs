@@ -512,13 +512,7 @@ fn draw_loss<DB: DrawingBackend>(
             .map_err(draw_error)?
             .label("penalties")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line(1)));
-        plot.configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(text_style(TICK_SIZE))
-            .draw()
-            .map_err(draw_error)?;
+        draw_legend(&mut plot)?;
     }
     if let Some((iteration, value)) = chart.current
         && value.is_finite()
@@ -564,6 +558,19 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
         return coarse;
     }
     ticks(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+}
+
+/// The labelled series' legend, top right on a translucent box.
+fn draw_legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    plot: &mut ChartContext<'a, DB, CT>,
+) -> Result<()> {
+    plot.configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(text_style(TICK_SIZE))
+        .draw()
+        .map_err(draw_error)
 }
 
 /// A linear range for `lo..hi` that plotters can draw even when the two are equal.
@@ -682,13 +689,7 @@ fn draw_histogram<DB: DrawingBackend>(
             .label(series.label.clone())
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], fill));
     }
-    plot.configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .label_font(text_style(TICK_SIZE))
-        .draw()
-        .map_err(draw_error)?;
+    draw_legend(&mut plot)?;
     areas.push(rect_of(plot.plotting_area()));
     Ok(())
 }
