@@ -293,3 +293,107 @@ fn invalid_arguments_give_plenoptic_errors() {
         "Error: band numbers must be in the range [0, 3]"
     );
 }
+
+/// plenoptic's Fourier helpers (autocorrelation with center_crop, expand, shrink) on real and
+/// complex inputs: outputs and gradients.
+fn signal_helpers<B: AutodiffBackend + FftBackend>(dtype: DType, rtol: f64, elementwise: f64) {
+    use metamer_models::fft::Complex;
+    use metamer_models::signal::{autocorrelation, center_crop, expand, shrink};
+    let suffix = if dtype == DType::F64 { "f64" } else { "f32" };
+    let fixture = json("signal");
+    let shape: [usize; 4] = floats(&fixture["shape"])
+        .iter()
+        .map(|v| *v as usize)
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    set_seed(fixture["seed"].as_u64().unwrap());
+    let re: Tensor<B, 4> = rng::rand(shape, DType::F32, &Default::default());
+    let im: Tensor<B, 4> = rng::rand(shape, DType::F32, &Default::default());
+    type Case<B> = fn(Complex<B, 4>) -> Complex<B, 4>;
+    let cases: [(&str, bool, Case<B>); 5] = [
+        ("autocorrelation", false, |x| {
+            Complex::from_real(center_crop(autocorrelation(x.re).unwrap(), 7).unwrap())
+        }),
+        ("expand", false, |x| expand(x, 2.0).unwrap()),
+        ("expand_complex", true, |x| expand(x, 2.0).unwrap()),
+        ("shrink", false, |x| shrink(x, 2).unwrap()),
+        ("shrink4_complex", true, |x| shrink(x, 4).unwrap()),
+    ];
+    for (name, complex, function) in cases {
+        let (re, im) = (
+            re.clone().cast(dtype).require_grad(),
+            im.clone().cast(dtype).require_grad(),
+        );
+        let input = if complex {
+            Complex {
+                re: re.clone(),
+                im: im.clone(),
+            }
+        } else {
+            Complex::from_real(re.clone())
+        };
+        let out = function(input);
+        // Real inputs give real outputs: plenoptic keeps only the real part.
+        let flat = if complex {
+            Tensor::cat(vec![out.re.reshape([-1]), out.im.reshape([-1])], 0)
+        } else {
+            out.re.reshape([-1])
+        };
+        let grads = flat.clone().powi_scalar(2).sum().backward();
+        let what = format!("{name} {suffix}");
+        let expected = npy(&format!("signal_{name}_{suffix}")).values;
+        assert_scaled_close(&what, &to_f64(flat.inner()), &expected, rtol, elementwise);
+        let mut gradient = to_f64(re.grad(&grads).unwrap());
+        if complex {
+            gradient.extend(to_f64(im.grad(&grads).unwrap()));
+        }
+        let expected = npy(&format!("signal_{name}_grad_{suffix}")).values;
+        assert_scaled_close(
+            &format!("{what} gradient"),
+            &gradient,
+            &expected,
+            rtol,
+            elementwise,
+        );
+    }
+}
+
+#[test]
+fn fourier_helpers_match_plenoptic() {
+    signal_helpers::<NdArray64>(DType::F64, 1e-10, 1e-9);
+    signal_helpers::<NdArray>(DType::F32, 1e-5, 1e-4);
+    signal_helpers::<Flex>(DType::F32, 1e-5, 1e-4);
+}
+
+#[test]
+fn fourier_helpers_refuse_what_plenoptic_refuses() {
+    use metamer_models::fft::Complex;
+    use metamer_models::signal::{autocorrelation, center_crop, expand, shrink};
+    let x = image([1, 1, 8, 6]);
+    let message = |e: metamer_models::ModelError| e.to_string();
+    assert_eq!(
+        message(center_crop(x.clone(), 7).unwrap_err()),
+        "output_size is bigger than image height/width!"
+    );
+    assert_eq!(
+        message(center_crop(x.clone(), 0).unwrap_err()),
+        "output_size must be positive!"
+    );
+    assert_eq!(center_crop(x.clone(), 3).unwrap().dims(), [1, 1, 3, 3]);
+    assert_eq!(
+        message(expand(Complex::from_real(x.clone()), 1.0).unwrap_err()),
+        "factor must be strictly greater than 1!"
+    );
+    assert_eq!(
+        message(expand(Complex::from_real(x.clone()), 1.25).unwrap_err()),
+        "factor * x.shape[-1] must be an integer but got 7.5 instead!"
+    );
+    assert!(shrink(Complex::from_real(x.clone()), 4).is_err());
+    assert!(autocorrelation(image([1, 1, 8, 7])).is_err());
+    // The centre of the autocorrelation is the mean square.
+    let ac = autocorrelation(x.clone()).unwrap();
+    let centre = to_f64(ac.narrow(2, 4, 1).narrow(3, 3, 1))[0];
+    let mean_square = to_f64(x.powi_scalar(2).mean())[0];
+    assert!((centre - mean_square).abs() < 1e-12);
+}

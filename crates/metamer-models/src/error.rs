@@ -29,6 +29,9 @@ pub enum ModelError {
     MaskNeedsOnOff,
     #[error("n_scales must be positive!")]
     Scales,
+    /// A Fourier-helper argument plenoptic rejects, with its message.
+    #[error("{0}")]
+    Signal(String),
     /// A steerable-pyramid argument or input plenoptic rejects, with its message.
     #[error("{0}")]
     Pyramid(String),
