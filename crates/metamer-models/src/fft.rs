@@ -19,23 +19,26 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive, backend::Backend};
+use burn::tensor::{DType, Tensor, TensorData, TensorMetadata, TensorPrimitive, backend::Backend};
 use rustfft::{FftDirection, FftNum, FftPlanner, num_complex::Complex as FftComplex};
 
 /// Backends with a differentiable 2-D FFT.
 pub trait FftBackend: Backend {
-    /// The unnormalised 2-D DFT (`e^{∓2πi kn/N}`, no scaling) of `[2, n, height, width]`
-    /// tensors holding the real parts, then the imaginary parts.
-    fn fft2_packed(packed: FloatTensor<Self>, inverse: bool) -> FloatTensor<Self>;
+    /// The unnormalised 2-D DFT (`e^{∓2πi kn/N}`, no scaling) over the last two axes of
+    /// `[parts, n, height, width]` tensors: `parts` is 2 for real then imaginary parts, 1 for
+    /// real input. With `real_output` only the real part of the result is returned (1 part).
+    fn fft2_packed(x: FloatTensor<Self>, inverse: bool, real_output: bool) -> FloatTensor<Self>;
 }
 
 impl<B: Backend, C: CheckpointStrategy> FftBackend for Autodiff<B, C> {
-    fn fft2_packed(packed: FloatTensor<Self>, inverse: bool) -> FloatTensor<Self> {
-        /// The DFT is linear with the real form of `conj(F)ᵀ = conj(F)` as its transpose, so
-        /// the gradient is the opposite-direction unnormalised transform of the gradient.
+    fn fft2_packed(x: FloatTensor<Self>, inverse: bool, real_output: bool) -> FloatTensor<Self> {
+        /// The DFT is linear and the real form of its adjoint is the opposite-direction
+        /// unnormalised transform; a real input makes the adjoint keep only its real part,
+        /// and a real output makes the gradient a real input to it.
         #[derive(Debug)]
         struct Fft2 {
             inverse: bool,
+            real_input: bool,
         }
 
         impl<B: Backend> Backward<B, 1> for Fft2 {
@@ -48,35 +51,40 @@ impl<B: Backend, C: CheckpointStrategy> FftBackend for Autodiff<B, C> {
                 _checkpointer: &mut Checkpointer,
             ) {
                 unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    host_fft2::<B>(grad, !self.inverse)
+                    host_fft2::<B>(grad, !self.inverse, self.real_input)
                 });
             }
         }
 
-        Fft2 { inverse }
-            .prepare::<C>([packed.node.clone()])
-            .compute_bound()
-            .stateless(host_fft2::<B>(packed.primitive, inverse))
+        let real_input = x.primitive.shape()[0] == 1;
+        Fft2 {
+            inverse,
+            real_input,
+        }
+        .prepare::<C>([x.node.clone()])
+        .compute_bound()
+        .stateless(host_fft2::<B>(x.primitive, inverse, real_output))
     }
 }
 
 /// The transform on the host, in the tensor's own precision (float64 for float64 tensors,
 /// float32 otherwise, as torch computes it); the result keeps the input's dtype and device.
-fn host_fft2<B: Backend>(packed: FloatTensor<B>, inverse: bool) -> FloatTensor<B> {
-    let tensor = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(packed));
+fn host_fft2<B: Backend>(x: FloatTensor<B>, inverse: bool, real_output: bool) -> FloatTensor<B> {
+    let tensor = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(x));
     let device = tensor.device();
-    let shape = tensor.dims();
-    let [two, _, height, width] = shape;
-    debug_assert_eq!(two, 2, "packed complex tensors start with an axis of 2");
+    let [parts, n, height, width] = tensor.dims();
+    debug_assert!(parts == 1 || parts == 2, "1 or 2 parts, got {parts}");
+    let shape = [if real_output { 1 } else { 2 }, n, height, width];
     let data = tensor.into_data();
     let dtype = data.dtype;
     let data = if dtype == DType::F64 {
         let values: Vec<f64> = data.into_vec().expect("float64 data");
-        TensorData::new(transform_planes(&values, height, width, inverse), shape)
+        let out = transform_planes(&values, parts, height, width, inverse, real_output);
+        TensorData::new(out, shape)
     } else {
         let values: Vec<f32> = data.convert::<f32>().into_vec().expect("float data");
-        TensorData::new(transform_planes(&values, height, width, inverse), shape)
-            .convert_dtype(dtype)
+        let out = transform_planes(&values, parts, height, width, inverse, real_output);
+        TensorData::new(out, shape).convert_dtype(dtype)
     };
     Tensor::<B, 4>::from_data(data, (&device, dtype))
         .into_primitive()
@@ -102,19 +110,29 @@ macro_rules! planned {
 }
 planned!(f32, f64);
 
-/// Real parts then imaginary parts of `height × width` planes in, the same out, transformed.
+/// `parts` blocks of `height × width` planes (real parts, then imaginary parts if 2) in;
+/// the transformed real parts, then imaginary parts unless `real_output`, out.
 fn transform_planes<T: Planned>(
     values: &[T],
+    parts: usize,
     height: usize,
     width: usize,
     inverse: bool,
+    real_output: bool,
 ) -> Vec<T> {
-    let (re, im) = values.split_at(values.len() / 2);
-    let mut planes: Vec<FftComplex<T>> = re
-        .iter()
-        .zip(im)
-        .map(|(re, im)| FftComplex::new(*re, *im))
-        .collect();
+    let count = values.len() / parts;
+    let mut planes: Vec<FftComplex<T>> = if parts == 2 {
+        let (re, im) = values.split_at(count);
+        re.iter()
+            .zip(im)
+            .map(|(re, im)| FftComplex::new(*re, *im))
+            .collect()
+    } else {
+        values
+            .iter()
+            .map(|re| FftComplex::new(*re, T::zero()))
+            .collect()
+    };
     let direction = if inverse {
         FftDirection::Inverse
     } else {
@@ -129,17 +147,20 @@ fn transform_planes<T: Planned>(
     let scratch_len = rows
         .get_inplace_scratch_len()
         .max(columns.get_inplace_scratch_len());
-    let mut scratch = vec![FftComplex::new(T::zero(), T::zero()); scratch_len];
-    let mut transposed = vec![FftComplex::new(T::zero(), T::zero()); height * width];
+    let zero = FftComplex::new(T::zero(), T::zero());
+    let mut scratch = vec![zero; scratch_len];
+    let mut transposed = vec![zero; height * width];
     for plane in planes.chunks_exact_mut(height * width) {
         rows.process_with_scratch(plane, &mut scratch);
         transpose(plane, &mut transposed, height, width);
         columns.process_with_scratch(&mut transposed, &mut scratch);
         transpose(&transposed, plane, width, height);
     }
-    let mut out = Vec::with_capacity(values.len());
+    let mut out = Vec::with_capacity(if real_output { count } else { 2 * count });
     out.extend(planes.iter().map(|c| c.re));
-    out.extend(planes.iter().map(|c| c.im));
+    if !real_output {
+        out.extend(planes.iter().map(|c| c.im));
+    }
     out
 }
 
@@ -240,50 +261,66 @@ impl<B: Backend, const D: usize> std::ops::Add for Complex<B, D> {
 
 /// The 2-D DFT over the last two axes (`torch.fft.fft2`).
 pub fn fft2<B: FftBackend, const D: usize>(x: Complex<B, D>, norm: Norm) -> Complex<B, D> {
-    transform(x, false, norm)
+    let dims = x.re.dims();
+    split(transform(vec![x.re, x.im], false, false, norm), dims)
+}
+
+/// The 2-D DFT of a real tensor (`torch.fft.fft2` on real input), without an imaginary part
+/// to carry in.
+pub fn fft2_real<B: FftBackend, const D: usize>(x: Tensor<B, D>, norm: Norm) -> Complex<B, D> {
+    let dims = x.dims();
+    split(transform(vec![x], false, false, norm), dims)
 }
 
 /// The inverse 2-D DFT over the last two axes (`torch.fft.ifft2`).
 pub fn ifft2<B: FftBackend, const D: usize>(x: Complex<B, D>, norm: Norm) -> Complex<B, D> {
-    transform(x, true, norm)
+    let dims = x.re.dims();
+    split(transform(vec![x.re, x.im], true, false, norm), dims)
 }
 
-fn transform<B: FftBackend, const D: usize>(
-    x: Complex<B, D>,
-    inverse: bool,
-    norm: Norm,
-) -> Complex<B, D> {
+/// The real part of the inverse 2-D DFT (`torch.fft.ifft2(x).real`), computed without the
+/// imaginary part.
+pub fn ifft2_real<B: FftBackend, const D: usize>(x: Complex<B, D>, norm: Norm) -> Tensor<B, D> {
     let dims = x.re.dims();
+    transform(vec![x.re, x.im], true, true, norm).reshape(dims)
+}
+
+/// Runs the operation on the parts (real, then imaginary if given) packed as
+/// `[parts, planes, height, width]`, and applies the norm's scaling.
+fn transform<B: FftBackend, const D: usize>(
+    parts: Vec<Tensor<B, D>>,
+    inverse: bool,
+    real_output: bool,
+    norm: Norm,
+) -> Tensor<B, 4> {
+    let dims = parts[0].dims();
     let (height, width) = (dims[D - 2], dims[D - 1]);
     let planes = dims[..D - 2].iter().product::<usize>();
-    let packed = Tensor::stack::<4>(
-        vec![
-            x.re.reshape([planes, height, width]),
-            x.im.reshape([planes, height, width]),
-        ],
+    let packed = Tensor::cat(
+        parts
+            .into_iter()
+            .map(|p| p.reshape([1, planes, height, width]))
+            .collect(),
         0,
     );
     let out = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(B::fft2_packed(
         packed.into_primitive().tensor(),
         inverse,
+        real_output,
     )));
     let n = (height * width) as f64;
-    let scale = match (norm, inverse) {
-        (Norm::Backward, false) => 1.0,
-        (Norm::Backward, true) => 1.0 / n,
-        (Norm::Ortho, _) => 1.0 / n.sqrt(),
-    };
-    let part = |index: usize| {
-        let part = out.clone().narrow(0, index, 1).reshape(dims);
-        if scale == 1.0 {
-            part
-        } else {
-            part.mul_scalar(scale)
-        }
-    };
+    match (norm, inverse) {
+        (Norm::Backward, false) => out,
+        (Norm::Backward, true) => out.mul_scalar(1.0 / n),
+        (Norm::Ortho, _) => out.mul_scalar(1.0 / n.sqrt()),
+    }
+}
+
+/// Real and imaginary parts of a `[2, …]` result.
+fn split<B: Backend, const D: usize>(out: Tensor<B, 4>, dims: [usize; D]) -> Complex<B, D> {
     Complex {
-        re: part(0),
-        im: part(1),
+        re: out.clone().narrow(0, 0, 1).reshape(dims),
+        im: out.narrow(0, 1, 1).reshape(dims),
     }
 }
 
@@ -450,6 +487,38 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// The real-input and real-output operations give the complex ones' values and gradients.
+    #[test]
+    fn real_variants_agree_with_the_complex_transform() {
+        let (h, w) = (4, 6);
+        let weights = tensor(values(h * w, 7.0), [1, h, w]);
+        let run = |real_paths: bool| {
+            let x = tensor(values(h * w, 1.0), [1, h, w]).require_grad();
+            let spectrum = if real_paths {
+                fft2_real(x.clone(), Norm::Ortho)
+            } else {
+                fft2(Complex::from_real(x.clone()), Norm::Ortho)
+            };
+            let spectrum = spectrum.mul_real(weights.clone());
+            let back = if real_paths {
+                ifft2_real(spectrum, Norm::Backward)
+            } else {
+                ifft2(spectrum, Norm::Backward).re
+            };
+            let grads = back.clone().powi_scalar(3).sum().backward();
+            (to_f64(back), to_f64(x.grad(&grads).unwrap()))
+        };
+        let (real, complex) = (run(true), run(false));
+        for (a, e) in real
+            .0
+            .iter()
+            .zip(&complex.0)
+            .chain(real.1.iter().zip(&complex.1))
+        {
+            assert!((a - e).abs() < 1e-12, "{a} vs {e}");
         }
     }
 

@@ -3,7 +3,7 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use crate::fft::{Complex, FftBackend, Norm, fft2, fftshift, ifft2};
+use crate::fft::{Complex, FftBackend, Norm, fft2, fft2_real, fftshift, ifft2, ifft2_real};
 use crate::{ModelError, Result};
 
 fn signal_error(message: impl Into<String>) -> ModelError {
@@ -43,9 +43,9 @@ pub fn autocorrelation<B: FftBackend, const D: usize>(x: Tensor<B, D>) -> Result
              not an autocorrelation)"
         )));
     }
-    let spectrum = fft2(Complex::from_real(x), Norm::Backward);
+    let spectrum = fft2_real(x, Norm::Backward);
     let power = spectrum.re.powi_scalar(2) + spectrum.im.powi_scalar(2);
-    let correlation = ifft2(Complex::from_real(power), Norm::Backward).re;
+    let correlation = ifft2_real(Complex::from_real(power), Norm::Backward);
     // A product with the reciprocal: Burn 0.21 differentiates `div_scalar` in float32 even for
     // float64 tensors (its backward step computes `1 / divisor` as f32).
     Ok(fftshift(correlation).mul_scalar(1.0 / (h * w) as f64))

@@ -6,7 +6,7 @@ use std::f64::consts::PI;
 use burn::tensor::{DType, IndexingUpdateOp, Int, Tensor, backend::Backend};
 use metamer_core::tensor::from_f64;
 
-use crate::fft::{Complex, FftBackend, Norm, fft2, ifft2};
+use crate::fft::{Complex, FftBackend, Norm, fft2, fft2_real, ifft2, ifft2_real};
 use crate::filters::float_dtype;
 use crate::{ModelError, ModelWarning, Result};
 
@@ -284,32 +284,29 @@ impl<B: FftBackend> SteerablePyramid<B> {
             )));
         }
         let norm = self.norm();
-        let spectrum = fft2(Complex::from_real(image), norm);
-        let residual_highpass = ifft2(
+        let spectrum = fft2_real(image, norm);
+        let residual_highpass = ifft2_real(
             spectrum.clone().mul_real(broadcast2(self.hi0mask.clone())),
             norm,
-        )
-        .re;
+        );
         let mut low: Complex<B, 5> = spectrum
             .mul_real(broadcast2(self.lo0mask.clone()))
             .map(|t| t.unsqueeze_dim(2));
         let mut bands = Vec::with_capacity(self.scales.len());
         for scale in &self.scales {
             let mask = scale.anglemasks.clone() * scale.himask.clone().unsqueeze_dim(0);
-            let band = ifft2(
-                low.clone()
-                    .mul_real(mask.unsqueeze_dim::<4>(0).unsqueeze_dim::<5>(0))
-                    .mul_i_pow(-(self.order as i64)),
-                norm,
-            );
-            bands.push(if self.is_complex {
-                Band::Complex(if self.tight_frame {
-                    band.mul_scalar(std::f64::consts::FRAC_1_SQRT_2)
-                } else {
-                    band
-                })
+            let band_spectrum = low
+                .clone()
+                .mul_real(mask.unsqueeze_dim::<4>(0).unsqueeze_dim::<5>(0))
+                .mul_i_pow(-(self.order as i64));
+            bands.push(if !self.is_complex {
+                Band::Real(ifft2_real(band_spectrum, norm))
+            } else if self.tight_frame {
+                Band::Complex(
+                    ifft2(band_spectrum, norm).mul_scalar(std::f64::consts::FRAC_1_SQRT_2),
+                )
             } else {
-                Band::Real(band.re)
+                Band::Complex(ifft2(band_spectrum, norm))
             });
             low = match &scale.crop {
                 Some([rows, columns]) => {
@@ -322,7 +319,7 @@ impl<B: FftBackend> SteerablePyramid<B> {
                 low = low.mul_scalar(2.0);
             }
         }
-        let residual_lowpass = ifft2(low, norm).re.squeeze_dim::<4>(2);
+        let residual_lowpass = ifft2_real(low, norm).squeeze_dim::<4>(2);
         Ok(Pyramid {
             residual_highpass,
             bands,
@@ -371,7 +368,7 @@ impl<B: FftBackend> SteerablePyramid<B> {
         let norm = self.norm();
         let lowpass = &pyramid.residual_lowpass;
         let mut spectrum = if wants(Level::ResidualLowpass) {
-            fft2(Complex::from_real(lowpass.clone()), norm)
+            fft2_real(lowpass.clone(), norm)
         } else {
             Complex::from_real(lowpass.zeros_like())
         };
@@ -410,11 +407,11 @@ impl<B: FftBackend> SteerablePyramid<B> {
         }
         let mut out = spectrum.mul_real(broadcast2(self.lo0mask.clone()));
         if wants(Level::ResidualHighpass) {
-            let highpass = fft2(Complex::from_real(pyramid.residual_highpass.clone()), norm)
+            let highpass = fft2_real(pyramid.residual_highpass.clone(), norm)
                 .mul_real(broadcast2(self.hi0mask.clone()));
             out = out + highpass;
         }
-        Ok(ifft2(out, norm).re)
+        Ok(ifft2_real(out, norm))
     }
 
     /// `Σ_b i^order · F(band_b) · anglemask_recon_b · himask` over the chosen orientations.
@@ -425,12 +422,7 @@ impl<B: FftBackend> SteerablePyramid<B> {
         orientations: &[usize],
         norm: Norm,
     ) -> Complex<B, 4> {
-        let coefficients = match band {
-            Band::Real(re) => Complex::from_real(re.clone()),
-            Band::Complex(c) if self.tight_frame => c.clone().mul_scalar(std::f64::consts::SQRT_2),
-            Band::Complex(c) => c.clone(),
-        };
-        let device = coefficients.re.device();
+        let device = band.real().device();
         let index = Tensor::<B, 1, burn::tensor::Int>::from_data(
             orientations
                 .iter()
@@ -439,10 +431,25 @@ impl<B: FftBackend> SteerablePyramid<B> {
                 .as_slice(),
             &device,
         );
-        let chosen = coefficients.map(|t| t.select(2, index.clone()));
+        let chosen = |t: &Tensor<B, 5>| t.clone().select(2, index.clone());
+        let spectrum = match band {
+            Band::Real(re) => fft2_real(chosen(re), norm),
+            Band::Complex(c) => {
+                let chosen = Complex {
+                    re: chosen(&c.re),
+                    im: chosen(&c.im),
+                };
+                let chosen = if self.tight_frame {
+                    chosen.mul_scalar(std::f64::consts::SQRT_2)
+                } else {
+                    chosen
+                };
+                fft2(chosen, norm)
+            }
+        };
         let masks =
             scale.anglemasks_recon.clone().select(0, index) * scale.himask.clone().unsqueeze_dim(0);
-        fft2(chosen, norm)
+        spectrum
             .mul_real(masks.unsqueeze_dim::<4>(0).unsqueeze_dim::<5>(0))
             .mul_i_pow(self.order as i64)
             .map(|t| t.sum_dim(2).squeeze_dim::<4>(2))
