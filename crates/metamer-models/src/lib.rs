@@ -15,6 +15,7 @@ mod identity;
 mod laplacian;
 mod linear;
 pub mod padding;
+pub mod portilla_simoncelli;
 pub mod signal;
 mod steerable;
 
