@@ -301,16 +301,24 @@ pub fn imshow_batches(images: &[ImageBatch], options: &ImshowOptions) -> Result<
 fn select(index: Option<usize>, size: usize, axis: usize) -> Result<Vec<usize>> {
     match index {
         None => Ok((0..size).collect()),
-        Some(i) if i < size => Ok(vec![i]),
-        Some(i) => Err(invalid(format!(
-            "{}={i} is out of bounds for dimension {axis} with size {size}",
-            if axis == 0 {
-                "batch_idx"
-            } else {
-                "channel_idx"
-            }
-        ))),
+        Some(i) => check_index(i, size, axis).map(|()| vec![i]),
     }
+}
+
+/// `index` must lie within the batch (`axis` 0) or channel (`axis` 1) dimension of `size`;
+/// the error is torch's.
+pub(crate) fn check_index(index: usize, size: usize, axis: usize) -> Result<()> {
+    if index < size {
+        return Ok(());
+    }
+    let name = if axis == 0 {
+        "batch_idx"
+    } else {
+        "channel_idx"
+    };
+    Err(invalid(format!(
+        "{name}={index} is out of bounds for dimension {axis} with size {size}"
+    )))
 }
 
 /// Colours and titles for each slice; every slice is zoomed to the largest one's size.

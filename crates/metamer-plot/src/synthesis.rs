@@ -15,7 +15,9 @@ use crate::figure::{
     Cell, Content, Figure, HistogramChart, HistogramSeries, LINE, LossChart, PanelKind, StemChart,
     UNIT,
 };
-use crate::imshow::{ImageBatch, RangeRule, Slice, ValueRange, image_panels, percentile};
+use crate::imshow::{
+    ImageBatch, RangeRule, Slice, ValueRange, check_index, image_panels, percentile,
+};
 use crate::{PlotWarning, Result};
 
 /// The plots `synthesis_status` can combine, by plenoptic's names.
@@ -470,16 +472,6 @@ pub(crate) fn status_figure<B: AutodiffBackend>(
     Ok(Figure::new(cells, count.max(1)))
 }
 
-fn check_batch(batch_idx: usize, size: usize) -> Result<()> {
-    if batch_idx < size {
-        Ok(())
-    } else {
-        Err(invalid(format!(
-            "batch_idx={batch_idx} is out of bounds for dimension 0 with size {size}"
-        )))
-    }
-}
-
 /// The largest integer zoom showing `height × width` within a panel (at least 1).
 fn fitting_zoom(height: usize, width: usize, space: u32) -> u32 {
     (space / height.max(width).max(1) as u32).max(1)
@@ -505,7 +497,7 @@ fn imshow_content<B: AutodiffBackend>(
         }
     }
     let [batches, channels, height, width] = image.shape;
-    check_batch(selection.batch_idx, batches)?;
+    check_index(selection.batch_idx, batches, 0)?;
     let as_rgb = selection.channel_idx.is_none() && channels > 1;
     let slice = if as_rgb {
         if channels != 3 && channels != 4 {
@@ -521,11 +513,7 @@ fn imshow_content<B: AutodiffBackend>(
         }
     } else {
         let channel = selection.channel_idx.unwrap_or(0);
-        if channel >= channels {
-            return Err(invalid(format!(
-                "channel_idx={channel} is out of bounds for dimension 1 with size {channels}"
-            )));
-        }
+        check_index(channel, channels, 1)?;
         Slice {
             values: image.plane(selection.batch_idx, channel),
             channels: 1,
@@ -618,7 +606,7 @@ fn layout_error(
 ) -> Result<(Content, Option<(f64, f64)>)> {
     let (batches, channels, length) = match *shape {
         [b, c, h, w] => {
-            check_batch(batch_idx, b)?;
+            check_index(batch_idx, b, 0)?;
             let planes: Vec<Slice> = (0..c)
                 .map(|channel| {
                     let start = (batch_idx * c + channel) * h * w;
@@ -660,7 +648,7 @@ fn layout_error(
             )));
         }
     };
-    check_batch(batch_idx, batches)?;
+    check_index(batch_idx, batches, 0)?;
     let mut stems: Vec<(String, &[f64])> = Vec::new();
     for channel in 0..channels {
         let start = (batch_idx * channels + channel) * length;
@@ -734,13 +722,9 @@ fn histogram_content<B: AutodiffBackend>(
     let metamer = ImageBatch::from_tensor(view.image.clone());
     let target = ImageBatch::from_tensor(met.image().clone());
     let [batches, channels, _, _] = metamer.shape;
-    check_batch(selection.batch_idx, batches)?;
-    if let Some(channel) = selection.channel_idx
-        && channel >= channels
-    {
-        return Err(invalid(format!(
-            "channel_idx={channel} is out of bounds for dimension 1 with size {channels}"
-        )));
+    check_index(selection.batch_idx, batches, 0)?;
+    if let Some(channel) = selection.channel_idx {
+        check_index(channel, channels, 1)?;
     }
     let pick = |image: &ImageBatch, batch: usize| -> Vec<f64> {
         match selection.channel_idx {
