@@ -10,7 +10,7 @@ use metamer_core::Metamer;
 use crate::error::invalid;
 use crate::figure::{extension, write};
 use crate::imshow::ImageBatch;
-use crate::synthesis::{PlotName, StatusOptions, View, representation_content, status_figure};
+use crate::synthesis::{StatusOptions, StemRange, View, status_figure};
 use crate::{Figure, PlotError, PlotWarning, Raster, Result};
 
 /// When stem plots of the representation error get a new y range (plenoptic's
@@ -163,35 +163,27 @@ impl<B: AutodiffBackend> Animation<'_, B> {
         let saved = self.met.saved_metamer();
         let every = self.met.store_progress().unwrap_or(1).max(1);
         let last = self.met.gradient_norm().len();
-        let mut stem_ylim = None;
+        let mut kept = None;
         saved.into_iter().enumerate().map(move |(i, image)| {
             let iteration = (i * every).min(last);
-            let mut view = View::<B> {
+            let renew = i == 0 || (i + 1) % self.interval == 0;
+            let view = View::<B> {
                 image,
                 image_iteration: iteration,
                 loss_iteration: iteration,
                 without_range: true,
-                stem_ylim,
+                stem_range: if renew {
+                    StemRange::Renew
+                } else {
+                    kept.map_or(StemRange::Own, StemRange::Keep)
+                },
             };
-            if i == 0 || (i + 1) % self.interval == 0 {
-                view.stem_ylim = None;
-                stem_ylim = self.stem_range(&view)?;
-                view.stem_ylim = stem_ylim;
+            let (figure, used) = status_figure(self.met, &self.options.status, &view)?;
+            if renew {
+                kept = used;
             }
-            status_figure(self.met, &self.options.status, &view)
+            Ok(figure)
         })
-    }
-
-    /// The stem y range of the representation error for `view`, when that panel is shown.
-    fn stem_range(&self, view: &View<B>) -> Result<Option<(f64, f64)>> {
-        let status = &self.options.status;
-        if !status
-            .included_plots
-            .contains(&PlotName::MetamerRepresentationError)
-        {
-            return Ok(None);
-        }
-        Ok(representation_content(self.met, view, &status.selection, &status.representation)?.1)
     }
 
     fn rasters(&self) -> impl Iterator<Item = Result<Raster>> + '_ {

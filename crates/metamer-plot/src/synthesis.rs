@@ -231,8 +231,20 @@ pub(crate) struct View<B: AutodiffBackend> {
     pub loss_iteration: usize,
     /// Leaves the `range` line out of image titles (it changes from frame to frame).
     pub without_range: bool,
-    /// A stem y range decided by the caller (animations keep it between rescales).
-    pub stem_ylim: Option<(f64, f64)>,
+    /// How the stem plots get their y range (animations keep one between rescales).
+    pub stem_range: StemRange,
+}
+
+/// Where the representation error's stem plots take their y range from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum StemRange {
+    /// From the panel's own [`Ylim`] rule.
+    Own,
+    /// Computed afresh by the panel's rule and shared by every stem plot (an animation's
+    /// rescale).
+    Renew,
+    /// A range kept from an earlier frame.
+    Keep((f64, f64)),
 }
 
 impl<B: AutodiffBackend> View<B> {
@@ -271,7 +283,7 @@ impl<B: AutodiffBackend> View<B> {
                 image_iteration,
                 loss_iteration: progress.iteration,
                 without_range: false,
-                stem_ylim: None,
+                stem_range: StemRange::Own,
             },
             warnings,
         ))
@@ -338,7 +350,7 @@ pub fn synthesis_status<B: AutodiffBackend>(
     options: &StatusOptions,
 ) -> Result<Figure> {
     let (view, warnings) = View::at(met, options.selection.iteration)?;
-    let mut figure = status_figure(met, options, &view)?;
+    let (mut figure, _) = status_figure(met, options, &view)?;
     figure.warnings.extend(warnings);
     Ok(figure)
 }
@@ -432,11 +444,13 @@ pub(crate) fn assign_panels(options: &StatusOptions) -> Result<(usize, Vec<(Plot
     Ok((panels, assigned))
 }
 
+/// The status figure for `view`, and the stem y range its representation-error panel used
+/// (`None` without that panel or for image-like representations).
 pub(crate) fn status_figure<B: AutodiffBackend>(
     met: &Metamer<B>,
     options: &StatusOptions,
     view: &View<B>,
-) -> Result<Figure> {
+) -> Result<(Figure, Option<(f64, f64)>)> {
     let (count, assigned) = assign_panels(options)?;
     let mut cells: Vec<Cell> = (0..count)
         .map(|_| Cell {
@@ -446,12 +460,16 @@ pub(crate) fn status_figure<B: AutodiffBackend>(
         })
         .collect();
     let selection = &options.selection;
+    let mut stem_range = None;
     for (plot, index) in assigned {
         let content = match plot {
             PlotName::SynthesisImshow => imshow_content(view, selection, &options.imshow)?,
             PlotName::SynthesisLoss => loss_content(met, view.loss_iteration, &options.loss)?,
             PlotName::MetamerRepresentationError => {
-                representation_content(met, view, selection, &options.representation)?.0
+                let (content, used) =
+                    representation_content(met, view, selection, &options.representation)?;
+                stem_range = used;
+                content
             }
             PlotName::SynthesisHistogram => {
                 histogram_content(met, view, selection, &options.histogram)?
@@ -469,7 +487,7 @@ pub(crate) fn status_figure<B: AutodiffBackend>(
             width_ratio,
         };
     }
-    Ok(Figure::new(cells, count.max(1)))
+    Ok((Figure::new(cells, count.max(1)), stem_range))
 }
 
 /// The largest integer zoom showing `height × width` within a panel (at least 1).
@@ -590,7 +608,7 @@ pub(crate) fn representation_content<B: AutodiffBackend>(
         selection.batch_idx,
         groups,
         panel.ylim,
-        view.stem_ylim,
+        view.stem_range,
     )
 }
 
@@ -602,7 +620,7 @@ fn layout_error(
     batch_idx: usize,
     groups: Option<Vec<(String, Range<usize>)>>,
     ylim: Ylim,
-    fixed_ylim: Option<(f64, f64)>,
+    stem_range: StemRange,
 ) -> Result<(Content, Option<(f64, f64)>)> {
     let (batches, channels, length) = match *shape {
         [b, c, h, w] => {
@@ -682,15 +700,16 @@ fn layout_error(
             .fold(0.0f64, |m, v| m.max(v.abs()));
         (-m, m)
     };
-    let used = fixed_ylim.unwrap_or(match ylim {
-        Ylim::Symmetric | Ylim::Data => symmetric,
-        Ylim::Fixed(lo, hi) => (lo, hi),
-    });
+    let used = match (stem_range, ylim) {
+        (StemRange::Keep(range), _) => range,
+        (_, Ylim::Symmetric | Ylim::Data) => symmetric,
+        (_, Ylim::Fixed(lo, hi)) => (lo, hi),
+    };
     let mut cells: Vec<Content> = stems
         .into_iter()
         .map(|(title, values)| {
-            let ylim = match (ylim, fixed_ylim) {
-                (Ylim::Data, None) => finite(values)
+            let ylim = match (ylim, stem_range) {
+                (Ylim::Data, StemRange::Own) => finite(values)
                     .iter()
                     .fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v))),
                 _ => used,
