@@ -36,6 +36,22 @@ fn floats(value: &serde_json::Value) -> Vec<f64> {
         .collect()
 }
 
+/// A `size × size` float32 test pattern `((i · step) mod period) / period`, written as
+/// `small.npy` in a fresh folder named `name`.
+fn small_image(name: &str, size: usize, step: usize, period: usize) -> PathBuf {
+    let path = temp_dir(name).join("small.npy");
+    let values = (0..size * size)
+        .map(|i| ((i * step) % period) as f64 / period as f64)
+        .collect();
+    let array = Array {
+        shape: vec![size, size],
+        values,
+        precision: Precision::F32,
+    };
+    write_npy(&path, &array).unwrap();
+    path
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -406,17 +422,7 @@ fn every_model_is_available_and_listed() {
     }
     assert!(text.contains("pretrained"), "{text}");
 
-    let image = temp_dir("models").join("small.npy");
-    let values = (0..48 * 48).map(|i| ((i * 7) % 13) as f64 / 13.0).collect();
-    write_npy(
-        &image,
-        &Array {
-            shape: vec![48, 48],
-            values,
-            precision: Precision::F32,
-        },
-    )
-    .unwrap();
+    let image = small_image("models", 48, 7, 13);
     for spec in [
         "on_off:pretrained=true,cache_filt=true,apply_mask=true",
         "luminance_contrast_gain_control:kernel_size=7",
@@ -454,17 +460,7 @@ fn every_model_is_available_and_listed() {
 
 #[test]
 fn resume_continues_exactly_and_examine_describes() {
-    let image = temp_dir("resume-image").join("small.npy");
-    let values = (0..32 * 32).map(|i| ((i * 5) % 11) as f64 / 11.0).collect();
-    write_npy(
-        &image,
-        &Array {
-            shape: vec![32, 32],
-            values,
-            precision: Precision::F32,
-        },
-    )
-    .unwrap();
+    let image = small_image("resume-image", 32, 5, 11);
     let settings = [
         "--image",
         image.to_str().unwrap(),
@@ -566,17 +562,7 @@ fn resume_continues_exactly_and_examine_describes() {
 #[cfg(unix)]
 #[test]
 fn a_signal_stops_cleanly_and_resume_matches() {
-    let image = temp_dir("signal-image").join("small.npy");
-    let values = (0..48 * 48).map(|i| ((i * 3) % 17) as f64 / 17.0).collect();
-    write_npy(
-        &image,
-        &Array {
-            shape: vec![48, 48],
-            values,
-            precision: Precision::F32,
-        },
-    )
-    .unwrap();
+    let image = small_image("signal-image", 48, 3, 17);
     let settings = [
         "--image",
         image.to_str().unwrap(),
