@@ -35,6 +35,9 @@ pub enum ModelError {
     /// A steerable-pyramid argument or input plenoptic rejects, with its message.
     #[error("{0}")]
     Pyramid(String),
+    /// A Portilla–Simoncelli argument or input refused, with plenoptic's message where it has one.
+    #[error("{0}")]
+    Texture(String),
     #[error("unknown padding mode {0:?}; expected one of reflect, circular, constant, replicate")]
     PadMode(String),
 }

@@ -32,6 +32,7 @@ pub use identity::Identity;
 pub use laplacian::{LaplacianPyramid, blur_downsample, upsample_blur};
 pub use linear::{Linear, LinearConfig};
 pub use padding::Padding;
+pub use portilla_simoncelli::{PortillaSimoncelli, PortillaSimoncelliConfig};
 pub use steerable::{Band, Level, Pyramid, SteerablePyramid, SteerablePyramidConfig};
 
 /// A parameter's value cut from the graph: what metamer synthesis uses.

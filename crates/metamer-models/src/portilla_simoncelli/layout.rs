@@ -1,6 +1,8 @@
-//! The layout of Portilla–Simoncelli texture statistics (plenoptic's `PortillaSimoncelli`,
-//! spec MOD15): the statistic groups in representation order, their shapes, and which
-//! entries are kept once redundant (point-symmetric) autocorrelation values are dropped.
+//! The layout of Portilla–Simoncelli texture statistics (spec MOD15): the statistic groups in
+//! representation order, their shapes, and which entries are kept once redundant
+//! (point-symmetric) autocorrelation values are dropped.
+
+use super::Scale;
 
 /// The statistic groups, in the order the representation concatenates them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -110,6 +112,22 @@ impl StatisticLayout {
             .iter()
             .map(|s| self.kept(*s).iter().filter(|k| **k).count())
             .sum()
+    }
+
+    /// The scale each entry of the group's full shape (row-major) belongs to: the last axis
+    /// runs over scales, fine to coarse, with the lowpass residual last where it has one.
+    pub fn scale_labels(&self, statistic: Statistic) -> Vec<Scale> {
+        let shape = self.shape(statistic);
+        let size: usize = shape.iter().product();
+        let last = *shape.last().expect("every group has an axis");
+        (0..size)
+            .map(|i| match statistic {
+                Statistic::PixelStatistics => Scale::PixelStatistics,
+                Statistic::VarHighpassResidual => Scale::ResidualHighpass,
+                _ if i % last == self.n_scales => Scale::ResidualLowpass,
+                _ => Scale::Band(i % last),
+            })
+            .collect()
     }
 }
 

@@ -1,0 +1,253 @@
+//! plenoptic's Portilla–Simoncelli model: statistics and their input gradients against
+//! plenoptic in float32 and float64, scale labels, dictionary conversion, and the properties
+//! its tests check (test_models.py, TestPortillaSimoncelli).
+
+use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
+use metamer_core::{rng, set_seed, tensor::to_f64};
+use metamer_models::fft::FftBackend;
+use metamer_models::portilla_simoncelli::{Scale, Statistic};
+use metamer_models::{PortillaSimoncelli, PortillaSimoncelliConfig};
+use metamer_tests::{Flex, NdArray, NdArray64, Value, floats, json, npy, sample_image};
+
+fn config(case: &Value, shape: [usize; 2]) -> PortillaSimoncelliConfig {
+    let options = &case["options"];
+    let mut config = PortillaSimoncelliConfig::new(shape);
+    if let Some(n) = options["n_scales"].as_u64() {
+        config = config.with_n_scales(n as usize);
+    }
+    if let Some(o) = options["n_orientations"].as_u64() {
+        config = config.with_n_orientations(o as usize);
+    }
+    if let Some(w) = options["spatial_corr_width"].as_u64() {
+        config = config.with_spatial_corr_width(w as usize);
+    }
+    config
+}
+
+fn suffix(dtype: DType) -> &'static str {
+    if dtype == DType::F64 { "f64" } else { "f32" }
+}
+
+/// The largest `|actual − expected| / (|expected| + scale)` over each statistic group, where
+/// `scale` is the group's root mean square: near-zero correlations are judged against their
+/// group, not against themselves.
+#[track_caller]
+fn assert_groups_close<B: burn::tensor::backend::Backend>(
+    what: &str,
+    model: &PortillaSimoncelli<B>,
+    actual: &[f64],
+    expected: &[f64],
+    bound: f64,
+) {
+    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
+    let per_item = model.n_stats();
+    for (name, range) in model.group_ranges() {
+        for item in 0..actual.len() / per_item {
+            let at = |v: &[f64]| v[item * per_item + range.start..item * per_item + range.end].to_vec();
+            let (a, e) = (at(actual), at(expected));
+            let rms = (e.iter().map(|v| v * v).sum::<f64>() / e.len() as f64).sqrt();
+            for (i, (a, e)) in a.iter().zip(&e).enumerate() {
+                let error = (a - e).abs() / (e.abs() + rms);
+                assert!(
+                    error <= bound,
+                    "{what} {name}[{i}] of item {item}: {a} vs expected {e} (error {error:.2e} > {bound:e})"
+                );
+            }
+        }
+    }
+}
+
+fn weights(n: usize) -> Vec<f64> {
+    (0..n).map(|i| (i as f64 * 0.37).cos()).collect()
+}
+
+fn against_plenoptic<B: AutodiffBackend + FftBackend>(dtype: DType, bound: f64, grad_bound: f64) {
+    let suffix = suffix(dtype);
+    for case in json("portilla_simoncelli")["cases"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let shape: Vec<usize> = floats(&case["input_shape"])
+            .iter()
+            .map(|v| *v as usize)
+            .collect();
+        let model: PortillaSimoncelli<B> = config(case, [shape[2], shape[3]])
+            .init(&Default::default())
+            .unwrap();
+        assert_eq!(model.n_stats() as u64, case["n_stats"].as_u64().unwrap());
+        set_seed(case["seed"].as_u64().unwrap());
+        let input: Tensor<B, 4> = rng::rand(
+            shape.clone().try_into().unwrap(),
+            DType::F32,
+            &Default::default(),
+        );
+        let input = input.cast(dtype).require_grad();
+        let stats = model.forward(input.clone()).unwrap();
+        assert_eq!(stats.dtype(), dtype);
+        let n = model.n_stats();
+        let w = Tensor::<B, 1>::from_data(
+            burn::tensor::TensorData::new(weights(n), [n]),
+            (&Default::default(), dtype),
+        );
+        let grads = (stats.clone() * w.reshape([1, 1, n])).sum().backward();
+        let what = format!("{name} {suffix}");
+        let expected = npy(&format!("ps_{name}_{suffix}")).values;
+        assert_groups_close(&what, &model, &to_f64(stats.inner()), &expected, bound);
+        let gradient = to_f64(input.grad(&grads).unwrap());
+        let expected = npy(&format!("ps_{name}_grad_{suffix}")).values;
+        metamer_tests::assert_scaled_close(
+            &format!("{what} gradient"),
+            &gradient,
+            &expected,
+            grad_bound,
+            grad_bound * 10.0,
+        );
+    }
+}
+
+#[test]
+fn float32_statistics_match_plenoptic_on_ndarray() {
+    against_plenoptic::<NdArray>(DType::F32, 1e-5, 1e-5);
+}
+
+#[test]
+fn float32_statistics_match_plenoptic_on_flex() {
+    against_plenoptic::<Flex>(DType::F32, 1e-5, 1e-5);
+}
+
+#[test]
+fn float64_statistics_match_plenoptic() {
+    against_plenoptic::<NdArray64>(DType::F64, 1e-11, 1e-10);
+}
+
+fn textures<B: AutodiffBackend + FftBackend>(dtype: DType, bound: f64) {
+    let fixture = json("portilla_simoncelli");
+    for texture in ["reptile_skin", "einstein"] {
+        let Some(image) = sample_image::<B::InnerBackend>(texture, dtype) else {
+            return;
+        };
+        let model: PortillaSimoncelli<B> = PortillaSimoncelliConfig::new([256, 256])
+            .init(&Default::default())
+            .unwrap();
+        let stats = model.forward(Tensor::from_inner(image)).unwrap();
+        assert_eq!(stats.dims(), [1, 1, 710]);
+        let expected = npy(&format!("ps_{texture}_{}", suffix(dtype))).values;
+        let actual = to_f64(stats.clone().inner());
+        assert_groups_close(texture, &model, &actual, &expected, bound);
+        let kept = model.remove_scales(stats, &[Scale::Band(0)]).unwrap();
+        assert_eq!(
+            kept.dims()[2] as u64,
+            fixture["textures"][texture]["remove_scales_0"].as_u64().unwrap()
+        );
+    }
+}
+
+#[test]
+fn float32_texture_statistics_match_plenoptic() {
+    textures::<NdArray>(DType::F32, 1e-5);
+}
+
+#[test]
+fn float64_texture_statistics_match_plenoptic() {
+    textures::<NdArray64>(DType::F64, 1e-11);
+}
+
+#[test]
+fn reptile_skin_reference_values() {
+    // The values plenoptic's documentation gives (spec MOD14).
+    let Some(image) = sample_image::<burn::backend::NdArray>("reptile_skin", DType::F32) else {
+        return;
+    };
+    let model: PortillaSimoncelli<NdArray> = PortillaSimoncelliConfig::new([256, 256])
+        .init(&Default::default())
+        .unwrap();
+    let stats = to_f64(model.forward(Tensor::from_inner(image)).unwrap().inner());
+    for (value, expected) in [(stats[0], 0.41716), (stats[1], 0.054735), (stats[709], 0.0047756)] {
+        assert!((value - expected).abs() < 5e-5 * expected.abs().max(1.0), "{value} vs {expected}");
+    }
+}
+
+#[test]
+fn scale_labels_and_dictionaries_match_plenoptic() {
+    for case in json("portilla_simoncelli")["cases"].as_array().unwrap() {
+        let shape: Vec<usize> = floats(&case["input_shape"])
+            .iter()
+            .map(|v| *v as usize)
+            .collect();
+        let model: PortillaSimoncelli<NdArray64> =
+            config(case, [shape[2], shape[3]]).init(&Default::default()).unwrap();
+        let label = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let expected: Vec<String> = case["scale_labels"].as_array().unwrap().iter().map(label).collect();
+        let actual: Vec<String> = model.representation_scales().iter().map(|s| s.to_string()).collect();
+        assert_eq!(actual, expected);
+        let expected: Vec<String> = case["scales"].as_array().unwrap().iter().map(label).collect();
+        let actual: Vec<String> = model.scales().iter().map(|s| s.to_string()).collect();
+        assert_eq!(actual, expected);
+        for scale in model.scales() {
+            assert_eq!(scale.to_string().parse::<Scale>().unwrap(), scale);
+        }
+
+        let stats = npy(&format!("ps_{}_f64", case["name"].as_str().unwrap()));
+        let tensor = Tensor::<NdArray64, 1>::from_data(
+            burn::tensor::TensorData::new(stats.values.clone(), [stats.values.len()]),
+            &Default::default(),
+        )
+        .reshape([shape[0], shape[1], model.n_stats()]);
+        let dict = model.convert_to_dict(tensor.clone()).unwrap();
+        for group in &dict {
+            let mut dims = vec![shape[0], shape[1]];
+            dims.extend(&group.shape);
+            assert_eq!(
+                serde_json::json!(dims),
+                case["dict_shapes"][group.statistic.name()],
+                "{}",
+                group.statistic.name()
+            );
+        }
+        let back = model.convert_to_tensor(&dict).unwrap();
+        assert_eq!(to_f64(back.inner()), stats.values);
+    }
+}
+
+#[test]
+fn dictionary_marks_redundant_entries_with_nan() {
+    // The dropped autocorrelation entries are point-symmetric copies (T-PS17): NaN in the
+    // dictionary, and every kept entry of the full autocorrelation is finite.
+    let model: PortillaSimoncelli<NdArray64> = PortillaSimoncelliConfig::new([64, 64])
+        .with_n_scales(3)
+        .init(&Default::default())
+        .unwrap();
+    let stats = Tensor::<NdArray64, 3>::ones([1, 1, model.n_stats()], &Default::default());
+    let dict = model.convert_to_dict(stats).unwrap();
+    let acm = dict
+        .iter()
+        .find(|g| g.statistic == Statistic::AutoCorrelationMagnitude)
+        .unwrap();
+    let values = to_f64(acm.values.clone().inner());
+    let nan = values.iter().filter(|v| v.is_nan()).count();
+    assert_eq!(nan, (49 - 24) * 4 * 3);
+    // (0, 0) is kept, its point-symmetric partner (6, 6) is not.
+    assert!(!values[0].is_nan());
+    assert!(values[(6 * 7 + 6) * 12].is_nan());
+}
+
+#[test]
+fn invalid_sizes_give_errors() {
+    let init = |config: PortillaSimoncelliConfig| config.init::<NdArray>(&Default::default());
+    let message = init(PortillaSimoncelliConfig::new([96, 100])).unwrap_err().to_string();
+    assert!(message.contains("divided by 2 `n_scales` times"), "{message}");
+    let message = init(PortillaSimoncelliConfig::new([64, 64]).with_spatial_corr_width(7))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("spatial_corr_width"), "{message}");
+    assert!(init(PortillaSimoncelliConfig::new([64, 64]).with_n_scales(0)).is_err());
+    assert!(init(PortillaSimoncelliConfig::new([64, 64]).with_n_orientations(1)).is_err());
+    let model = init(PortillaSimoncelliConfig::new([64, 64]).with_n_scales(2)).unwrap();
+    let stats = Tensor::<NdArray, 3>::zeros([1, 1, 5], &Default::default());
+    let message = model.convert_to_dict(stats).unwrap_err().to_string();
+    assert!(message.contains("wrong length (expected"), "{message}");
+    let wrong = Tensor::<NdArray, 4>::zeros([1, 1, 32, 32], &Default::default());
+    assert!(model.forward(wrong).is_err());
+    assert!("coarse".parse::<Scale>().is_err());
+}
