@@ -25,6 +25,19 @@ pub trait Model<B: Backend, const D: usize = 4> {
     fn representation_groups(&self) -> Option<Vec<(String, Range<usize>)>> {
         None
     }
+
+    /// The scales coarse-to-fine synthesis steps through, coarse to fine (plenoptic's
+    /// `model.scales`); `None` for models that cannot restrict their output to scales.
+    fn scales(&self) -> Option<Vec<String>> {
+        None
+    }
+
+    /// The part of the representation that belongs to `scales` (names from
+    /// [`Model::scales`]); models without scales return the whole representation.
+    fn forward_scales(&self, image: Tensor<B, D>, scales: &[String]) -> Representation<B> {
+        let _ = scales;
+        self.forward(image)
+    }
 }
 
 impl<B: Backend, const D: usize, F> Model<B, D> for F
@@ -52,6 +65,14 @@ impl<B: Backend, const D: usize> Model<B, D> for Box<dyn Model<B, D>> {
 
     fn representation_groups(&self) -> Option<Vec<(String, Range<usize>)>> {
         self.as_ref().representation_groups()
+    }
+
+    fn scales(&self) -> Option<Vec<String>> {
+        self.as_ref().scales()
+    }
+
+    fn forward_scales(&self, image: Tensor<B, D>, scales: &[String]) -> Representation<B> {
+        self.as_ref().forward_scales(image, scales)
     }
 }
 

@@ -8,7 +8,7 @@ use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
 use metamer::models::fft::{Complex, FftBackend, Norm, fft2, ifft2};
 use metamer::models::{
     Band, CenterSurroundConfig, FrontEndConfig, FrontEndKind, LaplacianPyramid, LinearConfig,
-    SteerablePyramid, SteerablePyramidConfig,
+    PortillaSimoncelli, PortillaSimoncelliConfig, SteerablePyramid, SteerablePyramidConfig,
 };
 use metamer::prelude::*;
 
@@ -209,6 +209,13 @@ fn run<B: AutodiffBackend + FftBackend>(backend: &str) {
     println!(
         "steerable_pyramid {backend} ms={:.3}",
         steerable_pyramid::<B>()
+    );
+    let texture: PortillaSimoncelli<B> = PortillaSimoncelliConfig::new([256, 256])
+        .init(&Default::default())
+        .expect("valid");
+    println!(
+        "portilla_simoncelli {backend} ms={:.3}",
+        forward_backward::<B>(&texture)
     );
     fourier::<B>(backend);
 }

@@ -7,7 +7,11 @@ mod layout;
 
 use std::{fmt, str::FromStr};
 
-use burn::tensor::{DType, Int, Tensor, TensorData, backend::Backend};
+use burn::tensor::{
+    DType, Int, Tensor, TensorData,
+    backend::{AutodiffBackend, Backend},
+};
+use metamer_core::{Model, Representation};
 
 pub use layout::{Statistic, StatisticLayout, autocorrelation_mask};
 
@@ -525,6 +529,48 @@ impl<B: FftBackend> PortillaSimoncelli<B> {
         }
         images.reverse();
         Ok(images.into_iter().map(|t| t.unsqueeze_dim(2)).collect())
+    }
+}
+
+/// As a metamer model the statistics are `[batch, channel, n_stats]`. Panics (which the
+/// synthesis reports as errors) only on an image of another size than the model's.
+impl<B: AutodiffBackend + FftBackend> Model<B> for PortillaSimoncelli<B> {
+    fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
+        PortillaSimoncelli::forward(self, image)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into()
+    }
+
+    fn name(&self) -> String {
+        let c = &self.config;
+        format!(
+            "PortillaSimoncelli(image_shape={:?}, n_scales={}, n_orientations={}, \
+             spatial_corr_width={})",
+            c.image_shape, c.n_scales, c.n_orientations, c.spatial_corr_width
+        )
+    }
+
+    fn representation_groups(&self) -> Option<Vec<(String, std::ops::Range<usize>)>> {
+        Some(self.group_ranges())
+    }
+
+    fn scales(&self) -> Option<Vec<String>> {
+        Some(
+            PortillaSimoncelli::scales(self)
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        )
+    }
+
+    fn forward_scales(&self, image: Tensor<B, 4>, scales: &[String]) -> Representation<B> {
+        let scales: Vec<Scale> = scales
+            .iter()
+            .map(|s| s.parse().unwrap_or_else(|e| panic!("{e}")))
+            .collect();
+        PortillaSimoncelli::forward_scales(self, image, &scales)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into()
     }
 }
 
