@@ -252,3 +252,72 @@ fn invalid_sizes_give_errors() {
     assert!(model.forward(wrong).is_err());
     assert!("coarse".parse::<Scale>().is_err());
 }
+
+#[test]
+fn texture_losses_match_plenoptic() {
+    use metamer_models::portilla_simoncelli::{groupwise_relative_l2_norm, portilla_simoncelli_loss};
+    let (Some(reptile), Some(einstein)) = (
+        sample_image::<burn::backend::NdArray>("reptile_skin", DType::F32),
+        sample_image::<burn::backend::NdArray>("einstein", DType::F32),
+    ) else {
+        return;
+    };
+    let model: PortillaSimoncelli<NdArray> = PortillaSimoncelliConfig::new([256, 256])
+        .init(&Default::default())
+        .unwrap();
+    let reptile = Tensor::<NdArray, 4>::from_inner(reptile);
+    let synth: metamer_core::Representation<NdArray> =
+        model.forward(Tensor::from_inner(einstein)).unwrap().into();
+    let target: metamer_core::Representation<NdArray> =
+        model.forward(reptile.clone()).unwrap().into();
+    let expected = &json("portilla_simoncelli")["losses"];
+    let cases: Vec<(&str, metamer_core::Loss<NdArray>)> = vec![
+        ("ps", portilla_simoncelli_loss(&model, reptile.clone(), &[]).unwrap()),
+        (
+            "ps_reweighted",
+            portilla_simoncelli_loss(
+                &model,
+                reptile.clone(),
+                &[(Statistic::PixelStatistics, 1.0), (Statistic::VarHighpassResidual, 1.0)],
+            )
+            .unwrap(),
+        ),
+        (
+            "ps_magnitude_std",
+            portilla_simoncelli_loss(&model, reptile.clone(), &[(Statistic::MagnitudeStd, 5.0)])
+                .unwrap(),
+        ),
+        ("groupwise", groupwise_relative_l2_norm(&model, reptile.clone(), &[]).unwrap()),
+        (
+            "groupwise_reweighted",
+            groupwise_relative_l2_norm(
+                &model,
+                reptile.clone(),
+                &[
+                    (Statistic::SkewReconstructed, 2.0),
+                    (Statistic::AutoCorrelationMagnitude, 0.5),
+                ],
+            )
+            .unwrap(),
+        ),
+        ("l2_norm", metamer_core::Loss::l2_norm()),
+    ];
+    for (name, loss) in cases {
+        let value = metamer_core::tensor::scalar(loss.compute(&synth, &target).inner());
+        let want = expected[name].as_f64().unwrap();
+        assert!(
+            (value - want).abs() <= 1e-5 * want,
+            "{name}: {value} vs plenoptic's {want}"
+        );
+    }
+    // With the two defaults undone, the PS loss is the plain L2 norm (T-O4).
+    let plain = portilla_simoncelli_loss(
+        &model,
+        reptile,
+        &[(Statistic::PixelStatistics, 1.0), (Statistic::VarHighpassResidual, 1.0)],
+    )
+    .unwrap();
+    let a = metamer_core::tensor::scalar(plain.compute(&synth, &target).inner());
+    let b = metamer_core::tensor::scalar(metamer_core::Loss::l2_norm().compute(&synth, &target).inner());
+    assert!((a - b).abs() <= 1e-6 * b, "{a} vs {b}");
+}

@@ -4,6 +4,7 @@
 //! defaults.
 
 mod layout;
+mod loss;
 
 use std::{fmt, str::FromStr};
 
@@ -14,6 +15,7 @@ use burn::tensor::{
 use metamer_core::{Model, Representation};
 
 pub use layout::{Statistic, StatisticLayout, autocorrelation_mask};
+pub use loss::{groupwise_relative_l2_norm, portilla_simoncelli_loss};
 
 use crate::fft::{Complex, FftBackend};
 use crate::signal::{autocorrelation, center_crop, expand, shrink};
