@@ -5,6 +5,16 @@ use thiserror::Error;
 pub enum MetamerError {
     #[error("penalty_lambda must be non-negative, but got {0}")]
     NegativePenaltyLambda(f64),
+    #[error("{0} and therefore we cannot do coarse-to-fine synthesis")]
+    CoarseToFineModel(String),
+    #[error("Don't know how to handle value {0}! Must be one of: 'separate', 'together'")]
+    CoarseToFineMode(String),
+    #[error(
+        "stop_criterion must be strictly less than change_scale_criterion, or things get weird!"
+    )]
+    StopCriterionNotBelowScaleCriterion,
+    #[error("ctf_iters_to_check must be at least 1")]
+    CtfItersToCheck,
     #[error("{what} contains NaN or infinite values")]
     NonFinite { what: &'static str },
     #[error("{what} is empty (shape {shape:?})")]

@@ -18,8 +18,9 @@ mod warning;
 pub use error::{MetamerError, Result};
 pub use loss::Loss;
 pub use metamer::{
-    Behaviour, Inner, IterationInfo, LoadOptions, Metamer, MetamerOptions, SNAPSHOT_VERSION,
-    SavedDtype, Setup, Snapshot, SynthesisReport, SynthesizeOptions,
+    ALL_SCALES, Behaviour, CoarseToFine, CoarseToFineState, CtfSynthesizeOptions, Inner,
+    IterationInfo, LoadOptions, Metamer, MetamerCtf, MetamerOptions, SNAPSHOT_VERSION, SavedDtype,
+    Setup, Snapshot, SynthesisReport, SynthesizeOptions,
 };
 pub use model::{BurnModel, Model};
 pub use optim::{

@@ -15,8 +15,11 @@ use crate::{
     warning::raise,
 };
 
+mod ctf;
 mod snapshot;
 
+use ctf::CtfRun;
+pub use ctf::{ALL_SCALES, CoarseToFine, CoarseToFineState, CtfSynthesizeOptions, MetamerCtf};
 pub use snapshot::{Behaviour, LoadOptions, SNAPSHOT_VERSION, SavedDtype, Snapshot};
 
 /// plenoptic's rule for `setup` after a load: the given object must be of the saved type.
@@ -106,6 +109,8 @@ pub struct IterationInfo {
     pub penalty: f64,
     pub gradient_norm: f64,
     pub pixel_change_norm: f64,
+    /// Coarse-to-fine only: the scale optimised and the loss on its statistics.
+    pub scale: Option<(String, f64)>,
 }
 
 /// How a `synthesize` call ended.
@@ -142,6 +147,10 @@ pub struct Metamer<B: AutodiffBackend, const D: usize = 4> {
     loaded: bool,
     /// Loaded optimizer and scheduler states with no built-in owner, for `setup` to hand over.
     pending: (Option<State>, Option<State>),
+    /// Coarse-to-fine bookkeeping, for a [`MetamerCtf`].
+    ctf: Option<CoarseToFineState>,
+    /// The target's statistics at the current scales, once computed.
+    ctf_target: Option<Representation<B>>,
 }
 
 impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
@@ -207,6 +216,8 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             warnings,
             loaded: false,
             pending: (None, None),
+            ctf: None,
+            ctf_target: None,
         })
     }
 
@@ -260,6 +271,9 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
                 .unwrap_or_else(|| Box::new(Adam::new(AdamConfig::plenoptic()))),
         );
         self.scheduler = setup.scheduler;
+        if let (Some(state), Some(optimizer)) = (self.ctf.as_mut(), self.optimizer.as_ref()) {
+            state.initial_lr = Some(optimizer.learning_rate());
+        }
         self.warnings.extend(warnings.iter().cloned());
         Ok(warnings)
     }
@@ -305,6 +319,16 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     pub fn synthesize_with(
         &mut self,
         options: SynthesizeOptions,
+        observe: impl FnMut(&Self, &IterationInfo) -> ControlFlow<()>,
+    ) -> Result<SynthesisReport> {
+        self.run(options, None, observe)
+    }
+
+    /// The synthesis loop; `ctf` carries a coarse-to-fine call's own arguments.
+    fn run(
+        &mut self,
+        options: SynthesizeOptions,
+        ctf: Option<CtfRun>,
         mut observe: impl FnMut(&Self, &IterationInfo) -> ControlFlow<()>,
     ) -> Result<SynthesisReport> {
         if self.metamer.is_none() {
@@ -337,10 +361,10 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             interrupted: false,
             warnings: Vec::new(),
         };
-        for _ in 0..options.max_iter {
+        for call_iteration in 0..options.max_iter {
             let iteration = self.losses.len();
             self.store(iteration);
-            let info = self.optimizer_step()?;
+            let info = self.optimizer_step(ctf.as_ref())?;
             report.iterations += 1;
             if !info.loss.is_finite() {
                 return Err(MetamerError::NanLoss {
@@ -352,7 +376,11 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
                 report.interrupted = true;
                 break;
             }
-            if self.converged(options.stop_criterion, options.stop_iters_to_check) {
+            if self.converged(options.stop_criterion, options.stop_iters_to_check)
+                && ctf
+                    .as_ref()
+                    .is_none_or(|run| self.ctf_long_enough(call_iteration, run))
+            {
                 report.converged = true;
                 report
                     .warnings
@@ -361,7 +389,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             }
         }
         let pixels = self.metamer.clone().expect("set up above");
-        let (objective, penalty) = self.evaluate(Tensor::from_inner(pixels), &self.target)?;
+        let (objective, penalty) = self.evaluate(Tensor::from_inner(pixels), &self.target, None)?;
         self.current = Some((scalar(objective.inner()), scalar(penalty.inner())));
         self.warnings.extend(report.warnings.iter().cloned());
         Ok(report)
@@ -376,8 +404,36 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         }
     }
 
-    fn optimizer_step(&mut self) -> Result<IterationInfo> {
+    fn optimizer_step(&mut self, ctf: Option<&CtfRun>) -> Result<IterationInfo> {
         let previous = self.metamer.clone().expect("set up before stepping");
+        let scales = match ctf {
+            Some(run) => {
+                self.switch_scale(run);
+                self.current_scales()
+            }
+            None => None,
+        };
+        // Coarse-to-fine records the full objective, evaluated before the step, while the
+        // optimizer sees only the current scales.
+        let (target, overall) = match &scales {
+            None => (self.target.clone(), None),
+            Some(scales) => {
+                let target = match &self.ctf_target {
+                    Some(target) => target.clone(),
+                    None => {
+                        let image = Tensor::<B, D>::from_inner(self.image.clone());
+                        let target = guarded("model", &self.image.dims(), || {
+                            self.model.forward_scales(image, scales)
+                        })?;
+                        self.ctf_target = Some(target.clone());
+                        target
+                    }
+                };
+                let (objective, _) =
+                    self.evaluate(Tensor::from_inner(previous.clone()), &self.target, None)?;
+                (target, Some(scalar(objective.inner())))
+            }
+        };
         let mut optimizer = self.optimizer.take().expect("set up before stepping");
         let learning_rate = optimizer.learning_rate();
         let mut first: Option<(f64, f64)> = None;
@@ -385,7 +441,8 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         let stepped = {
             let mut objective = |pixels: Tensor<Inner<B>, D>| -> Result<Evaluation<Inner<B>, D>> {
                 let tracked = Tensor::<B, D>::from_inner(pixels).require_grad();
-                let (objective, penalty) = self.evaluate(tracked.clone(), &self.target)?;
+                let (objective, penalty) =
+                    self.evaluate(tracked.clone(), &target, scales.as_deref())?;
                 let gradients = objective.backward();
                 let gradient = tracked
                     .grad(&gradients)
@@ -419,18 +476,27 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             let lr = scheduler.step(optimizer.learning_rate(), loss);
             optimizer.set_learning_rate(lr);
         }
-        self.losses.push(loss);
+        let overall = overall.unwrap_or(loss);
+        let scale = match (ctf, self.ctf.as_mut()) {
+            (Some(_), Some(state)) => {
+                state.scales_loss.push(loss);
+                Some((state.scales[0].clone(), loss))
+            }
+            _ => None,
+        };
+        self.losses.push(overall);
         self.penalties.push(penalty);
         self.gradient_norm.push(norms[0]);
         self.pixel_change_norm.push(norms[1]);
         self.learning_rate.push(learning_rate);
         Ok(IterationInfo {
             iteration: self.losses.len() - 1,
-            loss,
+            loss: overall,
             learning_rate,
             penalty,
             gradient_norm: norms[0],
             pixel_change_norm: norms[1],
+            scale,
         })
     }
 
@@ -450,9 +516,13 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         &self,
         pixels: Tensor<B, D>,
         target: &Representation<B>,
+        scales: Option<&[String]>,
     ) -> Result<(Tensor<B, 1>, Tensor<B, 1>)> {
         let shape = pixels.dims();
-        let representation = guarded("model", &shape, || self.model.forward(pixels.clone()))?;
+        let representation = guarded("model", &shape, || match scales {
+            Some(scales) => self.model.forward_scales(pixels.clone(), scales),
+            None => self.model.forward(pixels.clone()),
+        })?;
         if representation.num_elements() != target.num_elements() {
             return Err(MetamerError::RepresentationMismatch {
                 synth: representation.shape().to_vec(),
@@ -478,7 +548,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             return Ok(None);
         };
         let target = target.unwrap_or(&self.target);
-        let (objective, _) = self.evaluate(Tensor::from_inner(pixels), target)?;
+        let (objective, _) = self.evaluate(Tensor::from_inner(pixels), target, None)?;
         Ok(Some(objective))
     }
 
@@ -498,6 +568,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         if let Some(optimizer) = self.optimizer.as_mut() {
             optimizer.to(device, dtype);
         }
+        self.ctf_target = None;
         self.current = None;
     }
 
@@ -509,7 +580,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         let Some(pixels) = self.metamer.clone() else {
             return Ok(None);
         };
-        let (objective, penalty) = self.evaluate(Tensor::from_inner(pixels), &self.target)?;
+        let (objective, penalty) = self.evaluate(Tensor::from_inner(pixels), &self.target, None)?;
         Ok(Some((scalar(objective.inner()), scalar(penalty.inner()))))
     }
 

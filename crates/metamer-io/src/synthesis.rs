@@ -9,8 +9,8 @@ use burn::tensor::backend::AutodiffBackend;
 use std::ops::ControlFlow;
 
 use metamer_core::{
-    LoadOptions, Metamer, SavedDtype, Snapshot, StateTensor, SynthesisReport, SynthesizeOptions,
-    Warning,
+    CtfSynthesizeOptions, IterationInfo, LoadOptions, Metamer, MetamerCtf, SavedDtype, Snapshot,
+    StateTensor, SynthesisReport, SynthesizeOptions, Warning,
 };
 
 use crate::{Array, IoError, Precision, Result, SafeTensors, read_safetensors, write_safetensors};
@@ -177,8 +177,11 @@ pub fn load_synthesis(path: &Path) -> Result<(Snapshot, BTreeMap<String, String>
     })
 }
 
-/// `save` and `load` on a [`Metamer`], as plenoptic has them.
+/// `save` and `load` on a [`Metamer`] or [`MetamerCtf`], as plenoptic has them.
 pub trait SaveLoad {
+    /// What `synthesize` takes.
+    type Options;
+
     /// Writes the synthesis to `path` (one safetensors file, written atomically).
     fn save(&self, path: impl AsRef<Path>) -> Result<()>;
 
@@ -189,13 +192,34 @@ pub trait SaveLoad {
     /// `synthesize`, saving to `path` every `every` iterations and at the end.
     fn synthesize_checkpointed(
         &mut self,
-        options: SynthesizeOptions,
+        options: Self::Options,
         path: impl AsRef<Path>,
         every: usize,
     ) -> Result<SynthesisReport>;
 }
 
+/// Saves to `path` after every `every`-th iteration: an observer for `synthesize_with`.
+fn checkpoint<'a, B: AutodiffBackend, const D: usize>(
+    path: &'a Path,
+    every: usize,
+    failure: &'a mut Option<IoError>,
+) -> impl FnMut(&Metamer<B, D>, &IterationInfo) -> ControlFlow<()> + 'a {
+    move |met, _| {
+        let done = met.gradient_norm().len();
+        if every > 0
+            && done.is_multiple_of(every)
+            && let Err(error) = met.save(path)
+        {
+            *failure = Some(error);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 impl<B: AutodiffBackend, const D: usize> SaveLoad for Metamer<B, D> {
+    type Options = SynthesizeOptions;
+
     fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         save_synthesis(path.as_ref(), &self.snapshot()?, &BTreeMap::new())
     }
@@ -213,17 +237,37 @@ impl<B: AutodiffBackend, const D: usize> SaveLoad for Metamer<B, D> {
     ) -> Result<SynthesisReport> {
         let path = path.as_ref();
         let mut failure = None;
-        let report = self.synthesize_with(options, |met, _| {
-            let done = met.gradient_norm().len();
-            if every > 0
-                && done.is_multiple_of(every)
-                && let Err(error) = met.save(path)
-            {
-                failure = Some(error);
-                return ControlFlow::Break(());
-            }
-            ControlFlow::Continue(())
-        });
+        let report = self.synthesize_with(options, checkpoint(path, every, &mut failure));
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        let report = report?;
+        self.save(path)?;
+        Ok(report)
+    }
+}
+
+impl<B: AutodiffBackend, const D: usize> SaveLoad for MetamerCtf<B, D> {
+    type Options = CtfSynthesizeOptions;
+
+    fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        (**self).save(path)
+    }
+
+    fn load(&mut self, path: impl AsRef<Path>, options: &LoadOptions) -> Result<Vec<Warning>> {
+        let (snapshot, _) = load_synthesis(path.as_ref())?;
+        Ok(self.load_snapshot(&snapshot, options)?)
+    }
+
+    fn synthesize_checkpointed(
+        &mut self,
+        options: CtfSynthesizeOptions,
+        path: impl AsRef<Path>,
+        every: usize,
+    ) -> Result<SynthesisReport> {
+        let path = path.as_ref();
+        let mut failure = None;
+        let report = self.synthesize_with(options, checkpoint(path, every, &mut failure));
         if let Some(error) = failure {
             return Err(error);
         }

@@ -4,7 +4,7 @@
 use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
 use serde::{Deserialize, Serialize};
 
-use super::{Inner, Metamer};
+use super::{CoarseToFineState, Inner, Metamer};
 use crate::{
     Adam, AdamConfig, EpochSchedule, EpochScheduler, Lbfgs, LbfgsConfig, LrScheduler, MetamerError,
     PixelOptimizer, PlateauConfig, ReduceLrOnPlateau, Representation, Result, Sgd, SgdConfig,
@@ -21,7 +21,7 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub version: u32,
-    /// `"Metamer"` (the coarse-to-fine synthesis will add its own).
+    /// `"Metamer"` or `"MetamerCTF"`.
     pub synthesis: String,
     pub dtype: SavedDtype,
     pub image: StateTensor,
@@ -44,6 +44,9 @@ pub struct Snapshot {
     pub model: Behaviour,
     pub optimizer: Option<State>,
     pub scheduler: Option<State>,
+    /// A coarse-to-fine synthesis's scales, their losses and timing.
+    #[serde(default)]
+    pub coarse_to_fine: Option<CoarseToFineState>,
 }
 
 /// Float precision of a saved synthesis.
@@ -99,7 +102,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         let (loss, penalty, model) = self.behaviour(&self.image, &self.target)?;
         Ok(Snapshot {
             version: SNAPSHOT_VERSION,
-            synthesis: "Metamer".to_string(),
+            synthesis: self.synthesis_name().to_string(),
             dtype: if self.image.dtype() == DType::F64 {
                 SavedDtype::F64
             } else {
@@ -122,7 +125,17 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             model,
             optimizer: self.optimizer.as_ref().map(|o| o.state()),
             scheduler: self.scheduler.as_ref().map(|s| s.state()),
+            coarse_to_fine: self.ctf.clone(),
         })
+    }
+
+    /// plenoptic's class name for this synthesis.
+    fn synthesis_name(&self) -> &'static str {
+        if self.ctf.is_some() {
+            "MetamerCTF"
+        } else {
+            "Metamer"
+        }
     }
 
     /// What the loss, penalty and model give on an image and target (spec S1's io outputs).
@@ -174,10 +187,11 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
                 supported: SNAPSHOT_VERSION,
             });
         }
-        if snapshot.synthesis != "Metamer" {
+        if snapshot.synthesis != self.synthesis_name() {
             return Err(MetamerError::LoadCheck(format!(
-                "Saved object was a {}, but initialized object is Metamer!",
-                snapshot.synthesis
+                "Saved object was a {}, but initialized object is {}!",
+                snapshot.synthesis,
+                self.synthesis_name()
             )));
         }
         let dtype = self.image.dtype();
@@ -232,6 +246,14 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             fail(format!(
                 "Saved and initialized penalty_lambda are different!\nSaved: {}\nInitialized: {}",
                 snapshot.penalty_lambda, self.penalty_lambda
+            ))?;
+        }
+        if let (Some(saved), Some(now)) = (&snapshot.coarse_to_fine, &self.ctf)
+            && saved.mode != now.mode
+        {
+            fail(format!(
+                "Saved and initialized coarse_to_fine are different!\nSaved: {}\nInitialized: {}",
+                saved.mode, now.mode
             ))?;
         }
         // The current functions on the saved inputs must give the saved outputs.
@@ -318,6 +340,18 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         self.current = snapshot.current;
         self.optimizer = optimizer;
         self.scheduler = scheduler;
+        if let Some(fresh) = &self.ctf {
+            match &snapshot.coarse_to_fine {
+                Some(saved) if saved.consistent_with(fresh) => self.ctf = Some(saved.clone()),
+                _ => {
+                    return Err(MetamerError::LoadCheck(
+                        "the saved coarse-to-fine state does not fit this model's scales"
+                            .to_string(),
+                    ));
+                }
+            }
+            self.ctf_target = None;
+        }
         self.loaded = true;
         self.warnings.extend(warnings.iter().cloned());
         Ok(warnings)

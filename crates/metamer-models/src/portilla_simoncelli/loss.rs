@@ -5,8 +5,8 @@ use burn::tensor::{ElementConversion, Tensor, TensorData, backend::AutodiffBacke
 use metamer_core::Loss;
 
 use super::{PortillaSimoncelli, Statistic};
-use crate::fft::FftBackend;
 use crate::Result;
+use crate::fft::FftBackend;
 
 /// `l2_norm(W·x, W·y)` with the per-statistic weights `W` (`[batch, channel, n_stats]`,
 /// broadcast over the representations' batch and channel axes when those are 1).
@@ -102,10 +102,16 @@ pub fn groupwise_relative_l2_norm<B: AutodiffBackend + FftBackend>(
                 .elem::<f64>();
             let scale = factor(reweighting, group.statistic).unwrap_or(1.0) / norm;
             // NaN stays at the redundant positions, which convert_to_tensor drops.
-            group.values = values.ones_like().mask_where(kept.bool_not(), values).mul_scalar(scale);
+            group.values = values
+                .ones_like()
+                .mask_where(kept.bool_not(), values)
+                .mul_scalar(scale);
             group
         })
         .collect::<Vec<_>>();
     let weights = model.convert_to_tensor(&groups)?;
-    Ok(weighted_l2("groupwise_relative_l2_norm".to_string(), weights))
+    Ok(weighted_l2(
+        "groupwise_relative_l2_norm".to_string(),
+        weights,
+    ))
 }

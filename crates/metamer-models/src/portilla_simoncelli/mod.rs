@@ -360,6 +360,9 @@ impl<B: Backend> PortillaSimoncelli<B> {
     }
 }
 
+/// One `[batch, channel, orientation, height, width]` tensor per scale.
+type Bands<B> = Vec<Tensor<B, 5>>;
+
 /// Mean over the last two axes, keeping them.
 fn spatial_mean<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
     t.mean_dims(&[D - 2, D - 1])
@@ -453,8 +456,8 @@ impl<B: FftBackend> PortillaSimoncelli<B> {
         let n = self.config.n_scales;
         let width = self.config.spatial_corr_width;
         let mut pyramid = self.pyramid.forward(image.clone())?;
-        pyramid.residual_lowpass = pyramid.residual_lowpass.clone()
-            - spatial_mean(pyramid.residual_lowpass.clone());
+        pyramid.residual_lowpass =
+            pyramid.residual_lowpass.clone() - spatial_mean(pyramid.residual_lowpass.clone());
         let bands: Vec<Complex<B, 5>> = pyramid
             .bands
             .iter()
@@ -512,17 +515,17 @@ impl<B: FftBackend> PortillaSimoncelli<B> {
 
     /// The lowpass residual plus the bands from each scale down, at that scale's size, fine
     /// to coarse (the lowpass residual alone last), each `[batch, channel, 1, h, w]`.
-    fn reconstructed_images(
-        &self,
-        pyramid: &crate::Pyramid<B>,
-    ) -> Result<Vec<Tensor<B, 5>>> {
+    fn reconstructed_images(&self, pyramid: &crate::Pyramid<B>) -> Result<Vec<Tensor<B, 5>>> {
         let n = self.config.n_scales;
         let mut partial = self
             .pyramid
             .recon_pyr(pyramid, Some(&[Level::ResidualLowpass]), None)?;
         let mut images = vec![shrink_real(partial.clone(), 1 << n)?];
         for scale in (0..n).rev() {
-            partial = partial + self.pyramid.recon_pyr(pyramid, Some(&[Level::Scale(scale)]), None)?;
+            partial = partial
+                + self
+                    .pyramid
+                    .recon_pyr(pyramid, Some(&[Level::Scale(scale)]), None)?;
             images.push(if scale == 0 {
                 partial.clone()
             } else {
@@ -635,7 +638,7 @@ fn skew_kurtosis_reconstructed<B: Backend>(
 /// parts followed by the imaginary parts along the orientation axis.
 fn double_phase<B: FftBackend>(
     bands: &[Complex<B, 5>],
-) -> Result<(Vec<Tensor<B, 5>>, Vec<Tensor<B, 5>>)> {
+) -> Result<(Bands<B>, Bands<B>)> {
     let mut magnitudes = Vec::with_capacity(bands.len());
     let mut parts = Vec::with_capacity(bands.len());
     for band in bands {
