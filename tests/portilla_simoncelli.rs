@@ -593,3 +593,172 @@ fn coarse_to_fine_syntheses_match_plenoptic() {
         ALL,
     );
 }
+
+fn small_texture() -> Tensor<burn::backend::NdArray<f32>, 4> {
+    set_seed(3);
+    rng::rand([1, 1, 32, 32], DType::F32, &Default::default())
+}
+
+fn small_model() -> PortillaSimoncelli<NdArray> {
+    PortillaSimoncelliConfig::new([32, 32])
+        .with_n_scales(2)
+        .with_spatial_corr_width(5)
+        .init(&Default::default())
+        .unwrap()
+}
+
+fn ctf_options(max_iter: usize, change: Option<f64>, k: usize) -> metamer_core::CtfSynthesizeOptions {
+    metamer_core::CtfSynthesizeOptions {
+        synthesize: metamer_core::SynthesizeOptions {
+            max_iter,
+            ..Default::default()
+        },
+        change_scale_criterion: change,
+        ctf_iters_to_check: k,
+    }
+}
+
+#[test]
+fn coarse_to_fine_scale_lists_and_timing() {
+    use metamer_core::{CoarseToFine, MetamerCtf};
+    // plenoptic's scale lists (spec C2) and its documented timing (C7: five iterations, no
+    // criterion, two iterations per scale).
+    let together = MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
+    assert_eq!(together.scales(), ["pixel_statistics", "residual_lowpass", "1", "0", "all"]);
+    let mut separate =
+        MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Separate).unwrap();
+    assert_eq!(
+        separate.scales(),
+        ["pixel_statistics", "residual_lowpass", "1", "0", "residual_highpass", "all"]
+    );
+    separate.synthesize(ctf_options(5, None, 2)).unwrap();
+    let timing: Vec<(&str, Vec<usize>)> = separate
+        .scales_timing()
+        .iter()
+        .map(|(s, t)| (s.as_str(), t.clone()))
+        .collect();
+    assert_eq!(
+        timing,
+        [
+            ("pixel_statistics", vec![0, 1]),
+            ("residual_lowpass", vec![2, 3]),
+            ("1", vec![4]),
+            ("0", vec![]),
+            ("residual_highpass", vec![]),
+            ("all", vec![]),
+        ]
+    );
+    assert_eq!(separate.scales_finished(), ["pixel_statistics", "residual_lowpass"]);
+    assert_eq!(separate.scales()[0], "1");
+    assert_eq!(separate.scales_loss().len(), 5);
+    // The recorded loss is the full objective: at the current metamer it is what
+    // objective_function gives, not the scale loss.
+    let losses = separate.losses().unwrap();
+    let objective = separate.objective_function(None, None).unwrap().unwrap();
+    assert_eq!(*losses.last().unwrap(), metamer_core::tensor::scalar(objective.inner()));
+    assert_ne!(losses[4], separate.scales_loss()[4]);
+}
+
+#[test]
+fn coarse_to_fine_resets_the_learning_rate_at_each_scale() {
+    use metamer_core::{CoarseToFine, EpochSchedule, EpochScheduler, MetamerCtf, Setup};
+    let mut met = MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
+    let halving = EpochScheduler::new(EpochSchedule::Exponential { gamma: 0.5 }).unwrap();
+    met.setup(Setup {
+        scheduler: Some(Box::new(halving)),
+        ..Default::default()
+    })
+    .unwrap();
+    met.synthesize(ctf_options(6, None, 3)).unwrap();
+    // Three iterations at each scale, halving each time, back to 0.01 at the change.
+    assert_eq!(
+        met.learning_rate(),
+        [0.01, 0.005, 0.0025, 0.01, 0.005, 0.0025]
+    );
+}
+
+#[test]
+fn coarse_to_fine_arguments_are_checked() {
+    use metamer_core::{CoarseToFine, MetamerCtf, MetamerError};
+    let gaussian = metamer_models::GaussianConfig::new([5, 5])
+        .init::<NdArray>(&Default::default())
+        .unwrap();
+    let error = MetamerCtf::new(small_texture(), gaussian, CoarseToFine::Together)
+        .err()
+        .unwrap();
+    assert_eq!(
+        error.to_string(),
+        "model has no scales attribute and therefore we cannot do coarse-to-fine synthesis"
+    );
+    assert_eq!(
+        "sideways".parse::<CoarseToFine>().unwrap_err().to_string(),
+        "Don't know how to handle value sideways! Must be one of: 'separate', 'together'"
+    );
+    let mut met = MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
+    let mut options = ctf_options(2, Some(1e-4), 3);
+    assert_eq!(
+        met.synthesize(options.clone()).unwrap_err(),
+        MetamerError::StopCriterionNotBelowScaleCriterion
+    );
+    options.change_scale_criterion = None;
+    options.ctf_iters_to_check = 0;
+    assert_eq!(met.synthesize(options).unwrap_err(), MetamerError::CtfItersToCheck);
+    assert!(met.losses().unwrap().is_empty());
+}
+
+/// A model whose `forward_scales` ignores the scales cannot be synthesized coarse to fine.
+#[test]
+fn models_that_ignore_scales_are_refused() {
+    use metamer_core::{CoarseToFine, MetamerCtf, Model, Representation};
+    struct Deaf;
+    impl Model<NdArray> for Deaf {
+        fn forward(&self, image: Tensor<NdArray, 4>) -> Representation<NdArray> {
+            image.into()
+        }
+        fn scales(&self) -> Option<Vec<String>> {
+            Some(vec!["coarse".into(), "fine".into()])
+        }
+    }
+    let message = MetamerCtf::new(small_texture(), Deaf, CoarseToFine::Together)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("doesn't change shape when scales keyword arg is set to [\"coarse\"]"), "{message}");
+}
+
+#[test]
+fn coarse_to_fine_resumes_exactly_after_save_and_load() {
+    use metamer_core::{CoarseToFine, LoadOptions, Metamer, MetamerCtf};
+    use metamer_io::SaveLoad;
+    let dir = std::env::temp_dir().join(format!("metamer-ctf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ctf.safetensors");
+    let mut whole = MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
+    whole.synthesize(ctf_options(8, None, 3)).unwrap();
+
+    let mut first = MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
+    first.synthesize(ctf_options(4, None, 3)).unwrap();
+    first.save(&path).unwrap();
+    let mut resumed = MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
+    resumed.load(&path, &LoadOptions::default()).unwrap();
+    assert_eq!(resumed.state(), first.state());
+    resumed.synthesize(ctf_options(4, None, 3)).unwrap();
+    assert_eq!(resumed.losses().unwrap(), whole.losses().unwrap());
+    assert_eq!(resumed.state(), whole.state());
+    assert_eq!(
+        to_f64(resumed.metamer().unwrap().clone()),
+        to_f64(whole.metamer().unwrap().clone())
+    );
+
+    // Another mode or a plain Metamer refuse the file.
+    let mut separate = MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Separate).unwrap();
+    let message = separate.load(&path, &LoadOptions::default()).unwrap_err().to_string();
+    assert!(message.contains("coarse_to_fine are different"), "{message}");
+    let mut plain = Metamer::new(small_texture(), small_model()).unwrap();
+    let message = plain.load(&path, &LoadOptions::default()).unwrap_err().to_string();
+    assert!(
+        message.contains("Saved object was a MetamerCTF, but initialized object is Metamer!"),
+        "{message}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
