@@ -607,7 +607,11 @@ fn small_model() -> PortillaSimoncelli<NdArray> {
         .unwrap()
 }
 
-fn ctf_options(max_iter: usize, change: Option<f64>, k: usize) -> metamer_core::CtfSynthesizeOptions {
+fn ctf_options(
+    max_iter: usize,
+    change: Option<f64>,
+    k: usize,
+) -> metamer_core::CtfSynthesizeOptions {
     metamer_core::CtfSynthesizeOptions {
         synthesize: metamer_core::SynthesizeOptions {
             max_iter,
@@ -624,12 +628,22 @@ fn coarse_to_fine_scale_lists_and_timing() {
     // plenoptic's scale lists (spec C2) and its documented timing (C7: five iterations, no
     // criterion, two iterations per scale).
     let together = MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
-    assert_eq!(together.scales(), ["pixel_statistics", "residual_lowpass", "1", "0", "all"]);
+    assert_eq!(
+        together.scales(),
+        ["pixel_statistics", "residual_lowpass", "1", "0", "all"]
+    );
     let mut separate =
         MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Separate).unwrap();
     assert_eq!(
         separate.scales(),
-        ["pixel_statistics", "residual_lowpass", "1", "0", "residual_highpass", "all"]
+        [
+            "pixel_statistics",
+            "residual_lowpass",
+            "1",
+            "0",
+            "residual_highpass",
+            "all"
+        ]
     );
     separate.synthesize(ctf_options(5, None, 2)).unwrap();
     let timing: Vec<(&str, Vec<usize>)> = separate
@@ -648,14 +662,20 @@ fn coarse_to_fine_scale_lists_and_timing() {
             ("all", vec![]),
         ]
     );
-    assert_eq!(separate.scales_finished(), ["pixel_statistics", "residual_lowpass"]);
+    assert_eq!(
+        separate.scales_finished(),
+        ["pixel_statistics", "residual_lowpass"]
+    );
     assert_eq!(separate.scales()[0], "1");
     assert_eq!(separate.scales_loss().len(), 5);
     // The recorded loss is the full objective: at the current metamer it is what
     // objective_function gives, not the scale loss.
     let losses = separate.losses().unwrap();
     let objective = separate.objective_function(None, None).unwrap().unwrap();
-    assert_eq!(*losses.last().unwrap(), metamer_core::tensor::scalar(objective.inner()));
+    assert_eq!(
+        *losses.last().unwrap(),
+        metamer_core::tensor::scalar(objective.inner())
+    );
     assert_ne!(losses[4], separate.scales_loss()[4]);
 }
 
@@ -702,7 +722,10 @@ fn coarse_to_fine_arguments_are_checked() {
     );
     options.change_scale_criterion = None;
     options.ctf_iters_to_check = 0;
-    assert_eq!(met.synthesize(options).unwrap_err(), MetamerError::CtfItersToCheck);
+    assert_eq!(
+        met.synthesize(options).unwrap_err(),
+        MetamerError::CtfItersToCheck
+    );
     assert!(met.losses().unwrap().is_empty());
 }
 
@@ -723,7 +746,10 @@ fn models_that_ignore_scales_are_refused() {
         .err()
         .unwrap()
         .to_string();
-    assert!(message.contains("doesn't change shape when scales keyword arg is set to [\"coarse\"]"), "{message}");
+    assert!(
+        message.contains("doesn't change shape when scales keyword arg is set to [\"coarse\"]"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -733,13 +759,16 @@ fn coarse_to_fine_resumes_exactly_after_save_and_load() {
     let dir = std::env::temp_dir().join(format!("metamer-ctf-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("ctf.safetensors");
-    let mut whole = MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
+    let mut whole =
+        MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
     whole.synthesize(ctf_options(8, None, 3)).unwrap();
 
-    let mut first = MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
+    let mut first =
+        MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
     first.synthesize(ctf_options(4, None, 3)).unwrap();
     first.save(&path).unwrap();
-    let mut resumed = MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
+    let mut resumed =
+        MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
     resumed.load(&path, &LoadOptions::default()).unwrap();
     assert_eq!(resumed.state(), first.state());
     resumed.synthesize(ctf_options(4, None, 3)).unwrap();
@@ -751,11 +780,21 @@ fn coarse_to_fine_resumes_exactly_after_save_and_load() {
     );
 
     // Another mode or a plain Metamer refuse the file.
-    let mut separate = MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Separate).unwrap();
-    let message = separate.load(&path, &LoadOptions::default()).unwrap_err().to_string();
-    assert!(message.contains("coarse_to_fine are different"), "{message}");
+    let mut separate =
+        MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Separate).unwrap();
+    let message = separate
+        .load(&path, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("coarse_to_fine are different"),
+        "{message}"
+    );
     let mut plain = Metamer::new(small_texture(), small_model()).unwrap();
-    let message = plain.load(&path, &LoadOptions::default()).unwrap_err().to_string();
+    let message = plain
+        .load(&path, &LoadOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(
         message.contains("Saved object was a MetamerCTF, but initialized object is Metamer!"),
         "{message}"

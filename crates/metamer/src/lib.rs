@@ -16,10 +16,11 @@
 //! ```
 
 pub use metamer_core::{
-    Adam, AdamConfig, BurnModel, EpochSchedule, EpochScheduler, Evaluation, Inner, IterationInfo,
-    IterationSelection, Lbfgs, LbfgsConfig, LineSearch, LoadOptions, Loss, LrScheduler, Metamer,
-    MetamerError, MetamerOptions, Model, Penalty, PixelOptimizer, PlateauConfig, PlateauMode,
-    Progress, ReduceLrOnPlateau, Representation, Setup, Sgd, SgdConfig, Snapshot, SynthesisReport,
+    Adam, AdamConfig, BurnModel, CoarseToFine, CoarseToFineState, CtfSynthesizeOptions,
+    EpochSchedule, EpochScheduler, Evaluation, Inner, IterationInfo, IterationSelection, Lbfgs,
+    LbfgsConfig, LineSearch, LoadOptions, Loss, LrScheduler, Metamer, MetamerCtf, MetamerError,
+    MetamerOptions, Model, Penalty, PixelOptimizer, PlateauConfig, PlateauMode, Progress,
+    ReduceLrOnPlateau, Representation, Setup, Sgd, SgdConfig, Snapshot, SynthesisReport,
     SynthesizeOptions, ThresholdMode, Warning, set_seed,
 };
 pub use metamer_io::SaveLoad;
@@ -63,10 +64,11 @@ pub mod backend {
 pub mod prelude {
     pub use crate::models::{
         CenterSurround, FrontEnd, FrontEndConfig, FrontEndKind, Gaussian, GaussianConfig, Identity,
-        LaplacianPyramid, Linear, Padding,
+        LaplacianPyramid, Linear, Padding, PortillaSimoncelli, PortillaSimoncelliConfig,
     };
     pub use crate::{
-        IterationSelection, LoadOptions, Loss, Metamer, MetamerOptions, Model, Penalty,
-        Representation, SaveLoad, Setup, SynthesizeOptions, set_seed,
+        CoarseToFine, CtfSynthesizeOptions, IterationSelection, LoadOptions, Loss, Metamer,
+        MetamerCtf, MetamerOptions, Model, Penalty, Representation, SaveLoad, Setup,
+        SynthesizeOptions, set_seed,
     };
 }

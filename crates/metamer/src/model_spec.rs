@@ -1,10 +1,12 @@
 //! `--model` specifications: `name` or `name:key=value,key=value`, and `metamer models`.
 
-use burn::tensor::backend::Backend;
+use burn::tensor::backend::AutodiffBackend;
 use metamer::Model;
+use metamer::models::fft::FftBackend;
 use metamer::models::{
     Activation, CenterSurroundConfig, FrontEndConfig, FrontEndKind, GaussianConfig, Identity,
-    LaplacianPyramid, LinearConfig, ModelWarning, Padding,
+    LaplacianPyramid, LinearConfig, ModelWarning, Padding, PortillaSimoncelli,
+    PortillaSimoncelliConfig,
 };
 
 use crate::options::KeyValues;
@@ -17,7 +19,31 @@ pub enum ModelSpec {
     CenterSurround(CenterSurroundConfig),
     Linear(LinearConfig),
     FrontEnd(FrontEndConfig),
-    LaplacianPyramid { n_scales: usize, scale_filter: bool },
+    LaplacianPyramid {
+        n_scales: usize,
+        scale_filter: bool,
+    },
+    /// Built for the target image's size.
+    PortillaSimoncelli {
+        n_scales: usize,
+        n_orientations: usize,
+        spatial_corr_width: usize,
+    },
+}
+
+/// A built model; texture models stay concrete so texture losses can be built from them.
+pub enum BuiltModel<B: AutodiffBackend + FftBackend> {
+    Texture(PortillaSimoncelli<B>),
+    Other(Box<dyn Model<B>>),
+}
+
+impl<B: AutodiffBackend + FftBackend> BuiltModel<B> {
+    pub fn boxed(self) -> Box<dyn Model<B>> {
+        match self {
+            Self::Texture(model) => Box::new(model),
+            Self::Other(model) => model,
+        }
+    }
 }
 
 /// A model `--model` accepts: its name, what it is, and its options with their defaults.
@@ -94,6 +120,15 @@ pub const MODELS: &[ModelInfo] = &[
         "laplacian_pyramid",
         "Laplacian pyramid, all levels concatenated",
         &[("n_scales", "5"), ("scale_filter", "false")],
+    ),
+    (
+        "portilla_simoncelli",
+        "Portilla-Simoncelli texture statistics (710 at the defaults)",
+        &[
+            ("n_scales", "4"),
+            ("n_orientations", "4"),
+            ("spatial_corr_width", "7"),
+        ],
     ),
 ];
 
@@ -193,6 +228,11 @@ impl std::str::FromStr for ModelSpec {
                 n_scales: options.count("n_scales")?.unwrap_or(5),
                 scale_filter: options.flag("scale_filter")?.unwrap_or(false),
             },
+            "portilla_simoncelli" => Self::PortillaSimoncelli {
+                n_scales: options.count("n_scales")?.unwrap_or(4),
+                n_orientations: options.count("n_orientations")?.unwrap_or(4),
+                spatial_corr_width: options.count("spatial_corr_width")?.unwrap_or(7),
+            },
             other => {
                 let names: Vec<&str> = MODELS.iter().map(|(n, _, _)| *n).collect();
                 return Err(format!(
@@ -268,8 +308,27 @@ fn pad_mode(options: &mut KeyValues) -> Result<Option<Padding>, String> {
 }
 
 impl ModelSpec {
-    /// Builds the model (drawing from the global generator where plenoptic does).
-    pub fn build<B: Backend>(&self, device: &B::Device) -> Result<Box<dyn Model<B>>, String> {
+    /// Builds the model for images of `image_shape` (drawing from the global generator where
+    /// plenoptic does).
+    pub fn build<B: AutodiffBackend + FftBackend>(
+        &self,
+        image_shape: [usize; 2],
+        device: &B::Device,
+    ) -> Result<BuiltModel<B>, String> {
+        if let Self::PortillaSimoncelli {
+            n_scales,
+            n_orientations,
+            spatial_corr_width,
+        } = *self
+        {
+            let model = PortillaSimoncelliConfig::new(image_shape)
+                .with_n_scales(n_scales)
+                .with_n_orientations(n_orientations)
+                .with_spatial_corr_width(spatial_corr_width)
+                .init(device)
+                .map_err(text)?;
+            return Ok(BuiltModel::Texture(model));
+        }
         let built: Box<dyn Model<B>> = match self {
             Self::Identity => Box::new(Identity),
             Self::Gaussian(config) => Box::new(config.init::<B>(device).map_err(text)?),
@@ -280,8 +339,9 @@ impl ModelSpec {
                 n_scales,
                 scale_filter,
             } => Box::new(LaplacianPyramid::new(*n_scales, *scale_filter).map_err(text)?),
+            Self::PortillaSimoncelli { .. } => unreachable!("built above"),
         };
-        Ok(built)
+        Ok(BuiltModel::Other(built))
     }
 
     /// What plenoptic would warn about for this model.
@@ -357,6 +417,13 @@ impl ModelSpec {
                 n_scales,
                 scale_filter,
             } => format!("laplacian_pyramid:n_scales={n_scales},scale_filter={scale_filter}"),
+            Self::PortillaSimoncelli {
+                n_scales,
+                n_orientations,
+                spatial_corr_width,
+            } => format!(
+                "portilla_simoncelli:n_scales={n_scales},n_orientations={n_orientations},spatial_corr_width={spatial_corr_width}"
+            ),
         }
     }
 }
@@ -455,7 +522,7 @@ mod tests {
         assert!("identity:x=1".parse::<ModelSpec>().is_err());
         let build = |spec: &str| {
             spec.parse::<ModelSpec>().and_then(|s| {
-                s.build::<burn::backend::NdArray>(&Default::default())
+                s.build::<metamer::backend::NdArray>([64, 64], &Default::default())
                     .map(|_| ())
             })
         };
@@ -473,6 +540,10 @@ mod tests {
         assert!(err.contains("unknown on_off option \"on_center\""), "{err}");
         let err = build("center_surround:amplitude_ratio=0.5").unwrap_err();
         assert!(err.contains("amplitude_ratio must at least be 1"), "{err}");
+        let err = build("portilla_simoncelli:n_scales=7").unwrap_err();
+        assert!(err.contains("divided by 2 `n_scales` times"), "{err}");
+        let err = build("portilla_simoncelli:spatial_corr_width=9").unwrap_err();
+        assert!(err.contains("spatial_corr_width"), "{err}");
         let err = "linear_nonlinear:activation=tanh"
             .parse::<ModelSpec>()
             .unwrap_err();

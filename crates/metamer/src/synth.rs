@@ -10,15 +10,18 @@ use std::sync::{
 use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
 use clap::{Args, Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use metamer::models::fft::FftBackend;
+use metamer::models::portilla_simoncelli::{groupwise_relative_l2_norm, portilla_simoncelli_loss};
 use metamer::{
-    LoadOptions, Loss, Metamer, MetamerError, MetamerOptions, Penalty, Setup, Snapshot,
-    SynthesizeOptions, Warning,
+    CoarseToFine, CtfSynthesizeOptions, IterationInfo, LoadOptions, Loss, Metamer, MetamerCtf,
+    MetamerError, MetamerOptions, Penalty, Setup, Snapshot, SynthesisReport, SynthesizeOptions,
+    Warning,
     io::{self, Array, IoError},
 };
 use serde_json::json;
 
 use crate::{
-    model_spec::ModelSpec,
+    model_spec::{BuiltModel, ModelSpec},
     training::{self, OptimizerChoice, SchedulerChoice},
 };
 
@@ -67,8 +70,20 @@ pub struct SynthArgs {
     /// `factor=0.5,patience=1,threshold=0.2` (lists use ':', e.g. `milestones=3:7`).
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     scheduler_opt: String,
+    /// `ps` and `groupwise`: plenoptic's texture losses, for `--model portilla_simoncelli`.
     #[arg(long, value_enum, default_value_t = LossChoice::Mse)]
     loss: LossChoice,
+    /// Coarse-to-fine synthesis (models with scales, e.g. portilla_simoncelli): `together`
+    /// keeps finished scales in the objective, `separate` drops them.
+    #[arg(long, value_enum)]
+    coarse_to_fine: Option<CtfChoice>,
+    /// Move to the next scale once its loss changed less than F over `--ctf-iters-to-check`
+    /// iterations; `none` moves after that many iterations.
+    #[arg(long, default_value = "0.01", value_parser = parse_criterion, value_name = "F|none")]
+    change_scale_criterion: ScaleCriterion,
+    /// Iterations each scale runs at least, coarse to fine.
+    #[arg(long, default_value_t = 50)]
+    ctf_iters_to_check: usize,
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     penalty_lambda: f64,
     /// Allowed pixel range of the range penalty, as MIN,MAX.
@@ -87,7 +102,8 @@ pub struct SynthArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "image", "model", "init", "seed", "lr", "optimizer", "optimizer_opt", "scheduler",
         "scheduler_opt", "loss", "penalty_lambda", "range", "backend", "dtype", "store_progress",
-        "stop_criterion", "stop_iters_to_check",
+        "stop_criterion", "stop_iters_to_check", "coarse_to_fine", "change_scale_criterion",
+        "ctf_iters_to_check",
     ])]
     resume: Option<PathBuf>,
     /// Hide the progress bar and summary.
@@ -98,11 +114,34 @@ pub struct SynthArgs {
     checkpoint_every: usize,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 enum LossChoice {
     Mse,
     L2,
     RelativeSse,
+    /// plenoptic's `portilla_simoncelli_loss_factory`.
+    Ps,
+    /// plenoptic's `groupwise_relative_l2_norm_factory`.
+    Groupwise,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum CtfChoice {
+    Together,
+    Separate,
+}
+
+/// `--change-scale-criterion`: a number, or `none` (plenoptic's `None`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct ScaleCriterion(Option<f64>);
+
+fn parse_criterion(text: &str) -> Result<ScaleCriterion, String> {
+    if text == "none" {
+        return Ok(ScaleCriterion(None));
+    }
+    text.parse::<f64>()
+        .map(|f| ScaleCriterion(Some(f)))
+        .map_err(|_| format!("expected a number or none, got {text:?}"))
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -253,6 +292,18 @@ fn replay_arguments(args: &SynthArgs) -> Vec<String> {
     if let Some(scheduler) = args.scheduler {
         tokens.extend(["--scheduler".to_string(), name(scheduler)]);
     }
+    if let Some(mode) = args.coarse_to_fine {
+        tokens.extend([
+            "--coarse-to-fine".to_string(),
+            name(mode),
+            "--change-scale-criterion".to_string(),
+            args.change_scale_criterion
+                .0
+                .map_or("none".to_string(), |f| f.to_string()),
+            "--ctf-iters-to-check".to_string(),
+            args.ctf_iters_to_check.to_string(),
+        ]);
+    }
     tokens
 }
 
@@ -270,7 +321,7 @@ pub fn run(args: SynthArgs) -> Result<(), CliError> {
 
 /// Work generic over the backend, run on the one chosen at run time.
 pub trait BackendJob {
-    fn run<B: AutodiffBackend>(self) -> Result<(), CliError>;
+    fn run<B: AutodiffBackend + FftBackend>(self) -> Result<(), CliError>;
 }
 
 /// Runs `job` on the compiled-in backend named by `backend` and `dtype`.
@@ -311,7 +362,7 @@ struct Synthesize<'a> {
 }
 
 impl BackendJob for Synthesize<'_> {
-    fn run<B: AutodiffBackend>(self) -> Result<(), CliError> {
+    fn run<B: AutodiffBackend + FftBackend>(self) -> Result<(), CliError> {
         synthesize::<B>(self.args, self.resumed)
     }
 }
@@ -347,25 +398,93 @@ fn load_target(image: Option<&str>) -> Result<Array, CliError> {
     }
 }
 
+/// A plain or coarse-to-fine synthesis; everything but synthesizing reads the [`Metamer`].
+pub enum Synthesis<B: AutodiffBackend> {
+    Plain(Metamer<B>),
+    CoarseToFine(MetamerCtf<B>),
+}
+
+impl<B: AutodiffBackend> std::ops::Deref for Synthesis<B> {
+    type Target = Metamer<B>;
+
+    fn deref(&self) -> &Metamer<B> {
+        match self {
+            Self::Plain(met) => met,
+            Self::CoarseToFine(met) => met,
+        }
+    }
+}
+
+impl<B: AutodiffBackend> Synthesis<B> {
+    fn synthesize_with(
+        &mut self,
+        args: &SynthArgs,
+        observe: impl FnMut(&Metamer<B>, &IterationInfo) -> ControlFlow<()>,
+    ) -> Result<SynthesisReport, MetamerError> {
+        let options = SynthesizeOptions {
+            max_iter: args.max_iter,
+            store_progress: args.store_progress,
+            stop_criterion: args.stop_criterion,
+            stop_iters_to_check: args.stop_iters_to_check,
+        };
+        match self {
+            Self::Plain(met) => met.synthesize_with(options, observe),
+            Self::CoarseToFine(met) => met.synthesize_with(
+                CtfSynthesizeOptions {
+                    synthesize: options,
+                    change_scale_criterion: args.change_scale_criterion.0,
+                    ctf_iters_to_check: args.ctf_iters_to_check,
+                },
+                observe,
+            ),
+        }
+    }
+}
+
+/// The loss `args` ask for; the texture losses need the texture model and the target.
+fn build_loss<B: AutodiffBackend + FftBackend>(
+    args: &SynthArgs,
+    model: &BuiltModel<B>,
+    image: &Tensor<B::InnerBackend, 4>,
+) -> Result<Loss<B>, CliError> {
+    let texture = |name: &str| match model {
+        BuiltModel::Texture(texture) => Ok(texture),
+        BuiltModel::Other(_) => Err(CliError::Usage(format!(
+            "--loss {name} weighs Portilla-Simoncelli statistics: it needs --model portilla_simoncelli"
+        ))),
+    };
+    let target = || Tensor::<B, 4>::from_inner(image.clone());
+    let model_error = |e: metamer::models::ModelError| CliError::Usage(e.to_string());
+    Ok(match args.loss {
+        LossChoice::Mse => Loss::mse(),
+        LossChoice::L2 => Loss::l2_norm(),
+        LossChoice::RelativeSse => Loss::relative_sse(),
+        LossChoice::Ps | LossChoice::Groupwise if args.coarse_to_fine.is_some() => {
+            return Err(CliError::Usage(
+                "the texture losses weigh every statistic, so they cannot follow coarse-to-fine \
+                 synthesis (plenoptic's neither); use --loss l2 as plenoptic's documentation does"
+                    .to_string(),
+            ));
+        }
+        LossChoice::Ps => {
+            portilla_simoncelli_loss(texture("ps")?, target(), &[]).map_err(model_error)?
+        }
+        LossChoice::Groupwise => {
+            groupwise_relative_l2_norm(texture("groupwise")?, target(), &[]).map_err(model_error)?
+        }
+    })
+}
+
 /// The synthesis `args` describe, set up afresh or restored from `resumed`.
-pub fn build_metamer<B: AutodiffBackend>(
+pub fn build_metamer<B: AutodiffBackend + FftBackend>(
     args: &SynthArgs,
     resumed: Option<&Snapshot>,
-) -> Result<Metamer<B>, CliError> {
+) -> Result<Synthesis<B>, CliError> {
     let device = Default::default();
     let dtype = match args.dtype {
         DtypeChoice::F32 => DType::F32,
         DtypeChoice::F64 => DType::F64,
     };
-    // Models draw their random parameters after seeding, as in a plenoptic script; building
-    // first also reports invalid model options before any image is read.
-    metamer::set_seed(args.seed);
-    let model = args.model.build::<B>(&device).map_err(CliError::Usage)?;
-    if !args.quiet {
-        for warning in args.model.warnings() {
-            eprintln!("warning: {warning}");
-        }
-    }
     let target = match resumed {
         Some(snapshot) => Array {
             shape: snapshot.image.shape.clone(),
@@ -375,6 +494,18 @@ pub fn build_metamer<B: AutodiffBackend>(
         None => load_target(args.image.as_deref())?,
     };
     let image: Tensor<B::InnerBackend, 4> = target.to_tensor_as(dtype, &device)?;
+    let [_, _, height, width] = image.dims();
+    // Models draw their random parameters after seeding, as in a plenoptic script.
+    metamer::set_seed(args.seed);
+    let model = args
+        .model
+        .build::<B>([height, width], &device)
+        .map_err(CliError::Usage)?;
+    if !args.quiet {
+        for warning in args.model.warnings() {
+            eprintln!("warning: {warning}");
+        }
+    }
     let initial_image = match &args.init {
         Some(path) => {
             let array = io::read_npy(path)?;
@@ -395,13 +526,8 @@ pub fn build_metamer<B: AutodiffBackend>(
         None => None,
     };
 
-    let loss = match args.loss {
-        LossChoice::Mse => Loss::mse(),
-        LossChoice::L2 => Loss::l2_norm(),
-        LossChoice::RelativeSse => Loss::relative_sse(),
-    };
     let options = MetamerOptions {
-        loss,
+        loss: build_loss(args, &model, &image)?,
         penalty: Penalty::range(args.range.0, args.range.1),
         penalty_lambda: args.penalty_lambda,
     };
@@ -409,26 +535,41 @@ pub fn build_metamer<B: AutodiffBackend>(
         .map_err(CliError::Usage)?;
     let scheduler =
         training::scheduler(args.scheduler, &args.scheduler_opt).map_err(CliError::Usage)?;
-    let mut met = Metamer::<B>::with_options(image, model, options)?;
-    match resumed {
-        Some(snapshot) => {
-            met.load_snapshot(snapshot, &LoadOptions::default())?;
-        }
+    let setup = Setup {
+        initial_image,
+        optimizer: Some(optimizer),
+        scheduler,
+    };
+    let model = model.boxed();
+    let met = match args.coarse_to_fine {
         None => {
-            met.setup(Setup {
-                initial_image,
-                optimizer: Some(optimizer),
-                scheduler,
-            })?;
+            let mut met = Metamer::<B>::with_options(image, model, options)?;
+            match resumed {
+                Some(snapshot) => met.load_snapshot(snapshot, &LoadOptions::default())?,
+                None => met.setup(setup)?,
+            };
+            Synthesis::Plain(met)
         }
-    }
+        Some(choice) => {
+            let mode = match choice {
+                CtfChoice::Together => CoarseToFine::Together,
+                CtfChoice::Separate => CoarseToFine::Separate,
+            };
+            let mut met = MetamerCtf::<B>::with_options(image, model, options, mode)?;
+            match resumed {
+                Some(snapshot) => met.load_snapshot(snapshot, &LoadOptions::default())?,
+                None => met.setup(setup)?,
+            };
+            Synthesis::CoarseToFine(met)
+        }
+    };
     for warning in met.warnings() {
         print_warning(warning, args.quiet);
     }
     Ok(met)
 }
 
-fn synthesize<B: AutodiffBackend>(
+fn synthesize<B: AutodiffBackend + FftBackend>(
     args: &SynthArgs,
     resumed: Option<&Snapshot>,
 ) -> Result<(), CliError> {
@@ -444,37 +585,30 @@ fn synthesize<B: AutodiffBackend>(
     );
     let stop = interruption_flag();
     let mut checkpoint_error = None;
-    let outcome = met.synthesize_with(
-        SynthesizeOptions {
-            max_iter: args.max_iter,
-            store_progress: args.store_progress,
-            stop_criterion: args.stop_criterion,
-            stop_iters_to_check: args.stop_iters_to_check,
-        },
-        |met, info| {
-            let done = met.gradient_norm().len();
-            if args.checkpoint_every > 0
-                && done.is_multiple_of(args.checkpoint_every)
-                && let Err(error) = write_synthesis(met, args)
-            {
-                checkpoint_error = Some(error);
-                return ControlFlow::Break(());
-            }
-            if stop.load(Ordering::SeqCst) {
-                return ControlFlow::Break(());
-            }
-            bar.set_position(info.iteration as u64 + 1);
-            bar.set_message(format!(
-                "loss={:.4e} lr={} penalty={:.4e} gradient_norm={:.4e} pixel_change_norm={:.4e}",
-                info.loss,
-                info.learning_rate,
-                info.penalty,
-                info.gradient_norm,
-                info.pixel_change_norm
-            ));
-            ControlFlow::Continue(())
-        },
-    );
+    let outcome = met.synthesize_with(args, |met, info| {
+        let done = met.gradient_norm().len();
+        if args.checkpoint_every > 0
+            && done.is_multiple_of(args.checkpoint_every)
+            && let Err(error) = write_synthesis(met, args)
+        {
+            checkpoint_error = Some(error);
+            return ControlFlow::Break(());
+        }
+        if stop.load(Ordering::SeqCst) {
+            return ControlFlow::Break(());
+        }
+        bar.set_position(info.iteration as u64 + 1);
+        let scale = info
+            .scale
+            .as_ref()
+            .map(|(name, loss)| format!(" current_scale={name} current_scale_loss={loss:.4e}"))
+            .unwrap_or_default();
+        bar.set_message(format!(
+            "loss={:.4e} lr={} penalty={:.4e} gradient_norm={:.4e} pixel_change_norm={:.4e}{scale}",
+            info.loss, info.learning_rate, info.penalty, info.gradient_norm, info.pixel_change_norm
+        ));
+        ControlFlow::Continue(())
+    });
     bar.finish_and_clear();
     if let Some(error) = checkpoint_error {
         return Err(error);
@@ -548,7 +682,7 @@ fn write_outputs<B: AutodiffBackend>(
     // The loss at the current metamer cannot be computed when the synthesis blew up.
     let losses = met.losses().unwrap_or_default();
     let penalties = met.penalties().unwrap_or_default();
-    let history = json!({
+    let mut history = json!({
         "losses": losses,
         "penalties": penalties,
         "gradient_norm": met.gradient_norm(),
@@ -576,8 +710,22 @@ fn write_outputs<B: AutodiffBackend>(
             "range": [args.range.0, args.range.1],
             "backend": format!("{:?}", args.backend).to_lowercase(),
             "dtype": format!("{:?}", args.dtype).to_lowercase(),
+            "coarse_to_fine": args.coarse_to_fine.map(|c| format!("{c:?}").to_lowercase()),
+            "change_scale_criterion": args.change_scale_criterion.0,
+            "ctf_iters_to_check": args.ctf_iters_to_check,
         },
     });
+    if let Some(state) = met.coarse_to_fine_state() {
+        let timing: serde_json::Map<String, serde_json::Value> = state
+            .scales_timing
+            .iter()
+            .map(|(scale, t)| (scale.clone(), json!(t)))
+            .collect();
+        history["scales_loss"] = json!(state.scales_loss);
+        history["scales_timing"] = json!(timing);
+        history["scales_finished"] = json!(state.scales_finished);
+        history["scales"] = json!(state.scales);
+    }
     let text = serde_json::to_string_pretty(&history).expect("JSON values serialize");
     io::write_atomically(&out.join("history.json"), text.as_bytes())?;
     write_synthesis(met, args)?;

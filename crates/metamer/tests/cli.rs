@@ -414,6 +414,7 @@ fn every_model_is_available_and_listed() {
         "luminance_contrast_gain_control",
         "on_off",
         "laplacian_pyramid",
+        "portilla_simoncelli",
     ] {
         assert!(
             text.contains(&format!("\n{name}: ")),
@@ -628,4 +629,123 @@ fn a_signal_stops_cleanly_and_resume_matches() {
         read_npy(straight.join("metamer.npy")).unwrap(),
         read_npy(resumed.join("metamer.npy")).unwrap()
     );
+}
+
+#[test]
+fn texture_metamers_coarse_to_fine_and_resumed() {
+    let image = small_image("texture-image", 32, 7, 13);
+    let out = temp_dir("texture-ctf");
+    let settings = [
+        "--image",
+        image.to_str().unwrap(),
+        "--model",
+        "portilla_simoncelli:n_scales=2,n_orientations=3,spatial_corr_width=5",
+        "--loss",
+        "l2",
+        "--coarse-to-fine",
+        "separate",
+        "--change-scale-criterion",
+        "none",
+        "--ctf-iters-to-check",
+        "2",
+    ];
+    let run = |out: &Path, max_iter: &str| {
+        let output = synth(out, &[&settings[..], &["--max-iter", max_iter]].concat());
+        assert!(output.status.success(), "{}", stderr(&output));
+        history(out)
+    };
+    let whole = run(&out, "7");
+    // Two iterations per scale: pixel statistics, lowpass, scale 1, scale 0, then the highpass.
+    let timing = &whole["scales_timing"];
+    let names: Vec<&str> = timing
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "pixel_statistics",
+            "residual_lowpass",
+            "1",
+            "0",
+            "residual_highpass",
+            "all"
+        ]
+    );
+    assert_eq!(floats(&timing["residual_lowpass"]), [2.0, 3.0]);
+    assert_eq!(floats(&timing["0"]), [6.0]);
+    assert_eq!(floats(&whole["scales_loss"]).len(), 7);
+    assert_eq!(whole["scales"][0], "0");
+    assert_eq!(whole["settings"]["coarse_to_fine"], "separate");
+
+    let first = temp_dir("texture-first");
+    run(&first, "4");
+    let resumed = temp_dir("texture-resumed");
+    let output = Command::new(env!("CARGO_BIN_EXE_metamer"))
+        .args(["synth", "--quiet", "--max-iter", "3", "--out"])
+        .arg(&resumed)
+        .arg("--resume")
+        .arg(first.join("synthesis.safetensors"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let continued = history(&resumed);
+    assert_eq!(floats(&continued["losses"]), floats(&whole["losses"]));
+    assert_eq!(continued["scales_timing"], whole["scales_timing"]);
+
+    // The texture losses: the PS loss on a plain synthesis, and its refusals.
+    let plain = temp_dir("texture-ps-loss");
+    let output = synth(
+        &plain,
+        &[
+            "--image",
+            image.to_str().unwrap(),
+            "--model",
+            "portilla_simoncelli:n_scales=2,spatial_corr_width=5",
+            "--loss",
+            "ps",
+            "--max-iter",
+            "2",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(history(&plain)["settings"]["loss"], "portilla_simoncelli");
+    for (extra, expected) in [
+        (
+            vec!["--model", "gaussian", "--loss", "groupwise"],
+            "needs --model portilla_simoncelli",
+        ),
+        (
+            vec!["--model", "gaussian", "--coarse-to-fine", "together"],
+            "model has no scales attribute",
+        ),
+        (
+            vec![
+                "--model",
+                "portilla_simoncelli",
+                "--loss",
+                "ps",
+                "--coarse-to-fine",
+                "together",
+            ],
+            "cannot follow coarse-to-fine",
+        ),
+        (
+            vec![
+                "--model",
+                "portilla_simoncelli:n_scales=3",
+                "--image",
+                image.to_str().unwrap(),
+            ],
+            "spatial_corr_width",
+        ),
+    ] {
+        let output = synth(&temp_dir("texture-bad"), &extra);
+        assert_eq!(output.status.code(), Some(1), "{extra:?}");
+        let message = stderr(&output);
+        assert_eq!(message.lines().count(), 1, "{message}");
+        assert!(message.contains(expected), "{extra:?}: {message}");
+    }
 }

@@ -636,9 +636,7 @@ fn skew_kurtosis_reconstructed<B: Backend>(
 /// Coarser bands up-sampled to the next finer scale with their phase doubled (plenoptic's
 /// `expand(·, 2) / 4` and `modulate_phase(·, 2)`): the demeaned magnitudes, and the real
 /// parts followed by the imaginary parts along the orientation axis.
-fn double_phase<B: FftBackend>(
-    bands: &[Complex<B, 5>],
-) -> Result<(Bands<B>, Bands<B>)> {
+fn double_phase<B: FftBackend>(bands: &[Complex<B, 5>]) -> Result<(Bands<B>, Bands<B>)> {
     let mut magnitudes = Vec::with_capacity(bands.len());
     let mut parts = Vec::with_capacity(bands.len());
     for band in bands {
