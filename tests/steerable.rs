@@ -298,7 +298,9 @@ fn invalid_arguments_give_plenoptic_errors() {
 /// complex inputs: outputs and gradients.
 fn signal_helpers<B: AutodiffBackend + FftBackend>(dtype: DType, rtol: f64, elementwise: f64) {
     use metamer_models::fft::Complex;
-    use metamer_models::signal::{autocorrelation, center_crop, expand, shrink};
+    use metamer_models::signal::{
+        autocorrelation, autocorrelation_crop, center_crop, expand, shrink, shrink_real,
+    };
     let suffix = if dtype == DType::F64 { "f64" } else { "f32" };
     let fixture = json("signal");
     let shape: [usize; 4] = floats(&fixture["shape"])
@@ -311,13 +313,20 @@ fn signal_helpers<B: AutodiffBackend + FftBackend>(dtype: DType, rtol: f64, elem
     let re: Tensor<B, 4> = rng::rand(shape, DType::F32, &Default::default());
     let im: Tensor<B, 4> = rng::rand(shape, DType::F32, &Default::default());
     type Case<B> = fn(Complex<B, 4>) -> Complex<B, 4>;
-    let cases: [(&str, bool, Case<B>); 5] = [
+    // (fixture, complex input, function): the fused operations against the same fixtures.
+    let cases: [(&str, bool, Case<B>); 7] = [
         ("autocorrelation", false, |x| {
             Complex::from_real(center_crop(autocorrelation(x.re).unwrap(), 7).unwrap())
+        }),
+        ("autocorrelation", false, |x| {
+            Complex::from_real(autocorrelation_crop(x.re, 7).unwrap())
         }),
         ("expand", false, |x| expand(x, 2.0).unwrap()),
         ("expand_complex", true, |x| expand(x, 2.0).unwrap()),
         ("shrink", false, |x| shrink(x, 2).unwrap()),
+        ("shrink", false, |x| {
+            Complex::from_real(shrink_real(x.re, 2).unwrap())
+        }),
         ("shrink4_complex", true, |x| shrink(x, 4).unwrap()),
     ];
     for (name, complex, function) in cases {
@@ -369,7 +378,9 @@ fn fourier_helpers_match_plenoptic() {
 #[test]
 fn fourier_helpers_refuse_what_plenoptic_refuses() {
     use metamer_models::fft::Complex;
-    use metamer_models::signal::{autocorrelation, center_crop, expand, shrink};
+    use metamer_models::signal::{
+        autocorrelation, autocorrelation_crop, center_crop, expand, shrink, shrink_real,
+    };
     let x = image([1, 1, 8, 6]);
     let message = |e: metamer_models::ModelError| e.to_string();
     assert_eq!(
@@ -390,7 +401,18 @@ fn fourier_helpers_refuse_what_plenoptic_refuses() {
         "factor * x.shape[-1] must be an integer but got 7.5 instead!"
     );
     assert!(shrink(Complex::from_real(x.clone()), 4).is_err());
+    assert!(shrink_real(x.clone(), 4).is_err());
     assert!(autocorrelation(image([1, 1, 8, 7])).is_err());
+    assert!(autocorrelation_crop(image([1, 1, 8, 7]), 3).is_err());
+    assert_eq!(
+        message(autocorrelation_crop(x.clone(), 7).unwrap_err()),
+        "output_size is bigger than image height/width!"
+    );
+    // The fused crop's centre is the mean square too.
+    let window = autocorrelation_crop(x.clone(), 3).unwrap();
+    let centre = to_f64(window.narrow(2, 1, 1).narrow(3, 1, 1))[0];
+    let mean_square = to_f64(x.clone().powi_scalar(2).mean())[0];
+    assert!((centre - mean_square).abs() < 1e-12);
     // The centre of the autocorrelation is the mean square.
     let ac = autocorrelation(x.clone()).unwrap();
     let centre = to_f64(ac.narrow(2, 4, 1).narrow(3, 3, 1))[0];

@@ -25,7 +25,7 @@ pub use synthesis::{
     SaveLoad, decode_synthesis, encode_synthesis, examine_saved_synthesis, load_synthesis,
     save_synthesis,
 };
-pub use synthetic::default_image;
+pub use synthetic::{default_image, default_texture};
 
 /// Writes through a temporary sibling file that is flushed to disk, renamed over `path`, and
 /// the directory flushed too: a crash or kill at any moment leaves either the old file or the

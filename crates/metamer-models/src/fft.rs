@@ -12,12 +12,13 @@
 //! `Autodiff` to call it outside a synthesis.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, unary};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Tensor, TensorData, TensorMetadata, TensorPrimitive, backend::Backend};
 use rustfft::{FftDirection, FftNum, FftPlanner, num_complex::Complex as FftComplex};
@@ -28,6 +29,20 @@ pub trait FftBackend: Backend {
     /// `[parts, n, height, width]` tensors: `parts` is 2 for real then imaginary parts, 1 for
     /// real input. With `real_output` only the real part of the result is returned (1 part).
     fn fft2_packed(x: FloatTensor<Self>, inverse: bool, real_output: bool) -> FloatTensor<Self>;
+
+    /// `ifft2(M · fft2(x))` with unnormalised transforms, per plane of a `[parts, n, h, w]`
+    /// tensor: `M` maps an `h × w` spectrum linearly onto another size (Fourier up- and
+    /// down-sampling). With `real_output` only the real part is returned.
+    fn resample_packed(
+        x: FloatTensor<Self>,
+        map: Arc<SpectralMap>,
+        real_output: bool,
+    ) -> FloatTensor<Self>;
+
+    /// The circular autocorrelation of each plane of a real `[1, n, h, w]` tensor, divided by
+    /// `h·w`, at the `width × width` lags around zero (lag `−width/2` first): `[1, n, width,
+    /// width]`.
+    fn autocorrelation_packed(x: FloatTensor<Self>, width: usize) -> FloatTensor<Self>;
 }
 
 impl<B: Backend, C: CheckpointStrategy> FftBackend for Autodiff<B, C> {
@@ -65,6 +80,331 @@ impl<B: Backend, C: CheckpointStrategy> FftBackend for Autodiff<B, C> {
         .compute_bound()
         .stateless(host_fft2::<B>(x.primitive, inverse, real_output))
     }
+
+    fn resample_packed(
+        x: FloatTensor<Self>,
+        map: Arc<SpectralMap>,
+        real_output: bool,
+    ) -> FloatTensor<Self> {
+        /// The adjoint of `ifft · M · fft` (unnormalised) is `ifft · Mᵀ · fft`.
+        #[derive(Debug)]
+        struct Resample {
+            map: Arc<SpectralMap>,
+            real_input: bool,
+        }
+
+        impl<B: Backend> Backward<B, 1> for Resample {
+            type State = ();
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let transposed = self.map.transposed();
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    host_resample::<B>(grad, &transposed, self.real_input)
+                });
+            }
+        }
+
+        let real_input = x.primitive.shape()[0] == 1;
+        let output = host_resample::<B>(x.primitive, &map, real_output);
+        Resample { map, real_input }
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateless(output)
+    }
+
+    fn autocorrelation_packed(x: FloatTensor<Self>, width: usize) -> FloatTensor<Self> {
+        /// `∂ac[d]/∂x(z) = (x(z+d) + x(z−d)) / N`: the gradient is `x` filtered by the
+        /// symmetrised lag weights, `ifft(X · 2 Re(G)) / N²`.
+        #[derive(Debug)]
+        struct Autocorrelation {
+            width: usize,
+        }
+
+        impl<B: Backend> Backward<B, 1> for Autocorrelation {
+            type State = FloatTensor<B>;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let input = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    host_autocorrelation_grad::<B>(input, grad, self.width)
+                });
+            }
+        }
+
+        match (Autocorrelation { width })
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let output = host_autocorrelation::<B>(x.primitive.clone(), width);
+                prep.finish(x.primitive, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(host_autocorrelation::<B>(x.primitive, width)),
+        }
+    }
+}
+
+/// A linear map between spectra in FFT order: `to[dst] += coef · from[src]` for each entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpectralMap {
+    pub from: [usize; 2],
+    pub to: [usize; 2],
+    /// `(dst, src, coef)` with row-major plane indices.
+    pub entries: Vec<(usize, usize, f64)>,
+}
+
+impl SpectralMap {
+    pub fn transposed(&self) -> Self {
+        Self {
+            from: self.to,
+            to: self.from,
+            entries: self.entries.iter().map(|&(d, s, c)| (s, d, c)).collect(),
+        }
+    }
+}
+
+/// The host's values of a `[parts, n, h, w]` tensor as complex planes, with its device and
+/// dtype, run through `f`, which returns planes of `out_shape` and whether to keep only real
+/// parts.
+fn on_host<B: Backend>(
+    x: FloatTensor<B>,
+    out_shape: [usize; 2],
+    real_output: bool,
+    f: &dyn Fn(PlanesMut<'_>),
+) -> FloatTensor<B> {
+    let tensor = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(x));
+    let device = tensor.device();
+    let [parts, n, height, width] = tensor.dims();
+    let shape = [
+        if real_output { 1 } else { 2 },
+        n,
+        out_shape[0],
+        out_shape[1],
+    ];
+    let data = tensor.into_data();
+    let dtype = data.dtype;
+    let data = if dtype == DType::F64 {
+        let values: Vec<f64> = data.into_vec().expect("float64 data");
+        let mut planes = to_complex(&values, parts);
+        let mut out = vec![FftComplex::new(0.0, 0.0); n * out_shape[0] * out_shape[1]];
+        f(PlanesMut::F64(&mut planes, &mut out, [height, width]));
+        TensorData::new(from_complex(&out, real_output), shape)
+    } else {
+        let values: Vec<f32> = data.convert::<f32>().into_vec().expect("float data");
+        let mut planes = to_complex(&values, parts);
+        let mut out = vec![FftComplex::new(0.0, 0.0); n * out_shape[0] * out_shape[1]];
+        f(PlanesMut::F32(&mut planes, &mut out, [height, width]));
+        TensorData::new(from_complex(&out, real_output), shape).convert_dtype(dtype)
+    };
+    Tensor::<B, 4>::from_data(data, (&device, dtype))
+        .into_primitive()
+        .tensor()
+}
+
+/// Input planes, output planes and the input plane size, in the tensor's precision.
+enum PlanesMut<'a> {
+    F32(
+        &'a mut [FftComplex<f32>],
+        &'a mut [FftComplex<f32>],
+        [usize; 2],
+    ),
+    F64(
+        &'a mut [FftComplex<f64>],
+        &'a mut [FftComplex<f64>],
+        [usize; 2],
+    ),
+}
+
+fn to_complex<T: Planned>(values: &[T], parts: usize) -> Vec<FftComplex<T>> {
+    let count = values.len() / parts;
+    if parts == 2 {
+        let (re, im) = values.split_at(count);
+        re.iter()
+            .zip(im)
+            .map(|(re, im)| FftComplex::new(*re, *im))
+            .collect()
+    } else {
+        values
+            .iter()
+            .map(|re| FftComplex::new(*re, T::zero()))
+            .collect()
+    }
+}
+
+fn from_complex<T: Planned>(planes: &[FftComplex<T>], real_output: bool) -> Vec<T> {
+    let mut out = Vec::with_capacity(if real_output { 1 } else { 2 } * planes.len());
+    out.extend(planes.iter().map(|c| c.re));
+    if !real_output {
+        out.extend(planes.iter().map(|c| c.im));
+    }
+    out
+}
+
+/// Unnormalised 2-D transforms of consecutive `height × width` planes, in place.
+fn fft_planes<T: Planned>(
+    planes: &mut [FftComplex<T>],
+    height: usize,
+    width: usize,
+    inverse: bool,
+) {
+    let direction = if inverse {
+        FftDirection::Inverse
+    } else {
+        FftDirection::Forward
+    };
+    let (rows, columns) = T::with_planner(|planner| {
+        (
+            planner.plan_fft(width, direction),
+            planner.plan_fft(height, direction),
+        )
+    });
+    let scratch_len = rows
+        .get_inplace_scratch_len()
+        .max(columns.get_inplace_scratch_len());
+    let zero = FftComplex::new(T::zero(), T::zero());
+    let mut scratch = vec![zero; scratch_len];
+    let mut transposed = vec![zero; height * width];
+    for plane in planes.chunks_exact_mut(height * width) {
+        rows.process_with_scratch(plane, &mut scratch);
+        transpose(plane, &mut transposed, height, width);
+        columns.process_with_scratch(&mut transposed, &mut scratch);
+        transpose(&transposed, plane, width, height);
+    }
+}
+
+fn resample_planes<T: Planned>(
+    planes: &mut [FftComplex<T>],
+    out: &mut [FftComplex<T>],
+    map: &SpectralMap,
+) {
+    let ([h, w], [oh, ow]) = (map.from, map.to);
+    fft_planes(planes, h, w, false);
+    for (plane, target) in planes
+        .chunks_exact(h * w)
+        .zip(out.chunks_exact_mut(oh * ow))
+    {
+        for &(dst, src, coef) in &map.entries {
+            let coef = T::from_f64(coef).expect("a float");
+            target[dst] = target[dst] + plane[src] * coef;
+        }
+    }
+    fft_planes(out, oh, ow, true);
+}
+
+fn host_resample<B: Backend>(
+    x: FloatTensor<B>,
+    map: &SpectralMap,
+    real_output: bool,
+) -> FloatTensor<B> {
+    on_host::<B>(x, map.to, real_output, &|planes| match planes {
+        PlanesMut::F32(input, out, size) => {
+            debug_assert_eq!(size, map.from);
+            resample_planes(input, out, map)
+        }
+        PlanesMut::F64(input, out, size) => {
+            debug_assert_eq!(size, map.from);
+            resample_planes(input, out, map)
+        }
+    })
+}
+
+/// Plane indices of the `width × width` lags around zero, lag `−width/2` first.
+fn lag_indices(width: usize, [h, w]: [usize; 2]) -> impl Iterator<Item = (usize, usize)> {
+    let half = width / 2;
+    (0..width * width).map(move |i| {
+        let (a1, a2) = (i / width, i % width);
+        let row = (a1 + h - half % h) % h;
+        let column = (a2 + w - half % w) % w;
+        (i, row * w + column)
+    })
+}
+
+fn autocorrelation_planes<T: Planned>(
+    planes: &mut [FftComplex<T>],
+    out: &mut [FftComplex<T>],
+    [h, w]: [usize; 2],
+    width: usize,
+) {
+    fft_planes(planes, h, w, false);
+    for value in planes.iter_mut() {
+        *value = FftComplex::new(value.norm_sqr(), T::zero());
+    }
+    fft_planes(planes, h, w, true);
+    let scale = T::from_f64(1.0 / ((h * w) as f64).powi(2)).expect("a float");
+    for (plane, target) in planes
+        .chunks_exact(h * w)
+        .zip(out.chunks_exact_mut(width * width))
+    {
+        for (i, at) in lag_indices(width, [h, w]) {
+            target[i] = FftComplex::new(plane[at].re * scale, T::zero());
+        }
+    }
+}
+
+fn host_autocorrelation<B: Backend>(x: FloatTensor<B>, width: usize) -> FloatTensor<B> {
+    on_host::<B>(x, [width, width], true, &|planes| match planes {
+        PlanesMut::F32(input, out, size) => autocorrelation_planes(input, out, size, width),
+        PlanesMut::F64(input, out, size) => autocorrelation_planes(input, out, size, width),
+    })
+}
+
+fn autocorrelation_grad_planes<T: Planned>(
+    input: &mut [FftComplex<T>],
+    lags: &[FftComplex<T>],
+    out: &mut [FftComplex<T>],
+    [h, w]: [usize; 2],
+    width: usize,
+) {
+    fft_planes(input, h, w, false);
+    for (plane, weights) in out
+        .chunks_exact_mut(h * w)
+        .zip(lags.chunks_exact(width * width))
+    {
+        for (i, at) in lag_indices(width, [h, w]) {
+            plane[at] = plane[at] + weights[i];
+        }
+    }
+    fft_planes(out, h, w, false);
+    let scale = T::from_f64(2.0 / ((h * w) as f64).powi(2)).expect("a float");
+    for (value, x) in out.iter_mut().zip(input.iter()) {
+        *value = *x * (value.re * scale);
+    }
+    fft_planes(out, h, w, true);
+}
+
+fn host_autocorrelation_grad<B: Backend>(
+    input: FloatTensor<B>,
+    grad: FloatTensor<B>,
+    width: usize,
+) -> FloatTensor<B> {
+    let [_, n, h, w] = {
+        let shape = input.shape();
+        [shape[0], shape[1], shape[2], shape[3]]
+    };
+    let lags = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(grad)).into_data();
+    let dtype = lags.dtype;
+    let lags: Vec<f64> = lags.convert::<f64>().into_vec().expect("float data");
+    let _ = (n, dtype);
+    on_host::<B>(input, [h, w], true, &|planes| match planes {
+        PlanesMut::F32(input, out, size) => {
+            let lags: Vec<f32> = lags.iter().map(|v| *v as f32).collect();
+            autocorrelation_grad_planes(input, &to_complex(&lags, 1), out, size, width)
+        }
+        PlanesMut::F64(input, out, size) => {
+            autocorrelation_grad_planes(input, &to_complex(&lags, 1), out, size, width)
+        }
+    })
 }
 
 /// The transform on the host, in the tensor's own precision (float64 for float64 tensors,
@@ -236,7 +576,7 @@ impl<B: Backend, const D: usize> Complex<B, D> {
 
     /// `|z|`.
     pub fn abs(self) -> Tensor<B, D> {
-        (self.re.powf_scalar(2.0) + self.im.powf_scalar(2.0)).sqrt()
+        (self.re.square() + self.im.square()).sqrt()
     }
 
     /// Applies `f` to both parts (reshapes, slices, linear maps).
@@ -314,6 +654,71 @@ fn transform<B: FftBackend, const D: usize>(
         (Norm::Backward, true) => out.mul_scalar(1.0 / n),
         (Norm::Ortho, _) => out.mul_scalar(1.0 / n.sqrt()),
     }
+}
+
+/// `ifft2(M · fft2(x))` (unnormalised) over the last two axes of the parts (real, then
+/// imaginary if given); `[1 or 2, planes, H, W]` out.
+pub(crate) fn resample_parts<B: FftBackend, const D: usize>(
+    parts: Vec<Tensor<B, D>>,
+    map: Arc<SpectralMap>,
+    real_output: bool,
+) -> Tensor<B, 4> {
+    let dims = parts[0].dims();
+    let (height, width) = (dims[D - 2], dims[D - 1]);
+    let planes = dims[..D - 2].iter().product::<usize>();
+    let packed = Tensor::cat(
+        parts
+            .into_iter()
+            .map(|p| p.reshape([1, planes, height, width]))
+            .collect(),
+        0,
+    );
+    Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(B::resample_packed(
+        packed.into_primitive().tensor(),
+        map,
+        real_output,
+    )))
+}
+
+/// The real part of a resampled `[1 or 2, …]` result with the leading axes of `dims`.
+pub(crate) fn unpack_real<B: Backend, const D: usize>(
+    out: Tensor<B, 4>,
+    mut dims: [usize; D],
+    size: [usize; 2],
+) -> Tensor<B, D> {
+    dims[D - 2] = size[0];
+    dims[D - 1] = size[1];
+    out.narrow(0, 0, 1).reshape(dims)
+}
+
+/// Both parts of a resampled `[2, …]` result with the leading axes of `dims`.
+pub(crate) fn unpack_complex<B: Backend, const D: usize>(
+    out: Tensor<B, 4>,
+    mut dims: [usize; D],
+    size: [usize; 2],
+) -> Complex<B, D> {
+    dims[D - 2] = size[0];
+    dims[D - 1] = size[1];
+    split(out, dims)
+}
+
+/// The circular autocorrelation of each real plane over the last two axes, divided by the
+/// plane's size, at the `width × width` lags around zero.
+pub(crate) fn autocorrelation_window<B: FftBackend, const D: usize>(
+    x: Tensor<B, D>,
+    width: usize,
+) -> Tensor<B, D> {
+    let mut dims = x.dims();
+    let (height, w) = (dims[D - 2], dims[D - 1]);
+    let planes = dims[..D - 2].iter().product::<usize>();
+    let packed = x.reshape([1, planes, height, w]);
+    let out = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(B::autocorrelation_packed(
+        packed.into_primitive().tensor(),
+        width,
+    )));
+    dims[D - 2] = width;
+    dims[D - 1] = width;
+    out.reshape(dims)
 }
 
 /// Real and imaginary parts of a `[2, …]` result.

@@ -1,8 +1,10 @@
-//! Draws the README's figures from a real synthesis of the built-in test scene:
+//! Draws the README's figures from real syntheses of the built-in images:
 //! `cargo run --release -p metamer --example readme_figures -- docs/figures`.
 //!
-//! The layout is plenoptic's documentation example: the target image in the first of four
-//! panels, then `synthesis_status` in the other three.
+//! The Gaussian metamer's layout is plenoptic's documentation example: the target image in
+//! the first of four panels, then `synthesis_status` in the other three. The texture metamer
+//! (a few minutes) is plenoptic's Portilla–Simoncelli recipe: its loss and L-BFGS with a strong
+//! Wolfe line search.
 
 use metamer::plot::{
     AnimateOptions, ImshowOptions, PlotName, StatusOptions, Titles, imshow, synthesis_animate,
@@ -48,5 +50,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Default::default()
     };
     synthesis_animate(&met, &animation)?.save(folder.join("animation.gif"))?;
+    texture(&folder)
+}
+
+fn texture(folder: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    type B = metamer::backend::NdArray;
+    let device = Default::default();
+    set_seed(0);
+    let image: burn::tensor::Tensor<metamer::Inner<B>, 4> =
+        metamer::io::default_texture(256).to_tensor(&device)?;
+    let model: PortillaSimoncelli<B> = PortillaSimoncelliConfig::new([256, 256]).init(&device)?;
+    let loss = metamer::models::portilla_simoncelli::portilla_simoncelli_loss(
+        &model,
+        burn::tensor::Tensor::from_inner(image.clone()),
+        &[],
+    )?;
+    let options = MetamerOptions {
+        loss,
+        ..Default::default()
+    };
+    let mut met = Metamer::<B>::with_options(image.clone(), model, options)?;
+    let lbfgs = metamer::Lbfgs::new(metamer::LbfgsConfig {
+        lr: 1.0,
+        max_iter: 10,
+        history_size: 100,
+        line_search: metamer::LineSearch::StrongWolfe,
+        ..Default::default()
+    });
+    met.setup(Setup {
+        optimizer: Some(Box::new(lbfgs)),
+        ..Default::default()
+    })?;
+    met.synthesize(SynthesizeOptions {
+        max_iter: 40,
+        ..Default::default()
+    })?;
+    let losses = met.losses()?;
+    println!(
+        "texture metamer: loss {:.4e} -> {:.4e}",
+        losses[0],
+        losses[losses.len() - 1]
+    );
+    let pair = ImshowOptions {
+        title: Titles::Each(vec!["Target texture".into(), "Texture metamer".into()]),
+        ..Default::default()
+    };
+    let metamer = met.metamer().expect("synthesized").clone();
+    imshow([image, metamer], &pair)?.save(folder.join("texture.png"))?;
     Ok(())
 }

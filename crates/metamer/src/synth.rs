@@ -30,8 +30,9 @@ const DEFAULT_IMAGE_SIZE: usize = 256;
 
 #[derive(Args, Debug)]
 pub struct SynthArgs {
-    /// Target image: a PNG, JPEG, PGM/PPM or .npy file, or a built-in name (einstein, curie,
-    /// reptile_skin, parrot, color_wheel). Default: a test scene generated in code.
+    /// Target image: a PNG, JPEG, PGM/PPM or .npy file, a built-in name (einstein, curie,
+    /// reptile_skin, parrot, color_wheel), or one generated in code: scene (the default, a
+    /// test scene) or texture (irregular scales, for texture models).
     #[arg(long)]
     image: Option<String>,
     /// Model: `NAME` or `NAME:key=value,...`, e.g. `on_off:pretrained=true,cache_filt=true`;
@@ -371,6 +372,11 @@ fn load_target(image: Option<&str>) -> Result<Array, CliError> {
     let Some(source) = image else {
         return Ok(io::default_image(DEFAULT_IMAGE_SIZE));
     };
+    match source {
+        "scene" => return Ok(io::default_image(DEFAULT_IMAGE_SIZE)),
+        "texture" => return Ok(io::default_texture(DEFAULT_IMAGE_SIZE)),
+        _ => {}
+    }
     let path = Path::new(source);
     if !path.exists()
         && let Some(builtin) = io::builtin(source)

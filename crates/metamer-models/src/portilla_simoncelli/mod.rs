@@ -18,7 +18,7 @@ pub use layout::{Statistic, StatisticLayout, autocorrelation_mask};
 pub use loss::{groupwise_relative_l2_norm, portilla_simoncelli_loss};
 
 use crate::fft::{Complex, FftBackend};
-use crate::signal::{autocorrelation, center_crop, expand, shrink};
+use crate::signal::{autocorrelation_crop, center_crop, expand};
 use crate::{Level, ModelError, Result, SteerablePyramid, SteerablePyramidConfig};
 
 /// What a statistic describes, for coarse-to-fine synthesis (plenoptic's scale labels:
@@ -383,7 +383,7 @@ fn autocorrelations<B: FftBackend>(
 ) -> Result<(Tensor<B, 6>, Tensor<B, 4>)> {
     let crops = coefficients
         .iter()
-        .map(|c| center_crop(autocorrelation(c.clone())?, width))
+        .map(|c| autocorrelation_crop(c.clone(), width))
         .collect::<Result<Vec<_>>>()?;
     let stacked: Tensor<B, 6> = Tensor::stack(crops, 2);
     let centre = center_crop(stacked.clone(), 1)?;
@@ -419,13 +419,13 @@ fn cross_correlations<B: Backend>(
             let a_var = match &a_variance {
                 Some(v) => v.clone().narrow(3, scale, 1).reshape([batch, channel, oa]),
                 None => rows
-                    .powi_scalar(2)
+                    .square()
                     .sum_dim(2)
                     .mul_scalar(1.0 / n)
                     .reshape([batch, channel, oa]),
             };
             let b_var = columns
-                .powi_scalar(2)
+                .square()
                 .sum_dim(2)
                 .mul_scalar(1.0 / n)
                 .reshape([batch, channel, ob]);
@@ -507,7 +507,7 @@ impl<B: FftBackend> PortillaSimoncelli<B> {
             stats.push(flat_stats(cross_scale_real));
         }
         let highpass = pyramid.residual_highpass;
-        stats.push(flat_stats(spatial_mean(highpass.powi_scalar(2))));
+        stats.push(flat_stats(spatial_mean(highpass.square())));
         let full = Tensor::cat(stats, 2);
         debug_assert_eq!(full.dims(), [b, c, self.full_len]);
         Ok(full)
@@ -581,8 +581,7 @@ impl<B: AutodiffBackend + FftBackend> Model<B> for PortillaSimoncelli<B> {
 
 /// plenoptic's Fourier down-sampling of a real image by `factor`, times `factor²`.
 fn shrink_real<B: FftBackend>(image: Tensor<B, 4>, factor: usize) -> Result<Tensor<B, 4>> {
-    let small = shrink(Complex::from_real(image), factor)?.re;
-    Ok(small.mul_scalar((factor * factor) as f64))
+    Ok(crate::signal::shrink_real(image, factor)?.mul_scalar((factor * factor) as f64))
 }
 
 /// Mean, unbiased variance, skewness, kurtosis, minimum and maximum of each image:
@@ -593,11 +592,12 @@ fn pixel_statistics<B: Backend>(image: Tensor<B, 4>) -> Tensor<B, 4> {
     let centred = image.clone() - mean.clone();
     let variance = centred
         .clone()
-        .powi_scalar(2)
+        .square()
         .sum_dims(&[2, 3])
         .mul_scalar(1.0 / (h * w - 1) as f64);
-    let skew = spatial_mean(centred.clone().powi_scalar(3)) / variance.clone().powf_scalar(1.5);
-    let kurtosis = spatial_mean(centred.powi_scalar(4)) / variance.clone().powi_scalar(2);
+    let skew = spatial_mean(centred.clone().square() * centred.clone())
+        / variance.clone().powf_scalar(1.5);
+    let kurtosis = spatial_mean(centred.square().square()) / variance.clone().square();
     let min = image.clone().min_dim(3).min_dim(2);
     let max = image.max_dim(3).max_dim(2);
     Tensor::cat(vec![mean, variance, skew, kurtosis, min, max], 2)
@@ -610,15 +610,15 @@ fn skew_kurtosis_reconstructed<B: Backend>(
     variance: Tensor<B, 3>,
     pixel: &Tensor<B, 4>,
 ) -> (Tensor<B, 3>, Tensor<B, 3>) {
-    let moment = |k: i32| {
+    let moment = |power: fn(Tensor<B, 5>) -> Tensor<B, 5>| {
         let moments: Vec<Tensor<B, 3>> = images
             .iter()
-            .map(|im| flat_stats(spatial_mean(im.clone().powi_scalar(k))))
+            .map(|im| flat_stats(spatial_mean(power(im.clone()))))
             .collect();
         Tensor::cat(moments, 2)
     };
-    let skew = moment(3) / variance.clone().powf_scalar(1.5);
-    let kurtosis = moment(4) / variance.clone().powi_scalar(2);
+    let skew = moment(|x| x.clone().square() * x) / variance.clone().powf_scalar(1.5);
+    let kurtosis = moment(|x| x.square().square()) / variance.clone().square();
     let [b, c, _, _] = pixel.dims();
     let pixel_variance = pixel.clone().narrow(2, 1, 1).reshape([b, c, 1]);
     let resolution = if variance.dtype() == DType::F64 {
@@ -646,7 +646,7 @@ fn double_phase<B: FftBackend>(bands: &[Complex<B, 5>]) -> Result<(Bands<B>, Ban
         let safe = magnitude
             .clone()
             .mask_fill(magnitude.clone().equal_elem(0.0), 1.0);
-        let re = (up.re.clone().powi_scalar(2) - up.im.clone().powi_scalar(2)) / safe.clone();
+        let re = (up.re.clone().square() - up.im.clone().square()) / safe.clone();
         let im = (up.re * up.im).mul_scalar(2.0) / safe;
         magnitudes.push(magnitude.clone() - spatial_mean(magnitude));
         parts.push(Tensor::cat(vec![re, im], 2));
