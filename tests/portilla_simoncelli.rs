@@ -801,3 +801,100 @@ fn coarse_to_fine_resumes_exactly_after_save_and_load() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// plenoptic's T-PS1, T-PS8 and T-PS9: every size combination runs and gives the statistic
+/// count of the closed form; non-square images; batch and channel axes kept.
+#[test]
+fn sizes_shapes_and_counts() {
+    type B = NdArray;
+    let image = |shape: [usize; 4]| -> Tensor<B, 4> {
+        set_seed(9);
+        rng::rand(shape, DType::F32, &Default::default())
+    };
+    let square = image([1, 1, 128, 128]);
+    for n in 1..=4 {
+        for o in 2..=4 {
+            for w in [3, 6, 8] {
+                let model: PortillaSimoncelli<B> = PortillaSimoncelliConfig::new([128, 128])
+                    .with_n_scales(n)
+                    .with_n_orientations(o)
+                    .with_spatial_corr_width(w)
+                    .init(&Default::default())
+                    .unwrap();
+                let stats = model.forward(square.clone()).unwrap();
+                let expected = model.config().layout().count();
+                assert_eq!(stats.dims(), [1, 1, expected], "n {n} o {o} w {w}");
+                assert!(to_f64(stats.inner()).iter().all(|v| v.is_finite()));
+            }
+        }
+    }
+    for shape in [[256, 160], [256, 128]] {
+        let model: PortillaSimoncelli<B> = PortillaSimoncelliConfig::new(shape)
+            .init(&Default::default())
+            .unwrap();
+        let stats = model.forward(image([1, 1, shape[0], shape[1]])).unwrap();
+        assert_eq!(stats.dims(), [1, 1, 710]);
+    }
+    let model: PortillaSimoncelli<B> = PortillaSimoncelliConfig::new([32, 32])
+        .with_n_scales(2)
+        .with_spatial_corr_width(5)
+        .init(&Default::default())
+        .unwrap();
+    for (batch, channel) in [(1, 3), (2, 1), (2, 3)] {
+        let stats = model.forward(image([batch, channel, 32, 32])).unwrap();
+        assert_eq!(stats.dims(), [batch, channel, model.n_stats()]);
+    }
+}
+
+/// plenoptic's T-PS7: sizes that cannot be halved `n_scales` times are refused; so is a
+/// lowpass of odd width, whose autocorrelation plenoptic computes non-circularly (§14 Q9).
+#[test]
+fn sizes_that_cannot_be_halved_are_refused() {
+    let init = |size: usize, n: usize| {
+        PortillaSimoncelliConfig::new([size, size])
+            .with_n_scales(n)
+            .with_spatial_corr_width(3)
+            .init::<NdArray>(&Default::default())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    for size in [255, 254, 252] {
+        let error = init(size, 4).unwrap_err();
+        assert!(
+            error.contains("divided by 2 `n_scales` times"),
+            "{size}: {error}"
+        );
+    }
+    assert!(init(160, 4).is_ok());
+    let error = init(254, 1).unwrap_err();
+    assert!(error.contains("even width"), "{error}");
+}
+
+/// plenoptic's T-PS17, for the autocorrelation windows: the entries the mask drops equal
+/// their point-symmetric partners, so nothing is lost.
+#[test]
+fn dropped_autocorrelation_entries_are_duplicates() {
+    use metamer_models::signal::autocorrelation_crop;
+    set_seed(4);
+    let x: Tensor<NdArray64, 4> = rng::rand([1, 1, 16, 16], DType::F64, &Default::default());
+    for width in [5, 6, 7] {
+        let window = to_f64(autocorrelation_crop(x.clone(), width).unwrap().inner());
+        let mask = metamer_models::portilla_simoncelli::autocorrelation_mask(width);
+        let offset = if width % 2 == 1 { 1 } else { 0 };
+        let at = |i: isize, j: isize| {
+            let w = width as isize;
+            window[(i.rem_euclid(w) * w + j.rem_euclid(w)) as usize]
+        };
+        for i in 0..width as isize {
+            for j in 0..width as isize {
+                if !mask[(i * width as isize + j) as usize] {
+                    let partner = at(-(i + offset), -(j + offset));
+                    assert!(
+                        (at(i, j) - partner).abs() < 1e-12,
+                        "width {width} ({i}, {j})"
+                    );
+                }
+            }
+        }
+    }
+}
