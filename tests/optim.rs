@@ -11,10 +11,10 @@ use metamer_core::{
 use metamer_models::Gaussian;
 use metamer_tests::*;
 
-/// L-BFGS runs where last-bit differences (torch's BLAS against ours) are amplified until the
-/// trajectories part: a 100-pair history in 4 dimensions (from step 12 in f64), the ill-conditioned
-/// Rosenbrock valley with a short history or in float32. Still open in the optimizers issue;
-/// every other optimizer and run is compared at full tolerance.
+/// L-BFGS runs where last-bit differences are amplified until trajectories part: torch itself,
+/// started one unit in the last place away, drifts past the tolerance (the fixture records that
+/// twin run's drift per step). These are compared over the steps where torch's own drift stays
+/// below a tenth of the tolerance; every other run is compared over all 50 steps.
 const UNSTABLE_LBFGS: &[(&str, &str, &str)] = &[
     ("lbfgs", "quadratic", "f32"),
     ("lbfgs", "quadratic", "f64"),
@@ -138,9 +138,10 @@ fn rosenbrock(x: &[f64], dtype: DType) -> (f64, Vec<f64>) {
     }
 }
 
-/// Runs 50 steps like the fixture's torch loop and compares every step.
+/// Runs the fixture's torch loop and compares the first `steps` steps.
 #[allow(clippy::too_many_arguments)]
 fn check_trajectory<B: Backend>(
+    steps: usize,
     what: &str,
     mut optimizer: Box<dyn PixelOptimizer<B, 1>>,
     mut scheduler: Option<Box<dyn LrScheduler>>,
@@ -163,7 +164,7 @@ fn check_trajectory<B: Backend>(
     };
     let expected_x = expected["x"].as_array().unwrap();
     let expected_lr = floats(&expected["lr"]);
-    for (step, target) in expected_x.iter().enumerate() {
+    for (step, target) in expected_x.iter().enumerate().take(steps) {
         let lr = optimizer.learning_rate();
         assert!(
             (lr - expected_lr[step]).abs() <= 1e-12 * expected_lr[step],
@@ -202,10 +203,14 @@ fn optimizer_trajectories<B: AutodiffBackend>() {
                     case["rosenbrock_lr"].as_f64().unwrap(),
                 ),
             ] {
-                if UNSTABLE_LBFGS.contains(&(name.as_str(), function_name, tag)) {
-                    continue;
-                }
+                let expected = &case[format!("{function_name}_{tag}")];
+                let steps = if UNSTABLE_LBFGS.contains(&(name.as_str(), function_name, tag)) {
+                    stable_steps(expected, dtype, &format!("{name} {function_name} {tag}"))
+                } else {
+                    usize::MAX
+                };
                 check_trajectory::<B::InnerBackend>(
+                    steps,
                     &format!("{name} {function_name} {tag}"),
                     optimizer(class, kwargs, lr),
                     None,
@@ -213,11 +218,26 @@ fn optimizer_trajectories<B: AutodiffBackend>() {
                     x0,
                     sign,
                     dtype,
-                    &case[format!("{function_name}_{tag}")],
+                    expected,
                 );
             }
         }
     }
+}
+
+/// The steps before torch's own twin run drifts by a tenth of the tolerance, after checking
+/// that it does drift past the tolerance (otherwise the run belongs with the stable ones).
+fn stable_steps(expected: &Value, dtype: DType, what: &str) -> usize {
+    let drift = floats(&expected["twin_drift"]);
+    let worst = drift.iter().cloned().fold(0.0, f64::max);
+    assert!(
+        worst > tolerance(dtype),
+        "{what}: torch's twin stays within {worst:e}; compare it in full"
+    );
+    drift
+        .iter()
+        .position(|d| *d > tolerance(dtype) / 10.0)
+        .expect("drifts past the tolerance")
 }
 
 /// The scheduler torch's class name and keyword arguments describe.
@@ -285,6 +305,7 @@ fn scheduler_trajectories<B: AutodiffBackend>() {
             ..Default::default()
         }));
         check_trajectory::<B::InnerBackend>(
+            usize::MAX,
             name,
             sgd,
             Some(scheduler(case["class"].as_str().unwrap(), &case["kwargs"])),
