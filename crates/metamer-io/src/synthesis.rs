@@ -198,22 +198,30 @@ pub trait SaveLoad {
     ) -> Result<SynthesisReport>;
 }
 
-/// Saves to `path` after every `every`-th iteration: an observer for `synthesize_with`.
-fn checkpoint<'a, B: AutodiffBackend, const D: usize>(
-    path: &'a Path,
+/// Runs `synthesize` with an observer that saves to `path` after every `every`-th iteration;
+/// a failed save stops the synthesis and is returned.
+fn checkpointed<B: AutodiffBackend, const D: usize>(
+    path: &Path,
     every: usize,
-    failure: &'a mut Option<IoError>,
-) -> impl FnMut(&Metamer<B, D>, &IterationInfo) -> ControlFlow<()> + 'a {
-    move |met, _| {
+    synthesize: impl FnOnce(
+        &mut dyn FnMut(&Metamer<B, D>, &IterationInfo) -> ControlFlow<()>,
+    ) -> std::result::Result<SynthesisReport, metamer_core::MetamerError>,
+) -> Result<SynthesisReport> {
+    let mut failure = None;
+    let report = synthesize(&mut |met, _| {
         let done = met.gradient_norm().len();
         if every > 0
             && done.is_multiple_of(every)
             && let Err(error) = met.save(path)
         {
-            *failure = Some(error);
+            failure = Some(error);
             return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
+    });
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(report?),
     }
 }
 
@@ -236,12 +244,9 @@ impl<B: AutodiffBackend, const D: usize> SaveLoad for Metamer<B, D> {
         every: usize,
     ) -> Result<SynthesisReport> {
         let path = path.as_ref();
-        let mut failure = None;
-        let report = self.synthesize_with(options, checkpoint(path, every, &mut failure));
-        if let Some(error) = failure {
-            return Err(error);
-        }
-        let report = report?;
+        let report = checkpointed(path, every, |observe| {
+            self.synthesize_with(options, observe)
+        })?;
         self.save(path)?;
         Ok(report)
     }
@@ -266,12 +271,9 @@ impl<B: AutodiffBackend, const D: usize> SaveLoad for MetamerCtf<B, D> {
         every: usize,
     ) -> Result<SynthesisReport> {
         let path = path.as_ref();
-        let mut failure = None;
-        let report = self.synthesize_with(options, checkpoint(path, every, &mut failure));
-        if let Some(error) = failure {
-            return Err(error);
-        }
-        let report = report?;
+        let report = checkpointed(path, every, |observe| {
+            self.synthesize_with(options, observe)
+        })?;
         self.save(path)?;
         Ok(report)
     }

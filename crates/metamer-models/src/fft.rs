@@ -460,48 +460,9 @@ fn transform_planes<T: Planned>(
     inverse: bool,
     real_output: bool,
 ) -> Vec<T> {
-    let count = values.len() / parts;
-    let mut planes: Vec<FftComplex<T>> = if parts == 2 {
-        let (re, im) = values.split_at(count);
-        re.iter()
-            .zip(im)
-            .map(|(re, im)| FftComplex::new(*re, *im))
-            .collect()
-    } else {
-        values
-            .iter()
-            .map(|re| FftComplex::new(*re, T::zero()))
-            .collect()
-    };
-    let direction = if inverse {
-        FftDirection::Inverse
-    } else {
-        FftDirection::Forward
-    };
-    let (rows, columns) = T::with_planner(|planner| {
-        (
-            planner.plan_fft(width, direction),
-            planner.plan_fft(height, direction),
-        )
-    });
-    let scratch_len = rows
-        .get_inplace_scratch_len()
-        .max(columns.get_inplace_scratch_len());
-    let zero = FftComplex::new(T::zero(), T::zero());
-    let mut scratch = vec![zero; scratch_len];
-    let mut transposed = vec![zero; height * width];
-    for plane in planes.chunks_exact_mut(height * width) {
-        rows.process_with_scratch(plane, &mut scratch);
-        transpose(plane, &mut transposed, height, width);
-        columns.process_with_scratch(&mut transposed, &mut scratch);
-        transpose(&transposed, plane, width, height);
-    }
-    let mut out = Vec::with_capacity(if real_output { count } else { 2 * count });
-    out.extend(planes.iter().map(|c| c.re));
-    if !real_output {
-        out.extend(planes.iter().map(|c| c.im));
-    }
-    out
+    let mut planes = to_complex(values, parts);
+    fft_planes(&mut planes, height, width, inverse);
+    from_complex(&planes, real_output)
 }
 
 /// `to[c][r] = from[r][c]` for a `rows × columns` matrix, in cache-sized tiles.
