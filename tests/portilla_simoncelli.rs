@@ -898,3 +898,54 @@ fn dropped_autocorrelation_entries_are_duplicates() {
         }
     }
 }
+
+/// plenoptic's `plot_representation` summary (spec MOD16): on all-ones statistics each
+/// correlation panel holds the square root of the number of kept entries it sums.
+#[test]
+fn figure_groups_summarise_like_plenoptic() {
+    use metamer_core::Model;
+    let (n, o, w) = (3, 4, 7);
+    let model: PortillaSimoncelli<NdArray> = PortillaSimoncelliConfig::new([64, 64])
+        .with_n_scales(n)
+        .init(&Default::default())
+        .unwrap();
+    let panels = model
+        .representation_panels(&vec![1.0; model.n_stats()])
+        .unwrap();
+    let names: Vec<&str> = panels.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "pixels+var_highpass",
+            "std+skew+kurtosis recon",
+            "magnitude_std",
+            "auto_correlation_reconstructed",
+            "auto_correlation_magnitude",
+            "cross_orientation_correlation_magnitude",
+            "cross_scale_correlation_magnitude",
+            "cross_scale_correlation_real",
+        ]
+    );
+    let kept_window = metamer_models::portilla_simoncelli::autocorrelation_mask(w)
+        .iter()
+        .filter(|k| **k)
+        .count() as f64;
+    let expected: [(usize, f64); 8] = [
+        (7, 1.0),
+        (3 * (n + 1), 1.0),
+        (o * n, 1.0),
+        (n + 1, kept_window.sqrt()),
+        (o * n, kept_window.sqrt()),
+        (n, ((o * (o - 1) / 2) as f64).sqrt()),
+        (n - 1, ((o * o) as f64).sqrt()),
+        (n - 1, ((2 * o * o) as f64).sqrt()),
+    ];
+    for ((name, values), (len, value)) in panels.iter().zip(expected) {
+        assert_eq!(values.len(), len, "{name}");
+        assert!(
+            values.iter().all(|v| (v - value).abs() < 1e-12),
+            "{name}: {values:?}"
+        );
+    }
+    assert!(model.representation_panels(&[1.0; 5]).is_none());
+}

@@ -1,5 +1,3 @@
-use std::ops::Range;
-
 use burn::{
     module::Module,
     tensor::{Tensor, backend::Backend},
@@ -19,10 +17,11 @@ pub trait Model<B: Backend, const D: usize = 4> {
         short_type_name::<Self>()
     }
 
-    /// Named parts of the last axis of a `[batch, channel, n]` representation (such as the
-    /// statistic groups of a texture model), so figures draw one group per part; `None` draws
-    /// one group per channel.
-    fn representation_groups(&self) -> Option<Vec<(String, Range<usize>)>> {
+    /// Named groups of values to draw for one `[batch, channel]` item of a `[batch, channel,
+    /// n]` representation or its error (plenoptic's model-specific `plot_representation`, e.g.
+    /// texture statistics summarised per group); `None` draws the item as one group.
+    fn representation_panels(&self, values: &[f64]) -> Option<Vec<(String, Vec<f64>)>> {
+        let _ = values;
         None
     }
 
@@ -63,8 +62,8 @@ impl<B: Backend, const D: usize> Model<B, D> for Box<dyn Model<B, D>> {
         self.as_ref().name()
     }
 
-    fn representation_groups(&self) -> Option<Vec<(String, Range<usize>)>> {
-        self.as_ref().representation_groups()
+    fn representation_panels(&self, values: &[f64]) -> Option<Vec<(String, Vec<f64>)>> {
+        self.as_ref().representation_panels(values)
     }
 
     fn scales(&self) -> Option<Vec<String>> {

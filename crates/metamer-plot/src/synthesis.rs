@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::ops::Range;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -583,6 +582,10 @@ fn loss_content<B: AutodiffBackend>(
 
 const ERROR_TITLE: &str = "Representation error";
 
+/// A model's named value groups for one item of its representation
+/// ([`metamer_core::Model::representation_panels`]).
+type PanelsOf<'a> = dyn Fn(&[f64]) -> Option<Vec<(String, Vec<f64>)>> + 'a;
+
 /// The representation error of the view's image as panels, and the stem y range used.
 pub(crate) fn representation_content<B: AutodiffBackend>(
     met: &Metamer<B>,
@@ -601,12 +604,11 @@ pub(crate) fn representation_content<B: AutodiffBackend>(
     }
     let error = to_f64(representation.flat().clone().inner() - target.flat().clone().inner());
     let shape = representation.shape().to_vec();
-    let groups = met.model().representation_groups();
     layout_error(
         &error,
         &shape,
         selection.batch_idx,
-        groups,
+        &|values| met.model().representation_panels(values),
         panel.ylim,
         view.stem_range,
     )
@@ -618,7 +620,7 @@ fn layout_error(
     error: &[f64],
     shape: &[usize],
     batch_idx: usize,
-    groups: Option<Vec<(String, Range<usize>)>>,
+    panels: &PanelsOf,
     ylim: Ylim,
     stem_range: StemRange,
 ) -> Result<(Content, Option<(f64, f64)>)> {
@@ -667,28 +669,22 @@ fn layout_error(
         }
     };
     check_index(batch_idx, batches, 0)?;
-    let mut stems: Vec<(String, &[f64])> = Vec::new();
+    let mut stems: Vec<(String, Vec<f64>)> = Vec::new();
     for channel in 0..channels {
         let start = (batch_idx * channels + channel) * length;
         let values = &error[start..start + length];
-        match &groups {
+        match panels(values) {
             Some(groups) => {
-                for (name, range) in groups {
-                    if range.end > length || range.start > range.end {
-                        return Err(invalid(format!(
-                            "representation group {name:?} ({range:?}) lies outside the \
-                             {length} values of a channel"
-                        )));
-                    }
+                for (name, group) in groups {
                     let title = if channels > 1 {
                         format!("{name}_{channel:02}")
                     } else {
-                        name.clone()
+                        name
                     };
-                    stems.push((title, &values[range.clone()]));
+                    stems.push((title, group));
                 }
             }
-            None => stems.push((format!("{ERROR_TITLE}_{channel:02}"), values)),
+            None => stems.push((format!("{ERROR_TITLE}_{channel:02}"), values.to_vec())),
         }
     }
     let finite =
@@ -709,14 +705,14 @@ fn layout_error(
         .into_iter()
         .map(|(title, values)| {
             let ylim = match (ylim, stem_range) {
-                (Ylim::Data, StemRange::Own) => finite(values)
+                (Ylim::Data, StemRange::Own) => finite(&values)
                     .iter()
                     .fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(*v), hi.max(*v))),
                 _ => used,
             };
             Content::Stems(StemChart {
                 title,
-                values: values.to_vec(),
+                values,
                 ylim,
             })
         })

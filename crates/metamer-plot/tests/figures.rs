@@ -484,8 +484,11 @@ impl Model<B> for Statistics {
         Tensor::cat(vec![mean, square, corners], 2).into()
     }
 
-    fn representation_groups(&self) -> Option<Vec<(String, std::ops::Range<usize>)>> {
-        Some(vec![("moments".into(), 0..2), ("corners".into(), 2..6)])
+    fn representation_panels(&self, values: &[f64]) -> Option<Vec<(String, Vec<f64>)>> {
+        Some(vec![
+            ("moments".into(), values[0..2].to_vec()),
+            ("corners".into(), values[2..6].to_vec()),
+        ])
     }
 }
 

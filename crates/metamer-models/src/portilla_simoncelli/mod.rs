@@ -168,6 +168,7 @@ impl PortillaSimoncelliConfig {
         Ok(PortillaSimoncelli {
             config: self.clone(),
             pyramid,
+            kept_positions: kept.iter().map(|k| *k as usize).collect(),
             kept: Tensor::from_data(TensorData::new(kept, [labels.len()]), device),
             labels,
             full_len: offset,
@@ -193,6 +194,7 @@ pub struct PortillaSimoncelli<B: Backend> {
     pyramid: SteerablePyramid<B>,
     /// Positions of the kept statistics in the full concatenation.
     kept: Tensor<B, 1, Int>,
+    kept_positions: Vec<usize>,
     /// The scale of each kept statistic.
     labels: Vec<Scale>,
     full_len: usize,
@@ -343,7 +345,76 @@ impl<B: Backend> PortillaSimoncelli<B> {
         Ok(full.select(2, self.kept.clone()))
     }
 
-    /// `(name, range)` of each statistic group in the representation, for figures.
+    /// plenoptic's `plot_representation` summary of one item's statistics (or their error):
+    /// pixel statistics with the highpass variance, the reconstructed images' standard
+    /// deviations, skewness and kurtosis, the magnitudes' standard deviations, and for each
+    /// correlation group the root sum of squares over its two spatial or orientation axes.
+    pub fn plot_groups(&self, values: &[f64]) -> Vec<(String, Vec<f64>)> {
+        let layout = self.config.layout();
+        let mut full = vec![f64::NAN; self.full_len];
+        for (position, value) in self.kept_positions.iter().zip(values) {
+            full[*position] = *value;
+        }
+        let mut groups = std::collections::HashMap::new();
+        let mut offset = 0;
+        for statistic in Statistic::ALL {
+            let size = layout.kept(statistic).len();
+            groups.insert(statistic, &full[offset..offset + size]);
+            offset += size;
+        }
+        let joined = |parts: &[Statistic]| -> Vec<f64> {
+            parts
+                .iter()
+                .flat_map(|s| groups[s].iter().copied())
+                .collect()
+        };
+        let mut panels = vec![
+            (
+                "pixels+var_highpass".to_string(),
+                joined(&[Statistic::PixelStatistics, Statistic::VarHighpassResidual]),
+            ),
+            (
+                "std+skew+kurtosis recon".to_string(),
+                joined(&[
+                    Statistic::StdReconstructed,
+                    Statistic::SkewReconstructed,
+                    Statistic::KurtosisReconstructed,
+                ]),
+            ),
+            (
+                "magnitude_std".to_string(),
+                joined(&[Statistic::MagnitudeStd]),
+            ),
+        ];
+        for statistic in [
+            Statistic::AutoCorrelationReconstructed,
+            Statistic::AutoCorrelationMagnitude,
+            Statistic::CrossOrientationCorrelationMagnitude,
+            Statistic::CrossScaleCorrelationMagnitude,
+            Statistic::CrossScaleCorrelationReal,
+        ] {
+            let shape = layout.shape(statistic);
+            let (leading, trailing) = (shape[0] * shape[1], shape[2..].iter().product::<usize>());
+            if trailing == 0 {
+                continue;
+            }
+            let values = groups[&statistic];
+            let norms = (0..trailing)
+                .map(|t| {
+                    (0..leading)
+                        .map(|l| values[l * trailing + t])
+                        .filter(|v| !v.is_nan())
+                        .map(|v| v * v)
+                        .sum::<f64>()
+                        .sqrt()
+                })
+                .collect();
+            panels.push((statistic.name().to_string(), norms));
+        }
+        panels
+    }
+
+    /// `(name, range)` of each statistic group in the representation.
     pub fn group_ranges(&self) -> Vec<(String, std::ops::Range<usize>)> {
         let layout = self.config.layout();
         let mut start = 0;
@@ -555,8 +626,8 @@ impl<B: AutodiffBackend + FftBackend> Model<B> for PortillaSimoncelli<B> {
         )
     }
 
-    fn representation_groups(&self) -> Option<Vec<(String, std::ops::Range<usize>)>> {
-        Some(self.group_ranges())
+    fn representation_panels(&self, values: &[f64]) -> Option<Vec<(String, Vec<f64>)>> {
+        (values.len() == self.n_stats()).then(|| self.plot_groups(values))
     }
 
     fn scales(&self) -> Option<Vec<String>> {
