@@ -367,7 +367,7 @@ fn texture_losses_match_plenoptic() {
             .compute(&synth, &target)
             .inner(),
     );
-    assert!((a - b).abs() <= 1e-6 * b, "{a} vs {b}");
+    assert_eq!(a, b, "exactly, as in plenoptic");
 }
 
 #[derive(Clone, Copy)]
@@ -948,4 +948,60 @@ fn figure_groups_summarise_like_plenoptic() {
         );
     }
     assert!(model.representation_panels(&[1.0; 5]).is_none());
+}
+
+/// plenoptic's T-O3 and T-O9: the texture losses are zero for equal statistics and positive
+/// otherwise, drive a metamer synthesis, and refuse a model of another size (there a shape
+/// error, here a synthesis error naming the mismatch).
+#[test]
+fn texture_losses_compare_equal_and_different_statistics() {
+    use metamer_core::{Metamer, MetamerOptions, Representation, SynthesizeOptions};
+    use metamer_models::portilla_simoncelli::{
+        groupwise_relative_l2_norm, portilla_simoncelli_loss,
+    };
+    let model = small_model();
+    let image = Tensor::<NdArray, 4>::from_inner(small_texture());
+    set_seed(5);
+    let other: Tensor<NdArray, 4> = rng::rand([1, 1, 32, 32], DType::F32, &Default::default());
+    let a: Representation<NdArray> = model.forward(image.clone()).unwrap().into();
+    let b: Representation<NdArray> = model.forward(other).unwrap().into();
+    for loss in [
+        portilla_simoncelli_loss(&model, image.clone(), &[]).unwrap(),
+        groupwise_relative_l2_norm(&model, image.clone(), &[]).unwrap(),
+    ] {
+        let value = |x: &Representation<NdArray>, y: &Representation<NdArray>| {
+            metamer_core::tensor::scalar(loss.compute(x, y).inner())
+        };
+        assert_eq!(value(&a, &a), 0.0, "{}", loss.name());
+        assert!(value(&a, &b) > 0.0, "{}", loss.name());
+        let options = MetamerOptions {
+            loss: loss.clone(),
+            ..Default::default()
+        };
+        let mut met = Metamer::with_options(small_texture(), small_model(), options).unwrap();
+        met.synthesize(SynthesizeOptions {
+            max_iter: 3,
+            ..Default::default()
+        })
+        .unwrap();
+        let losses = met.losses().unwrap();
+        assert!(losses[3] < losses[0], "{}: {losses:?}", loss.name());
+
+        let three_orientations: PortillaSimoncelli<NdArray> =
+            PortillaSimoncelliConfig::new([32, 32])
+                .with_n_scales(2)
+                .with_n_orientations(3)
+                .with_spatial_corr_width(5)
+                .init(&Default::default())
+                .unwrap();
+        let options = MetamerOptions {
+            loss,
+            ..Default::default()
+        };
+        let message = Metamer::with_options(small_texture(), three_orientations, options)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(message.contains("the texture loss weighs"), "{message}");
+    }
 }
