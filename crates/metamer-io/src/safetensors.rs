@@ -181,12 +181,46 @@ impl SafeTensors {
     }
 }
 
-/// CRC-32 over the header (without the checksum, keys sorted) and the data.
+/// CRC-32 over the header (without the checksum, in canonical form) and the data.
 fn checksum(entries: &Map<String, Value>, data: &[u8]) -> u32 {
+    let mut header = String::new();
+    canonical(&Value::Object(entries.clone()), &mut header);
     let mut hasher = crc32fast::Hasher::new();
-    hasher.update(Value::Object(entries.clone()).to_string().as_bytes());
+    hasher.update(header.as_bytes());
     hasher.update(data);
     hasher.finalize()
+}
+
+/// Compact JSON with every object's keys sorted, whatever order the map keeps: the checksum
+/// must not depend on how `serde_json` is configured (its `preserve_order` feature).
+fn canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 fn dtype_name(precision: Precision) -> &'static str {
@@ -327,6 +361,54 @@ mod tests {
         let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
         assert_eq!(header_len % 8, 0);
         assert_eq!(SafeTensors::decode(&bytes).unwrap(), content);
+    }
+
+    /// Rewrites a file's header with every object's keys in reverse order.
+    fn with_reversed_header(bytes: &[u8]) -> Vec<u8> {
+        fn reversed(value: &Value, out: &mut String) {
+            match value {
+                Value::Object(map) => {
+                    let mut keys: Vec<&String> = map.keys().collect();
+                    keys.sort();
+                    keys.reverse();
+                    let parts: Vec<String> = keys
+                        .into_iter()
+                        .map(|k| {
+                            let mut inner = String::new();
+                            reversed(&map[k], &mut inner);
+                            format!("{}:{inner}", Value::String(k.clone()))
+                        })
+                        .collect();
+                    out.push_str(&format!("{{{}}}", parts.join(",")));
+                }
+                other => out.push_str(&other.to_string()),
+            }
+        }
+        let length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+        let header: Value = serde_json::from_str(
+            std::str::from_utf8(&bytes[8..8 + length])
+                .unwrap()
+                .trim_end(),
+        )
+        .unwrap();
+        let mut text = String::new();
+        reversed(&header, &mut text);
+        while !text.len().is_multiple_of(8) {
+            text.push(' ');
+        }
+        let mut out = (text.len() as u64).to_le_bytes().to_vec();
+        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(&bytes[8 + length..]);
+        out
+    }
+
+    #[test]
+    fn the_checksum_does_not_depend_on_key_order() {
+        // Files written with sorted keys (serde_json's default maps) and with insertion order
+        // (its `preserve_order` feature) must both verify.
+        let content = sample();
+        let reordered = with_reversed_header(&content.encode());
+        assert_eq!(SafeTensors::decode(&reordered).unwrap(), content);
     }
 
     #[test]
