@@ -174,18 +174,37 @@ impl SpectralMap {
     }
 }
 
-/// The host's values of a `[parts, n, h, w]` tensor as complex planes, with its device and
-/// dtype, run through `f`, which returns planes of `out_shape` and whether to keep only real
-/// parts.
+/// A computation on the host's complex planes, written once for both precisions.
+trait PlaneOp {
+    /// `planes`: consecutive `size` planes (real inputs with zero imaginary parts); returns the
+    /// output planes, consecutive and of the operation's output size.
+    fn apply<T: Planned>(&self, planes: Vec<FftComplex<T>>, size: [usize; 2])
+    -> Vec<FftComplex<T>>;
+}
+
+/// Runs `op` on the planes of a `[parts, n, h, w]` tensor on the host, in the tensor's own
+/// precision (float64 for float64 tensors, float32 otherwise, as torch computes it); the
+/// `[1 or 2, n, out_shape]` result keeps the input's dtype and device, and only real parts
+/// when `real_output`.
 fn on_host<B: Backend>(
     x: FloatTensor<B>,
     out_shape: [usize; 2],
     real_output: bool,
-    f: &dyn Fn(PlanesMut<'_>),
+    op: &impl PlaneOp,
 ) -> FloatTensor<B> {
+    fn run<T: Planned>(
+        values: &[T],
+        parts: usize,
+        size: [usize; 2],
+        real_output: bool,
+        op: &impl PlaneOp,
+    ) -> Vec<T> {
+        from_complex(&op.apply(to_complex(values, parts), size), real_output)
+    }
     let tensor = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(x));
     let device = tensor.device();
     let [parts, n, height, width] = tensor.dims();
+    debug_assert!(parts == 1 || parts == 2, "1 or 2 parts, got {parts}");
     let shape = [
         if real_output { 1 } else { 2 },
         n,
@@ -194,36 +213,17 @@ fn on_host<B: Backend>(
     ];
     let data = tensor.into_data();
     let dtype = data.dtype;
+    let size = [height, width];
     let data = if dtype == DType::F64 {
         let values: Vec<f64> = data.into_vec().expect("float64 data");
-        let mut planes = to_complex(&values, parts);
-        let mut out = vec![FftComplex::new(0.0, 0.0); n * out_shape[0] * out_shape[1]];
-        f(PlanesMut::F64(&mut planes, &mut out, [height, width]));
-        TensorData::new(from_complex(&out, real_output), shape)
+        TensorData::new(run(&values, parts, size, real_output, op), shape)
     } else {
         let values: Vec<f32> = data.convert::<f32>().into_vec().expect("float data");
-        let mut planes = to_complex(&values, parts);
-        let mut out = vec![FftComplex::new(0.0, 0.0); n * out_shape[0] * out_shape[1]];
-        f(PlanesMut::F32(&mut planes, &mut out, [height, width]));
-        TensorData::new(from_complex(&out, real_output), shape).convert_dtype(dtype)
+        TensorData::new(run(&values, parts, size, real_output, op), shape).convert_dtype(dtype)
     };
     Tensor::<B, 4>::from_data(data, (&device, dtype))
         .into_primitive()
         .tensor()
-}
-
-/// Input planes, output planes and the input plane size, in the tensor's precision.
-enum PlanesMut<'a> {
-    F32(
-        &'a mut [FftComplex<f32>],
-        &'a mut [FftComplex<f32>],
-        [usize; 2],
-    ),
-    F64(
-        &'a mut [FftComplex<f64>],
-        &'a mut [FftComplex<f64>],
-        [usize; 2],
-    ),
 }
 
 fn to_complex<T: Planned>(values: &[T], parts: usize) -> Vec<FftComplex<T>> {
@@ -249,6 +249,10 @@ fn from_complex<T: Planned>(planes: &[FftComplex<T>], real_output: bool) -> Vec<
         out.extend(planes.iter().map(|c| c.im));
     }
     out
+}
+
+fn float<T: Planned>(value: f64) -> T {
+    T::from_f64(value).expect("a float")
 }
 
 /// Unnormalised 2-D transforms of consecutive `height × width` planes, in place.
@@ -283,23 +287,50 @@ fn fft_planes<T: Planned>(
     }
 }
 
-fn resample_planes<T: Planned>(
-    planes: &mut [FftComplex<T>],
-    out: &mut [FftComplex<T>],
-    map: &SpectralMap,
-) {
-    let ([h, w], [oh, ow]) = (map.from, map.to);
-    fft_planes(planes, h, w, false);
-    for (plane, target) in planes
-        .chunks_exact(h * w)
-        .zip(out.chunks_exact_mut(oh * ow))
-    {
-        for &(dst, src, coef) in &map.entries {
-            let coef = T::from_f64(coef).expect("a float");
-            target[dst] = target[dst] + plane[src] * coef;
-        }
+/// The unnormalised 2-D transform.
+struct Transform {
+    inverse: bool,
+}
+
+impl PlaneOp for Transform {
+    fn apply<T: Planned>(
+        &self,
+        mut planes: Vec<FftComplex<T>>,
+        [h, w]: [usize; 2],
+    ) -> Vec<FftComplex<T>> {
+        fft_planes(&mut planes, h, w, self.inverse);
+        planes
     }
-    fft_planes(out, oh, ow, true);
+}
+
+fn host_fft2<B: Backend>(x: FloatTensor<B>, inverse: bool, real_output: bool) -> FloatTensor<B> {
+    let shape = x.shape();
+    on_host::<B>(x, [shape[2], shape[3]], real_output, &Transform { inverse })
+}
+
+/// `ifft(M · fft(x))`, unnormalised.
+impl PlaneOp for SpectralMap {
+    fn apply<T: Planned>(
+        &self,
+        mut planes: Vec<FftComplex<T>>,
+        size: [usize; 2],
+    ) -> Vec<FftComplex<T>> {
+        let ([h, w], [oh, ow]) = (self.from, self.to);
+        debug_assert_eq!(size, self.from);
+        fft_planes(&mut planes, h, w, false);
+        let zero = FftComplex::new(T::zero(), T::zero());
+        let mut out = vec![zero; planes.len() / (h * w) * oh * ow];
+        for (plane, target) in planes
+            .chunks_exact(h * w)
+            .zip(out.chunks_exact_mut(oh * ow))
+        {
+            for &(dst, src, coef) in &self.entries {
+                target[dst] = target[dst] + plane[src] * float::<T>(coef);
+            }
+        }
+        fft_planes(&mut out, oh, ow, true);
+        out
+    }
 }
 
 fn host_resample<B: Backend>(
@@ -307,16 +338,7 @@ fn host_resample<B: Backend>(
     map: &SpectralMap,
     real_output: bool,
 ) -> FloatTensor<B> {
-    on_host::<B>(x, map.to, real_output, &|planes| match planes {
-        PlanesMut::F32(input, out, size) => {
-            debug_assert_eq!(size, map.from);
-            resample_planes(input, out, map)
-        }
-        PlanesMut::F64(input, out, size) => {
-            debug_assert_eq!(size, map.from);
-            resample_planes(input, out, map)
-        }
-    })
+    on_host::<B>(x, map.to, real_output, map)
 }
 
 /// Plane indices of the `width × width` lags around zero, lag `−width/2` first.
@@ -330,57 +352,70 @@ fn lag_indices(width: usize, [h, w]: [usize; 2]) -> impl Iterator<Item = (usize,
     })
 }
 
-fn autocorrelation_planes<T: Planned>(
-    planes: &mut [FftComplex<T>],
-    out: &mut [FftComplex<T>],
-    [h, w]: [usize; 2],
+/// The autocorrelation window: `ifft(|fft(x)|²) / N²` at the lags around zero.
+struct AutocorrelationWindow {
     width: usize,
-) {
-    fft_planes(planes, h, w, false);
-    for value in planes.iter_mut() {
-        *value = FftComplex::new(value.norm_sqr(), T::zero());
-    }
-    fft_planes(planes, h, w, true);
-    let scale = T::from_f64(1.0 / ((h * w) as f64).powi(2)).expect("a float");
-    for (plane, target) in planes
-        .chunks_exact(h * w)
-        .zip(out.chunks_exact_mut(width * width))
-    {
-        for (i, at) in lag_indices(width, [h, w]) {
-            target[i] = FftComplex::new(plane[at].re * scale, T::zero());
+}
+
+impl PlaneOp for AutocorrelationWindow {
+    fn apply<T: Planned>(
+        &self,
+        mut planes: Vec<FftComplex<T>>,
+        [h, w]: [usize; 2],
+    ) -> Vec<FftComplex<T>> {
+        fft_planes(&mut planes, h, w, false);
+        for value in planes.iter_mut() {
+            *value = FftComplex::new(value.norm_sqr(), T::zero());
         }
+        fft_planes(&mut planes, h, w, true);
+        let scale = float::<T>(1.0 / ((h * w) as f64).powi(2));
+        let mut out = Vec::with_capacity(planes.len() / (h * w) * self.width * self.width);
+        for plane in planes.chunks_exact(h * w) {
+            out.extend(
+                lag_indices(self.width, [h, w])
+                    .map(|(_, at)| FftComplex::new(plane[at].re * scale, T::zero())),
+            );
+        }
+        out
     }
 }
 
 fn host_autocorrelation<B: Backend>(x: FloatTensor<B>, width: usize) -> FloatTensor<B> {
-    on_host::<B>(x, [width, width], true, &|planes| match planes {
-        PlanesMut::F32(input, out, size) => autocorrelation_planes(input, out, size, width),
-        PlanesMut::F64(input, out, size) => autocorrelation_planes(input, out, size, width),
-    })
+    on_host::<B>(x, [width, width], true, &AutocorrelationWindow { width })
 }
 
-fn autocorrelation_grad_planes<T: Planned>(
-    input: &mut [FftComplex<T>],
-    lags: &[FftComplex<T>],
-    out: &mut [FftComplex<T>],
-    [h, w]: [usize; 2],
+/// The window's backward step for the given lag gradients (one `width × width` block per
+/// plane): `ifft(X · 2 Re(fft(G))) / N²`, with `G` the lag gradients placed in a plane.
+struct AutocorrelationGrad {
+    lags: Vec<f64>,
     width: usize,
-) {
-    fft_planes(input, h, w, false);
-    for (plane, weights) in out
-        .chunks_exact_mut(h * w)
-        .zip(lags.chunks_exact(width * width))
-    {
-        for (i, at) in lag_indices(width, [h, w]) {
-            plane[at] = plane[at] + weights[i];
+}
+
+impl PlaneOp for AutocorrelationGrad {
+    fn apply<T: Planned>(
+        &self,
+        mut input: Vec<FftComplex<T>>,
+        [h, w]: [usize; 2],
+    ) -> Vec<FftComplex<T>> {
+        fft_planes(&mut input, h, w, false);
+        let zero = FftComplex::new(T::zero(), T::zero());
+        let mut out = vec![zero; input.len()];
+        for (plane, weights) in out
+            .chunks_exact_mut(h * w)
+            .zip(self.lags.chunks_exact(self.width * self.width))
+        {
+            for (i, at) in lag_indices(self.width, [h, w]) {
+                plane[at].re = plane[at].re + float::<T>(weights[i]);
+            }
         }
+        fft_planes(&mut out, h, w, false);
+        let scale = float::<T>(2.0 / ((h * w) as f64).powi(2));
+        for (value, x) in out.iter_mut().zip(&input) {
+            *value = *x * (value.re * scale);
+        }
+        fft_planes(&mut out, h, w, true);
+        out
     }
-    fft_planes(out, h, w, false);
-    let scale = T::from_f64(2.0 / ((h * w) as f64).powi(2)).expect("a float");
-    for (value, x) in out.iter_mut().zip(input.iter()) {
-        *value = *x * (value.re * scale);
-    }
-    fft_planes(out, h, w, true);
 }
 
 fn host_autocorrelation_grad<B: Backend>(
@@ -388,47 +423,18 @@ fn host_autocorrelation_grad<B: Backend>(
     grad: FloatTensor<B>,
     width: usize,
 ) -> FloatTensor<B> {
-    let [_, n, h, w] = {
-        let shape = input.shape();
-        [shape[0], shape[1], shape[2], shape[3]]
-    };
-    let lags = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(grad)).into_data();
-    let dtype = lags.dtype;
-    let lags: Vec<f64> = lags.convert::<f64>().into_vec().expect("float data");
-    let _ = (n, dtype);
-    on_host::<B>(input, [h, w], true, &|planes| match planes {
-        PlanesMut::F32(input, out, size) => {
-            let lags: Vec<f32> = lags.iter().map(|v| *v as f32).collect();
-            autocorrelation_grad_planes(input, &to_complex(&lags, 1), out, size, width)
-        }
-        PlanesMut::F64(input, out, size) => {
-            autocorrelation_grad_planes(input, &to_complex(&lags, 1), out, size, width)
-        }
-    })
-}
-
-/// The transform on the host, in the tensor's own precision (float64 for float64 tensors,
-/// float32 otherwise, as torch computes it); the result keeps the input's dtype and device.
-fn host_fft2<B: Backend>(x: FloatTensor<B>, inverse: bool, real_output: bool) -> FloatTensor<B> {
-    let tensor = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(x));
-    let device = tensor.device();
-    let [parts, n, height, width] = tensor.dims();
-    debug_assert!(parts == 1 || parts == 2, "1 or 2 parts, got {parts}");
-    let shape = [if real_output { 1 } else { 2 }, n, height, width];
-    let data = tensor.into_data();
-    let dtype = data.dtype;
-    let data = if dtype == DType::F64 {
-        let values: Vec<f64> = data.into_vec().expect("float64 data");
-        let out = transform_planes(&values, parts, height, width, inverse, real_output);
-        TensorData::new(out, shape)
-    } else {
-        let values: Vec<f32> = data.convert::<f32>().into_vec().expect("float data");
-        let out = transform_planes(&values, parts, height, width, inverse, real_output);
-        TensorData::new(out, shape).convert_dtype(dtype)
-    };
-    Tensor::<B, 4>::from_data(data, (&device, dtype))
-        .into_primitive()
-        .tensor()
+    let shape = input.shape();
+    let lags = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(grad))
+        .into_data()
+        .convert::<f64>()
+        .into_vec()
+        .expect("float data");
+    on_host::<B>(
+        input,
+        [shape[2], shape[3]],
+        true,
+        &AutocorrelationGrad { lags, width },
+    )
 }
 
 /// Plans per precision and length; rustfft's planner caches them.
@@ -449,21 +455,6 @@ macro_rules! planned {
     )*};
 }
 planned!(f32, f64);
-
-/// `parts` blocks of `height × width` planes (real parts, then imaginary parts if 2) in;
-/// the transformed real parts, then imaginary parts unless `real_output`, out.
-fn transform_planes<T: Planned>(
-    values: &[T],
-    parts: usize,
-    height: usize,
-    width: usize,
-    inverse: bool,
-    real_output: bool,
-) -> Vec<T> {
-    let mut planes = to_complex(values, parts);
-    fft_planes(&mut planes, height, width, inverse);
-    from_complex(&planes, real_output)
-}
 
 /// `to[c][r] = from[r][c]` for a `rows × columns` matrix, in cache-sized tiles.
 fn transpose<T: Copy>(from: &[T], to: &mut [T], rows: usize, columns: usize) {
@@ -596,16 +587,8 @@ fn transform<B: FftBackend, const D: usize>(
 ) -> Tensor<B, 4> {
     let dims = parts[0].dims();
     let (height, width) = (dims[D - 2], dims[D - 1]);
-    let planes = dims[..D - 2].iter().product::<usize>();
-    let packed = Tensor::cat(
-        parts
-            .into_iter()
-            .map(|p| p.reshape([1, planes, height, width]))
-            .collect(),
-        0,
-    );
     let out = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(B::fft2_packed(
-        packed.into_primitive().tensor(),
+        pack(parts),
         inverse,
         real_output,
     )));
@@ -624,21 +607,30 @@ pub(crate) fn resample_parts<B: FftBackend, const D: usize>(
     map: Arc<SpectralMap>,
     real_output: bool,
 ) -> Tensor<B, 4> {
-    let dims = parts[0].dims();
-    let (height, width) = (dims[D - 2], dims[D - 1]);
-    let planes = dims[..D - 2].iter().product::<usize>();
-    let packed = Tensor::cat(
-        parts
-            .into_iter()
-            .map(|p| p.reshape([1, planes, height, width]))
-            .collect(),
-        0,
-    );
     Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(B::resample_packed(
-        packed.into_primitive().tensor(),
+        pack(parts),
         map,
         real_output,
     )))
+}
+
+/// The parts (real, then imaginary if given) of tensors of any rank as the `[parts, planes,
+/// height, width]` primitive the host operations take.
+fn pack<B: Backend, const D: usize>(parts: Vec<Tensor<B, D>>) -> FloatTensor<B> {
+    let dims = parts[0].dims();
+    let shape = [
+        1,
+        dims[..D - 2].iter().product::<usize>(),
+        dims[D - 2],
+        dims[D - 1],
+    ];
+    let mut parts: Vec<Tensor<B, 4>> = parts.into_iter().map(|p| p.reshape(shape)).collect();
+    let packed = if parts.len() == 1 {
+        parts.pop().expect("one part")
+    } else {
+        Tensor::cat(parts, 0)
+    };
+    packed.into_primitive().tensor()
 }
 
 /// The real part of a resampled `[1 or 2, …]` result with the leading axes of `dims`.
@@ -670,11 +662,8 @@ pub(crate) fn autocorrelation_window<B: FftBackend, const D: usize>(
     width: usize,
 ) -> Tensor<B, D> {
     let mut dims = x.dims();
-    let (height, w) = (dims[D - 2], dims[D - 1]);
-    let planes = dims[..D - 2].iter().product::<usize>();
-    let packed = x.reshape([1, planes, height, w]);
     let out = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(B::autocorrelation_packed(
-        packed.into_primitive().tensor(),
+        pack(vec![x]),
         width,
     )));
     dims[D - 2] = width;
