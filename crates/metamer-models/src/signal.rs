@@ -23,6 +23,13 @@ pub fn center_crop<B: Backend, const D: usize>(
 ) -> Result<Tensor<B, D>> {
     let dims = x.dims();
     let (h, w) = (dims[D - 2], dims[D - 1]);
+    check_crop(h, w, size)?;
+    Ok(x.narrow(D - 2, h / 2 - size / 2, size)
+        .narrow(D - 1, w / 2 - size / 2, size))
+}
+
+/// plenoptic's `center_crop` checks of a `size × size` window in an `h × w` image.
+fn check_crop(h: usize, w: usize, size: usize) -> Result<()> {
     if size > h || size > w {
         return Err(signal_error(
             "output_size is bigger than image height/width!",
@@ -31,8 +38,7 @@ pub fn center_crop<B: Backend, const D: usize>(
     if size == 0 {
         return Err(signal_error("output_size must be positive!"));
     }
-    Ok(x.narrow(D - 2, h / 2 - size / 2, size)
-        .narrow(D - 1, w / 2 - size / 2, size))
+    Ok(())
 }
 
 /// The circular autocorrelation over the last two axes, zero shift at the centre
@@ -60,14 +66,7 @@ pub fn autocorrelation_crop<B: FftBackend, const D: usize>(
     let dims = x.dims();
     let (h, w) = (dims[D - 2], dims[D - 1]);
     check_even_width(w)?;
-    if width > h || width > w {
-        return Err(signal_error(
-            "output_size is bigger than image height/width!",
-        ));
-    }
-    if width == 0 {
-        return Err(signal_error("output_size must be positive!"));
-    }
+    check_crop(h, w, width)?;
     Ok(autocorrelation_window(x, width))
 }
 
