@@ -46,7 +46,18 @@ pub fn portilla_simoncelli_loss<B: AutodiffBackend + FftBackend>(
     image: Tensor<B, 4>,
     reweighting: &[(Statistic, f64)],
 ) -> Result<Loss<B>> {
-    let ones = model.forward(image.detach())?.ones_like();
+    // Only the weights' shape comes from the image; its statistics are not needed.
+    let [batch, channel, height, width] = image.dims();
+    if [height, width] != model.config().image_shape {
+        return Err(crate::ModelError::Texture(format!(
+            "the image is {height}x{width} but the model was built for {:?}",
+            model.config().image_shape
+        )));
+    }
+    let ones = Tensor::<B, 3>::ones(
+        [batch, channel, model.n_stats()],
+        (&image.device(), image.dtype()),
+    );
     let groups = model
         .convert_to_dict(ones)?
         .into_iter()
