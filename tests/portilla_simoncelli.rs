@@ -963,6 +963,12 @@ fn texture_losses_compare_equal_and_different_statistics() {
     let image = Tensor::<NdArray, 4>::from_inner(small_texture());
     set_seed(5);
     let other: Tensor<NdArray, 4> = rng::rand([1, 1, 32, 32], DType::F32, &Default::default());
+    let wrong_size = Tensor::<NdArray, 4>::zeros([1, 1, 64, 64], &Default::default());
+    let message = portilla_simoncelli_loss(&model, wrong_size, &[])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(message.contains("built for [32, 32]"), "{message}");
     let a: Representation<NdArray> = model.forward(image.clone()).unwrap().into();
     let b: Representation<NdArray> = model.forward(other).unwrap().into();
     for loss in [
