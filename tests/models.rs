@@ -8,15 +8,15 @@ use burn::{
 };
 use metamer_core::{Metamer, Model, rng, set_seed, tensor::to_f64};
 use metamer_models::{
-    CenterSurroundConfig, FrontEndConfig, FrontEndKind, GaussianConfig, LaplacianPyramid,
-    LinearConfig, ModelError, ModelWarning, Padding, disk,
+    CenterSurroundConfig, FrontEndConfig, FrontEndKind, GaussianConfig, HostBackend,
+    LaplacianPyramid, LinearConfig, ModelError, ModelWarning, Padding, disk,
 };
 use metamer_tests::{
     Flex, NdArray, NdArray64, assert_history, assert_scaled_close, floats, json, npy, relative_l2,
 };
 
 /// Builds the model of a fixture case, drawing from the global generator like plenoptic.
-fn build<B: Backend>(name: &str) -> Box<dyn Model<B>> {
+fn build<B: HostBackend>(name: &str) -> Box<dyn Model<B>> {
     let device = Default::default();
     let front_end = |kind, k: usize| FrontEndConfig::new(kind, [k, k]);
     let pretrained = |kind| {
@@ -105,7 +105,11 @@ fn build<B: Backend>(name: &str) -> Box<dyn Model<B>> {
     }
 }
 
-fn outputs_and_gradients<B: AutodiffBackend>(dtype: DType, rtol: f64, elementwise: f64) {
+fn outputs_and_gradients<B: AutodiffBackend + HostBackend>(
+    dtype: DType,
+    rtol: f64,
+    elementwise: f64,
+) {
     let fixture = json("models");
     let suffix = if dtype == DType::F64 { "f64" } else { "f32" };
     for case in fixture["cases"].as_array().unwrap() {
@@ -236,7 +240,7 @@ fn random_initialisation_matches_torch() {
 }
 
 /// 10 iterations of plenoptic's default synthesis with each model, within 1e-3.
-fn model_metamers<B: AutodiffBackend>() {
+fn model_metamers<B: AutodiffBackend + HostBackend>() {
     let fixture = json("model_metamers");
     for (name, expected) in fixture.as_object().unwrap() {
         set_seed(expected["seed"].as_u64().unwrap());
@@ -257,7 +261,7 @@ metamer_tests::test_on_backends!(model_metamers);
 
 // --- plenoptic's test_models.py ------------------------------------------------------------------
 
-fn all_models<B: Backend>() -> Vec<(&'static str, Box<dyn Model<B>>)> {
+fn all_models<B: HostBackend>() -> Vec<(&'static str, Box<dyn Model<B>>)> {
     [
         "linear_default",
         "center_surround",
@@ -553,4 +557,186 @@ fn disk_mask() {
             assert_eq!(mask[i * 7 + j], mask[(8 - i) * 7 + (6 - j)]);
         }
     }
+}
+
+/// The fixed-weight host correlation equals Burn's padded `conv2d` in value and input
+/// gradient, for every padding mode, odd and even kernels, batches and several channels.
+#[test]
+fn fixed_correlation_matches_convolution() {
+    use burn::tensor::{module::conv2d, ops::ConvOptions};
+    use metamer_models::{FixedCorrelation, correlate_fixed, padding::same_pad};
+    use std::sync::Arc;
+    let modes = [
+        Padding::Reflect,
+        Padding::Circular,
+        Padding::Constant,
+        Padding::Replicate,
+    ];
+    for kernel in [[3, 3], [4, 5], [1, 2], [2, 1]] {
+        for mode in modes {
+            let [kh, kw] = kernel;
+            let shape = [3, 2, kh, kw];
+            let weights: Vec<f64> = (0..shape.iter().product::<usize>())
+                .map(|i| ((i * 37 % 11) as f64 - 5.0) / 7.0)
+                .collect();
+            let weight = f64_tensor(weights.clone(), shape);
+            let image = || {
+                f64_tensor(
+                    (0..2 * 2 * 9 * 7)
+                        .map(|i| ((i * 53 % 29) as f64).sin())
+                        .collect::<Vec<_>>(),
+                    [2, 2, 9, 7],
+                )
+                .require_grad()
+            };
+            let probe = f64_tensor(
+                (0..2 * 3 * 9 * 7)
+                    .map(|i| ((i * 17 % 13) as f64).cos())
+                    .collect::<Vec<_>>(),
+                [2, 3, 9, 7],
+            );
+            let x = image();
+            let expected = conv2d(
+                same_pad(x.clone(), kernel, mode),
+                weight.clone(),
+                None,
+                ConvOptions::new([1, 1], [0, 0], [1, 1], 1),
+            );
+            let expected_grad = x.grad(&expected.clone().mul(probe.clone()).sum().backward());
+            let y = image();
+            let filter = Arc::new(FixedCorrelation::new(weights.clone(), shape, mode));
+            let actual = correlate_fixed(y.clone(), filter);
+            let actual_grad = y.grad(&actual.clone().mul(probe).sum().backward());
+            let what = format!("{kernel:?} {}", mode.name());
+            metamer_tests::assert_close(
+                &what,
+                &to_f64(actual.inner()),
+                &to_f64(expected.inner()),
+                1e-13,
+                0.0,
+            );
+            metamer_tests::assert_close(
+                &format!("{what} gradient"),
+                &to_f64(actual_grad.unwrap()),
+                &to_f64(expected_grad.unwrap()),
+                1e-13,
+                0.0,
+            );
+        }
+    }
+}
+
+/// T-MD23: `cache_filt` keeps the filters of the first call (plenoptic's `_filt`) if and only
+/// if it is set; a cached model then ignores later changes to its parameters.
+#[test]
+fn cache_filt_keeps_the_first_filters() {
+    use burn::module::Param;
+    type B = NdArray64;
+    let device = Default::default();
+    let image = || {
+        f64_tensor(
+            (0..32 * 32)
+                .map(|i| ((i * 7 % 31) as f64) / 31.0)
+                .collect::<Vec<_>>(),
+            [1, 1, 32, 32],
+        )
+    };
+    for cache in [false, true] {
+        let mut gaussian = GaussianConfig::new([7, 7])
+            .with_cache_filt(cache)
+            .init::<B>(&device)
+            .unwrap();
+        let mut center_surround = CenterSurroundConfig::new([7, 7])
+            .with_on_center(vec![true, false])
+            .with_cache_filt(cache)
+            .init::<B>(&device)
+            .unwrap();
+        assert!(gaussian.cached_filters().is_none());
+        assert!(center_surround.cached_filters().is_none());
+        let first_gaussian = to_f64(Model::forward(&gaussian, image()).flat().clone());
+        let first_cs = to_f64(Model::forward(&center_surround, image()).flat().clone());
+        assert_eq!(gaussian.cached_filters().is_some(), cache);
+        assert_eq!(center_surround.cached_filters().is_some(), cache);
+        if cache {
+            assert_eq!(
+                to_f64(gaussian.cached_filters().unwrap()),
+                to_f64(gaussian.filters())
+            );
+        }
+        let before = to_f64(center_surround.filters());
+        gaussian.std = Param::from_tensor(f64_tensor(vec![1.0], [1]));
+        center_surround.center_std = Param::from_tensor(f64_tensor(vec![2.0, 0.5], [2]));
+        let second_gaussian = to_f64(Model::forward(&gaussian, image()).flat().clone());
+        let second_cs = to_f64(Model::forward(&center_surround, image()).flat().clone());
+        assert_eq!(
+            second_gaussian == first_gaussian,
+            cache,
+            "gaussian cache={cache}"
+        );
+        assert_eq!(
+            second_cs == first_cs,
+            cache,
+            "center-surround cache={cache}"
+        );
+        assert_eq!(to_f64(center_surround.filters()) == before, cache);
+    }
+    // The front ends pass the option to their filters.
+    let on_off = FrontEndConfig::new(FrontEndKind::OnOff, [31, 31])
+        .with_pretrained(true)
+        .with_cache_filt(true)
+        .init::<B>(&device)
+        .unwrap();
+    let _ = Model::forward(&on_off, image());
+    assert!(on_off.center_surround.cached_filters().is_some());
+    assert!(
+        on_off
+            .luminance
+            .as_ref()
+            .unwrap()
+            .cached_filters()
+            .is_some()
+    );
+    assert!(on_off.contrast.as_ref().unwrap().cached_filters().is_some());
+}
+
+/// Any activation written for every backend can replace the built-in ones (plenoptic takes
+/// any callable).
+#[test]
+fn front_ends_take_any_activation() {
+    #[derive(Clone, Debug)]
+    struct Tanh;
+    impl metamer_models::Activate for Tanh {
+        fn apply<B: Backend, const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+            x.tanh()
+        }
+        fn name(&self) -> String {
+            "tanh".into()
+        }
+    }
+    type B = NdArray64;
+    let device = Default::default();
+    let image = f64_tensor(
+        (0..32 * 32)
+            .map(|i| ((i * 5 % 17) as f64) / 4.0 - 2.0)
+            .collect::<Vec<_>>(),
+        [1, 1, 32, 32],
+    );
+    let identity = FrontEndConfig::new(FrontEndKind::LuminanceGainControl, [7, 7])
+        .with_activation(metamer_models::Activation::Identity)
+        .init::<B>(&device)
+        .unwrap();
+    let linear = to_f64(Model::forward(&identity, image.clone()).flat().clone());
+    let tanh = identity.with_activation(Tanh);
+    assert!(Model::<B, 4>::name(&tanh).contains("activation=tanh"));
+    let actual = to_f64(Model::forward(&tanh, image.clone()).flat().clone());
+    let expected: Vec<f64> = linear.iter().map(|v| v.tanh()).collect();
+    metamer_tests::assert_close("tanh activation", &actual, &expected, 1e-15, 0.0);
+    assert!(linear.iter().any(|v| v.abs() > 0.5), "a non-trivial test");
+    // Learnable forward passes use it too.
+    let learnable = to_f64(tanh.forward(image));
+    metamer_tests::assert_close("tanh learnable", &learnable, &expected, 1e-15, 0.0);
+}
+
+fn f64_tensor<const D: usize>(values: Vec<f64>, shape: [usize; D]) -> Tensor<NdArray64, D> {
+    metamer_core::tensor::from_f64(values, shape, DType::F64, &Default::default())
 }

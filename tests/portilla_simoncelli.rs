@@ -4,7 +4,7 @@
 
 use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
 use metamer_core::{rng, set_seed, tensor::to_f64};
-use metamer_models::fft::FftBackend;
+use metamer_models::HostBackend;
 use metamer_models::portilla_simoncelli::{Scale, Statistic};
 use metamer_models::{PortillaSimoncelli, PortillaSimoncelliConfig};
 use metamer_tests::{Flex, NdArray, NdArray64, Value, floats, json, npy, sample_image};
@@ -62,7 +62,7 @@ fn weights(n: usize) -> Vec<f64> {
     (0..n).map(|i| (i as f64 * 0.37).cos()).collect()
 }
 
-fn against_plenoptic<B: AutodiffBackend + FftBackend>(dtype: DType, bound: f64, grad_bound: f64) {
+fn against_plenoptic<B: AutodiffBackend + HostBackend>(dtype: DType, bound: f64, grad_bound: f64) {
     let suffix = suffix(dtype);
     for case in json("portilla_simoncelli")["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
@@ -120,7 +120,7 @@ fn float64_statistics_match_plenoptic() {
     against_plenoptic::<NdArray64>(DType::F64, 1e-11, 1e-10);
 }
 
-fn textures<B: AutodiffBackend + FftBackend>(dtype: DType, bound: f64) {
+fn textures<B: AutodiffBackend + HostBackend>(dtype: DType, bound: f64) {
     let fixture = json("portilla_simoncelli");
     for texture in ["reptile_skin", "einstein"] {
         let Some(image) = sample_image::<B::InnerBackend>(texture, dtype) else {
@@ -418,7 +418,7 @@ enum Optimizer {
 /// One 20-iteration texture synthesis from plenoptic's initial image, compared with its
 /// history: a 64x64 crop of reptile_skin, a 3-scale model, the PS loss for plain syntheses
 /// and l2_norm coarse to fine (plenoptic's PS loss cannot follow the changing statistics).
-fn texture_synthesis<B: AutodiffBackend + FftBackend>(
+fn texture_synthesis<B: AutodiffBackend + HostBackend>(
     name: &str,
     dtype: DType,
     optimizer: Optimizer,

@@ -16,9 +16,18 @@ pub fn from_f64<B: Backend, const D: usize>(
     Tensor::from_data(data.convert_dtype(dtype), (device, dtype))
 }
 
+/// A tensor's values as one flat, row-major `TensorData`. Burn's ndarray backend copies a
+/// multi-dimensional tensor element by element (about 30 ns each) when its storage is shared
+/// or its strides are not the canonical ones, as for most gradients; a flat view of the same
+/// values reads about 100 times faster.
+pub fn flat_data<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> TensorData {
+    let count = tensor.shape().num_elements();
+    tensor.reshape([count]).into_data()
+}
+
 /// All values of a float tensor as `f64`, row-major.
 pub fn to_f64<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<f64> {
-    let data = tensor.into_data();
+    let data = flat_data(tensor);
     match data.dtype {
         DType::F64 => data.to_vec::<f64>().expect("f64 data"),
         _ => data

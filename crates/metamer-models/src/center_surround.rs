@@ -7,7 +7,7 @@ use metamer_core::{Model, Representation, tensor::from_f64};
 
 use crate::{
     ModelError, Padding, Result,
-    filters::{Stds, blur_bank, param_tensor, validate_filter_args},
+    filters::{FilterCache, Stds, blur_bank, param_tensor, validate_filter_args},
 };
 
 /// Options of [`CenterSurround`], with plenoptic's defaults.
@@ -30,6 +30,9 @@ pub struct CenterSurroundConfig {
     pub out_channels: Option<usize>,
     #[config(default = "Padding::Reflect")]
     pub pad_mode: Padding,
+    /// Build the filters on the first call and reuse them (plenoptic's `cache_filt`).
+    #[config(default = false)]
+    pub cache_filt: bool,
 }
 
 impl CenterSurroundConfig {
@@ -68,6 +71,7 @@ impl CenterSurroundConfig {
             on_center,
             kernel_size: self.kernel_size,
             pad_mode: self.pad_mode,
+            cache: FilterCache::new(self.cache_filt),
         })
     }
 }
@@ -87,6 +91,8 @@ pub struct CenterSurround<B: Backend> {
     kernel_size: [usize; 2],
     #[module(skip)]
     pad_mode: Padding,
+    #[module(skip)]
+    cache: FilterCache,
 }
 
 impl<B: Backend> CenterSurround<B> {
@@ -116,12 +122,15 @@ impl<B: Backend> CenterSurround<B> {
         self.combine(blurred)
     }
 
-    /// Center stds, then surround stds: the blurs [`Self::combine`] expects.
+    /// Center stds, then surround stds: the blurs [`Self::combine`] expects (the cached ones
+    /// once cached).
     pub(crate) fn stds(&self, learnable: bool) -> Stds<B> {
-        Stds::cat(vec![
-            Stds::of(&self.center_std, learnable),
-            Stds::of(&self.surround_std, learnable),
-        ])
+        self.cache.stds(|| {
+            Stds::cat(vec![
+                Stds::of(&self.center_std, learnable),
+                Stds::of(&self.surround_std, learnable),
+            ])
+        })
     }
 
     /// `[batch, c · 2 · out, h, w]` blurs (centers then surrounds per input channel) into the
@@ -154,10 +163,26 @@ impl<B: Backend> CenterSurround<B> {
             .collect()
     }
 
-    /// plenoptic's 2-D filters, `[out_channels, 1, kh, kw]`.
+    /// plenoptic's 2-D filters, `[out_channels, 1, kh, kw]`: the cached ones once cached.
     pub fn filters(&self) -> Tensor<B, 4> {
-        let center = crate::filters::gaussian_2d(self.center_std.val(), self.kernel_size);
-        let surround = crate::filters::gaussian_2d(self.surround_std.val(), self.kernel_size);
+        self.cached_filters()
+            .unwrap_or_else(|| self.filters_of(self.center_std.val(), self.surround_std.val()))
+    }
+
+    /// The filters cached by the first call when `cache_filt` is set (plenoptic's `_filt`),
+    /// `None` before that call or without caching.
+    pub fn cached_filters(&self) -> Option<Tensor<B, 4>> {
+        let stds = self.cache.cached()?;
+        let out = self.out_channels();
+        let dtype = self.center_std.val().dtype();
+        let device = self.center_std.device();
+        let std = |part: &[f64]| from_f64(part.to_vec(), [out], dtype, &device);
+        Some(self.filters_of(std(&stds[..out]), std(&stds[out..])))
+    }
+
+    fn filters_of(&self, center_std: Tensor<B, 1>, surround_std: Tensor<B, 1>) -> Tensor<B, 4> {
+        let center = crate::filters::gaussian_2d(center_std, self.kernel_size);
+        let surround = crate::filters::gaussian_2d(surround_std, self.kernel_size);
         let out = self.out_channels();
         let signs = from_f64::<B, 4>(
             self.signs(),

@@ -7,153 +7,19 @@
 //! products with cosine and sine matrices written in Burn ops (exact, differentiable, good on
 //! GPUs), this is O(n log n) instead of O(n²) per axis: see the README's Speed section.
 //!
-//! The operation needs an autodiff backend ([`FftBackend`] is implemented for every
+//! The operation needs an autodiff backend ([`HostBackend`] is implemented for every
 //! `Autodiff<B>`), which is what metamer synthesis runs on; wrap a plain backend in
 //! `Autodiff` to call it outside a synthesis.
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use burn::backend::Autodiff;
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
-use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Tensor, TensorData, TensorMetadata, TensorPrimitive, backend::Backend};
+use metamer_core::tensor::flat_data;
 use rustfft::{FftDirection, FftNum, FftPlanner, num_complex::Complex as FftComplex};
 
-/// Backends with a differentiable 2-D FFT.
-pub trait FftBackend: Backend {
-    /// The unnormalised 2-D DFT (`e^{∓2πi kn/N}`, no scaling) over the last two axes of
-    /// `[parts, n, height, width]` tensors: `parts` is 2 for real then imaginary parts, 1 for
-    /// real input. With `real_output` only the real part of the result is returned (1 part).
-    fn fft2_packed(x: FloatTensor<Self>, inverse: bool, real_output: bool) -> FloatTensor<Self>;
-
-    /// `ifft2(M · fft2(x))` with unnormalised transforms, per plane of a `[parts, n, h, w]`
-    /// tensor: `M` maps an `h × w` spectrum linearly onto another size (Fourier up- and
-    /// down-sampling). With `real_output` only the real part is returned.
-    fn resample_packed(
-        x: FloatTensor<Self>,
-        map: Arc<SpectralMap>,
-        real_output: bool,
-    ) -> FloatTensor<Self>;
-
-    /// The circular autocorrelation of each plane of a real `[1, n, h, w]` tensor, divided by
-    /// `h·w`, at the `width × width` lags around zero (lag `−width/2` first): `[1, n, width,
-    /// width]`.
-    fn autocorrelation_packed(x: FloatTensor<Self>, width: usize) -> FloatTensor<Self>;
-}
-
-impl<B: Backend, C: CheckpointStrategy> FftBackend for Autodiff<B, C> {
-    fn fft2_packed(x: FloatTensor<Self>, inverse: bool, real_output: bool) -> FloatTensor<Self> {
-        /// The DFT is linear and the real form of its adjoint is the opposite-direction
-        /// unnormalised transform; a real input makes the adjoint keep only its real part,
-        /// and a real output makes the gradient a real input to it.
-        #[derive(Debug)]
-        struct Fft2 {
-            inverse: bool,
-            real_input: bool,
-        }
-
-        impl<B: Backend> Backward<B, 1> for Fft2 {
-            type State = ();
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    host_fft2::<B>(grad, !self.inverse, self.real_input)
-                });
-            }
-        }
-
-        let real_input = x.primitive.shape()[0] == 1;
-        Fft2 {
-            inverse,
-            real_input,
-        }
-        .prepare::<C>([x.node.clone()])
-        .compute_bound()
-        .stateless(host_fft2::<B>(x.primitive, inverse, real_output))
-    }
-
-    fn resample_packed(
-        x: FloatTensor<Self>,
-        map: Arc<SpectralMap>,
-        real_output: bool,
-    ) -> FloatTensor<Self> {
-        /// The adjoint of `ifft · M · fft` (unnormalised) is `ifft · Mᵀ · fft`.
-        #[derive(Debug)]
-        struct Resample {
-            map: Arc<SpectralMap>,
-            real_input: bool,
-        }
-
-        impl<B: Backend> Backward<B, 1> for Resample {
-            type State = ();
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                let transposed = self.map.transposed();
-                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    host_resample::<B>(grad, &transposed, self.real_input)
-                });
-            }
-        }
-
-        let real_input = x.primitive.shape()[0] == 1;
-        let output = host_resample::<B>(x.primitive, &map, real_output);
-        Resample { map, real_input }
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateless(output)
-    }
-
-    fn autocorrelation_packed(x: FloatTensor<Self>, width: usize) -> FloatTensor<Self> {
-        /// `∂ac[d]/∂x(z) = (x(z+d) + x(z−d)) / N`: the gradient is `x` filtered by the
-        /// symmetrised lag weights, `ifft(X · 2 Re(G)) / N²`.
-        #[derive(Debug)]
-        struct Autocorrelation {
-            width: usize,
-        }
-
-        impl<B: Backend> Backward<B, 1> for Autocorrelation {
-            type State = FloatTensor<B>;
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 1>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                let input = ops.state;
-                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
-                    host_autocorrelation_grad::<B>(input, grad, self.width)
-                });
-            }
-        }
-
-        match (Autocorrelation { width })
-            .prepare::<C>([x.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let output = host_autocorrelation::<B>(x.primitive.clone(), width);
-                prep.finish(x.primitive, output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(host_autocorrelation::<B>(x.primitive, width)),
-        }
-    }
-}
+use crate::HostBackend;
 
 /// A linear map between spectra in FFT order: `to[dst] += coef · from[src]` for each entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -211,7 +77,7 @@ fn on_host<B: Backend>(
         out_shape[0],
         out_shape[1],
     ];
-    let data = tensor.into_data();
+    let data = flat_data(tensor);
     let dtype = data.dtype;
     let size = [height, width];
     let data = if dtype == DType::F64 {
@@ -303,7 +169,11 @@ impl PlaneOp for Transform {
     }
 }
 
-fn host_fft2<B: Backend>(x: FloatTensor<B>, inverse: bool, real_output: bool) -> FloatTensor<B> {
+pub(crate) fn host_fft2<B: Backend>(
+    x: FloatTensor<B>,
+    inverse: bool,
+    real_output: bool,
+) -> FloatTensor<B> {
     let shape = x.shape();
     on_host::<B>(x, [shape[2], shape[3]], real_output, &Transform { inverse })
 }
@@ -333,7 +203,7 @@ impl PlaneOp for SpectralMap {
     }
 }
 
-fn host_resample<B: Backend>(
+pub(crate) fn host_resample<B: Backend>(
     x: FloatTensor<B>,
     map: &SpectralMap,
     real_output: bool,
@@ -380,7 +250,7 @@ impl PlaneOp for AutocorrelationWindow {
     }
 }
 
-fn host_autocorrelation<B: Backend>(x: FloatTensor<B>, width: usize) -> FloatTensor<B> {
+pub(crate) fn host_autocorrelation<B: Backend>(x: FloatTensor<B>, width: usize) -> FloatTensor<B> {
     on_host::<B>(x, [width, width], true, &AutocorrelationWindow { width })
 }
 
@@ -418,14 +288,13 @@ impl PlaneOp for AutocorrelationGrad {
     }
 }
 
-fn host_autocorrelation_grad<B: Backend>(
+pub(crate) fn host_autocorrelation_grad<B: Backend>(
     input: FloatTensor<B>,
     grad: FloatTensor<B>,
     width: usize,
 ) -> FloatTensor<B> {
     let shape = input.shape();
-    let lags = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(grad))
-        .into_data()
+    let lags = flat_data(Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(grad)))
         .convert::<f64>()
         .into_vec()
         .expect("float data");
@@ -552,34 +421,34 @@ impl<B: Backend, const D: usize> std::ops::Add for Complex<B, D> {
 }
 
 /// The 2-D DFT over the last two axes (`torch.fft.fft2`).
-pub fn fft2<B: FftBackend, const D: usize>(x: Complex<B, D>, norm: Norm) -> Complex<B, D> {
+pub fn fft2<B: HostBackend, const D: usize>(x: Complex<B, D>, norm: Norm) -> Complex<B, D> {
     let dims = x.re.dims();
     split(transform(vec![x.re, x.im], false, false, norm), dims)
 }
 
 /// The 2-D DFT of a real tensor (`torch.fft.fft2` on real input), without an imaginary part
 /// to carry in.
-pub fn fft2_real<B: FftBackend, const D: usize>(x: Tensor<B, D>, norm: Norm) -> Complex<B, D> {
+pub fn fft2_real<B: HostBackend, const D: usize>(x: Tensor<B, D>, norm: Norm) -> Complex<B, D> {
     let dims = x.dims();
     split(transform(vec![x], false, false, norm), dims)
 }
 
 /// The inverse 2-D DFT over the last two axes (`torch.fft.ifft2`).
-pub fn ifft2<B: FftBackend, const D: usize>(x: Complex<B, D>, norm: Norm) -> Complex<B, D> {
+pub fn ifft2<B: HostBackend, const D: usize>(x: Complex<B, D>, norm: Norm) -> Complex<B, D> {
     let dims = x.re.dims();
     split(transform(vec![x.re, x.im], true, false, norm), dims)
 }
 
 /// The real part of the inverse 2-D DFT (`torch.fft.ifft2(x).real`), computed without the
 /// imaginary part.
-pub fn ifft2_real<B: FftBackend, const D: usize>(x: Complex<B, D>, norm: Norm) -> Tensor<B, D> {
+pub fn ifft2_real<B: HostBackend, const D: usize>(x: Complex<B, D>, norm: Norm) -> Tensor<B, D> {
     let dims = x.re.dims();
     transform(vec![x.re, x.im], true, true, norm).reshape(dims)
 }
 
 /// Runs the operation on the parts (real, then imaginary if given) packed as
 /// `[parts, planes, height, width]`, and applies the norm's scaling.
-fn transform<B: FftBackend, const D: usize>(
+fn transform<B: HostBackend, const D: usize>(
     parts: Vec<Tensor<B, D>>,
     inverse: bool,
     real_output: bool,
@@ -602,7 +471,7 @@ fn transform<B: FftBackend, const D: usize>(
 
 /// `ifft2(M · fft2(x))` (unnormalised) over the last two axes of the parts (real, then
 /// imaginary if given); `[1 or 2, planes, H, W]` out.
-pub(crate) fn resample_parts<B: FftBackend, const D: usize>(
+pub(crate) fn resample_parts<B: HostBackend, const D: usize>(
     parts: Vec<Tensor<B, D>>,
     map: Arc<SpectralMap>,
     real_output: bool,
@@ -657,7 +526,7 @@ pub(crate) fn unpack_complex<B: Backend, const D: usize>(
 
 /// The circular autocorrelation of each real plane over the last two axes, divided by the
 /// plane's size, at the `width × width` lags around zero.
-pub(crate) fn autocorrelation_window<B: FftBackend, const D: usize>(
+pub(crate) fn autocorrelation_window<B: HostBackend, const D: usize>(
     x: Tensor<B, D>,
     width: usize,
 ) -> Tensor<B, D> {

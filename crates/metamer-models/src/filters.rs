@@ -13,6 +13,7 @@ use burn::{
     },
 };
 use std::ops::Range;
+use std::sync::OnceLock;
 
 use metamer_core::tensor::{from_f64, to_f64};
 
@@ -137,6 +138,52 @@ impl<B: Backend> Stds<B> {
             Self::Fixed(values) => Self::Fixed(values.repeat(times)),
             Self::Learnable(tensor) => Self::Learnable(tensor.repeat_dim(0, times)),
         }
+    }
+}
+
+/// plenoptic's `cache_filt`: when enabled, the stds a model's filters were first built from
+/// are kept and every later call uses them, whatever the parameters have become since (as
+/// plenoptic's cached `_filt` buffer). A cached filter is a constant: leave caching off to fit
+/// the stds.
+#[derive(Clone, Debug, Default)]
+pub struct FilterCache {
+    enabled: bool,
+    stds: OnceLock<Vec<f64>>,
+}
+
+impl FilterCache {
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            stds: OnceLock::new(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The stds the cache holds, if it has been filled.
+    pub fn cached(&self) -> Option<&[f64]> {
+        self.stds.get().map(Vec::as_slice)
+    }
+
+    /// The cached stds, or `build()`'s (kept when caching is enabled).
+    pub fn stds<B: Backend>(&self, build: impl FnOnce() -> Stds<B>) -> Stds<B> {
+        if !self.enabled {
+            return build();
+        }
+        if let Some(values) = self.cached() {
+            return Stds::Fixed(values.to_vec());
+        }
+        let stds = build();
+        let values = match &stds {
+            Stds::Fixed(values) => values.clone(),
+            Stds::Learnable(tensor) => to_f64(tensor.clone()),
+        };
+        // Another thread may have filled it first with the same parameters; either is fine.
+        let _ = self.stds.set(values);
+        stds
     }
 }
 

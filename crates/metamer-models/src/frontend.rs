@@ -84,6 +84,38 @@ impl Activation {
     }
 }
 
+/// A final non-linearity: [`Activation`]'s, or any function of the response written for
+/// every backend (plenoptic accepts any callable), e.g.
+///
+/// ```
+/// use burn::tensor::{Tensor, backend::Backend};
+/// #[derive(Clone, Debug)]
+/// struct Tanh;
+/// impl metamer_models::Activate for Tanh {
+///     fn apply<B: Backend, const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+///         x.tanh()
+///     }
+///     fn name(&self) -> String {
+///         "tanh".into()
+///     }
+/// }
+/// ```
+pub trait Activate: Clone + std::fmt::Debug + Send + Sync + 'static {
+    fn apply<B: Backend, const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D>;
+    /// How the model's description names it.
+    fn name(&self) -> String;
+}
+
+impl Activate for Activation {
+    fn apply<B: Backend, const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
+        Activation::apply(*self, x)
+    }
+
+    fn name(&self) -> String {
+        Activation::name(*self).to_string()
+    }
+}
+
 /// Something plenoptic warns about when building a front-end model.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ModelWarning {
@@ -117,8 +149,8 @@ pub struct FrontEndConfig {
     /// [`FrontEndKind::OnOff`] only: multiply the output by a raised-cosine disk.
     #[config(default = false)]
     pub apply_mask: bool,
-    /// plenoptic builds its filters once when set; ours are rebuilt on every call (they cost
-    /// little next to the blur), so this only silences plenoptic's pretrained warning.
+    /// Build the filters on the first call and reuse them (plenoptic's `cache_filt`); leave
+    /// it off to fit the parameters.
     #[config(default = false)]
     pub cache_filt: bool,
 }
@@ -208,10 +240,12 @@ impl FrontEndConfig {
         let mut center_surround = CenterSurroundConfig::new(self.kernel_size)
             .with_on_center(on_center)
             .with_amplitude_ratio(self.amplitude_ratio)
-            .with_pad_mode(self.pad_mode);
+            .with_pad_mode(self.pad_mode)
+            .with_cache_filt(self.cache_filt);
         let gaussian = GaussianConfig::new(self.kernel_size)
             .with_out_channels(Some(channels))
-            .with_pad_mode(self.pad_mode);
+            .with_pad_mode(self.pad_mode)
+            .with_cache_filt(self.cache_filt);
         let (mut luminance, mut contrast) = (gaussian.clone(), gaussian);
         let mut luminance_scalar = scaled_draws(kind.has_luminance(), channels);
         let mut contrast_scalar = scaled_draws(kind.has_contrast(), channels);
@@ -263,7 +297,7 @@ fn scaled_draws(wanted: bool, n: usize) -> Vec<f64> {
 /// A front-end model: [`FrontEndKind`] says which. Its parameters are learnable through
 /// [`FrontEnd::forward`]; as a metamer [`Model`] it runs with them frozen.
 #[derive(Module, Debug)]
-pub struct FrontEnd<B: Backend> {
+pub struct FrontEnd<B: Backend, A: Activate = Activation> {
     pub center_surround: CenterSurround<B>,
     pub luminance: Option<Gaussian<B>>,
     pub luminance_scalar: Option<Param<Tensor<B, 1>>>,
@@ -272,14 +306,28 @@ pub struct FrontEnd<B: Backend> {
     #[module(skip)]
     kind: FrontEndKind,
     #[module(skip)]
-    activation: Activation,
+    activation: A,
     #[module(skip)]
     apply_mask: bool,
 }
 
-impl<B: Backend> FrontEnd<B> {
+impl<B: Backend, A: Activate> FrontEnd<B, A> {
     pub fn kind(&self) -> FrontEndKind {
         self.kind
+    }
+
+    /// The same model with another final non-linearity.
+    pub fn with_activation<N: Activate>(self, activation: N) -> FrontEnd<B, N> {
+        FrontEnd {
+            center_surround: self.center_surround,
+            luminance: self.luminance,
+            luminance_scalar: self.luminance_scalar,
+            contrast: self.contrast,
+            contrast_scalar: self.contrast_scalar,
+            kind: self.kind,
+            activation,
+            apply_mask: self.apply_mask,
+        }
     }
 
     /// `[batch, 1, h, w]` → `[batch, 1, h, w]` (`[batch, 2, h, w]` for OnOff); gradients reach
@@ -301,7 +349,7 @@ impl<B: Backend> FrontEnd<B> {
         let out = cs.out_channels();
         let mut stds = vec![cs.stds(learnable)];
         if let Some(luminance) = &self.luminance {
-            stds.push(Stds::of(&luminance.std, learnable).abs());
+            stds.push(luminance.stds(learnable));
         }
         let blurred = blur_bank(image, Stds::cat(stds), cs.kernel_size(), cs.pad_mode());
         let mut response = cs.combine(blurred.clone().narrow(1, 0, 2 * out));
@@ -312,8 +360,8 @@ impl<B: Backend> FrontEnd<B> {
         }
         if let (Some(contrast), Some(scalar)) = (&self.contrast, &self.contrast_scalar) {
             let energy = blur_grouped(
-                response.clone().powi_scalar(2),
-                Stds::of(&contrast.std, learnable).abs(),
+                response.clone().square(),
+                contrast.stds(learnable),
                 contrast.kernel_size(),
                 contrast.pad_mode(),
             );
@@ -358,7 +406,7 @@ pub fn disk(height: usize, width: usize) -> Vec<f64> {
         .collect()
 }
 
-impl<B: Backend> Model<B, 4> for FrontEnd<B> {
+impl<B: Backend, A: Activate> Model<B, 4> for FrontEnd<B, A> {
     fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
         self.respond(image, false).into()
     }

@@ -3,11 +3,11 @@ use burn::{
     module::{Module, Param},
     tensor::{Tensor, backend::Backend},
 };
-use metamer_core::{Model, Representation};
+use metamer_core::{Model, Representation, tensor::from_f64};
 
 use crate::{
     Padding, Result,
-    filters::{Stds, blur_bank, param_tensor, validate_filter_args},
+    filters::{FilterCache, Stds, blur_bank, param_tensor, validate_filter_args},
 };
 
 /// Options of [`Gaussian`], with plenoptic's defaults.
@@ -23,6 +23,9 @@ pub struct GaussianConfig {
     /// Defaults to the number of stds.
     #[config(default = "None")]
     pub out_channels: Option<usize>,
+    /// Build the filter on the first call and reuse it (plenoptic's `cache_filt`).
+    #[config(default = false)]
+    pub cache_filt: bool,
 }
 
 impl GaussianConfig {
@@ -39,6 +42,7 @@ impl GaussianConfig {
             std: Param::from_tensor(param_tensor(&std, [std.len()], device)),
             kernel_size: self.kernel_size,
             pad_mode: self.pad_mode,
+            cache: FilterCache::new(self.cache_filt),
         })
     }
 }
@@ -53,6 +57,8 @@ pub struct Gaussian<B: Backend> {
     kernel_size: [usize; 2],
     #[module(skip)]
     pad_mode: Padding,
+    #[module(skip)]
+    cache: FilterCache,
 }
 
 impl<B: Backend> Gaussian<B> {
@@ -80,13 +86,27 @@ impl<B: Backend> Gaussian<B> {
     }
 
     fn blur(&self, image: Tensor<B, 4>, learnable: bool) -> Tensor<B, 4> {
-        let std = Stds::of(&self.std, learnable).abs();
-        blur_bank(image, std, self.kernel_size, self.pad_mode)
+        blur_bank(image, self.stds(learnable), self.kernel_size, self.pad_mode)
     }
 
-    /// plenoptic's 2-D filters, `[out_channels, 1, kh, kw]`.
+    /// The stds the filters use: `|std|`, or the cached ones.
+    pub(crate) fn stds(&self, learnable: bool) -> Stds<B> {
+        self.cache.stds(|| Stds::of(&self.std, learnable).abs())
+    }
+
+    /// plenoptic's 2-D filters, `[out_channels, 1, kh, kw]`: the cached ones once cached.
     pub fn filters(&self) -> Tensor<B, 4> {
-        crate::filters::gaussian_2d(self.std.val().abs(), self.kernel_size)
+        self.cached_filters()
+            .unwrap_or_else(|| crate::filters::gaussian_2d(self.std.val().abs(), self.kernel_size))
+    }
+
+    /// The filters cached by the first call when `cache_filt` is set (plenoptic's `_filt`),
+    /// `None` before that call or without caching.
+    pub fn cached_filters(&self) -> Option<Tensor<B, 4>> {
+        let stds = self.cache.cached()?;
+        let device = self.std.device();
+        let std = from_f64(stds.to_vec(), [stds.len()], self.std.val().dtype(), &device);
+        Some(crate::filters::gaussian_2d(std, self.kernel_size))
     }
 }
 

@@ -6,11 +6,13 @@
 //! with their parameters frozen.
 
 mod center_surround;
+mod correlation;
 mod error;
 pub mod fft;
 pub mod filters;
 mod frontend;
 mod gaussian;
+mod host;
 mod identity;
 mod laplacian;
 mod linear;
@@ -25,9 +27,13 @@ use burn::{
 };
 
 pub use center_surround::{CenterSurround, CenterSurroundConfig};
+pub use correlation::{FixedCorrelation, correlate_fixed};
 pub use error::{ModelError, Result};
-pub use frontend::{Activation, FrontEnd, FrontEndConfig, FrontEndKind, ModelWarning, disk};
+pub use frontend::{
+    Activate, Activation, FrontEnd, FrontEndConfig, FrontEndKind, ModelWarning, disk,
+};
 pub use gaussian::{Gaussian, GaussianConfig};
+pub use host::HostBackend;
 pub use identity::Identity;
 pub use laplacian::{LaplacianPyramid, blur_downsample, upsample_blur};
 pub use linear::{Linear, LinearConfig};

@@ -1,11 +1,19 @@
+use std::sync::Arc;
+
 use burn::{
     config::Config,
     module::{Module, Param},
     tensor::{DType, Tensor, backend::Backend, module::conv2d, ops::ConvOptions},
 };
-use metamer_core::{Model, Representation, rng::rand_values, tensor::from_f64};
+use metamer_core::{
+    Model, Representation,
+    rng::rand_values,
+    tensor::{from_f64, to_f64},
+};
 
-use crate::{ModelError, Padding, Result, frozen, padding::same_pad};
+use crate::{
+    FixedCorrelation, HostBackend, ModelError, Padding, Result, correlate_fixed, padding::same_pad,
+};
 
 /// Options of [`Linear`], with plenoptic's defaults.
 #[derive(Config, Debug, PartialEq)]
@@ -71,9 +79,13 @@ impl<B: Backend> Linear<B> {
     }
 }
 
-impl<B: Backend> Model<B, 4> for Linear<B> {
+impl<B: HostBackend> Model<B, 4> for Linear<B> {
+    /// A fixed-weight correlation on the host: for 3×3 filters several times faster than
+    /// Burn's `conv2d`, which [`Linear::forward`] keeps for learning the weights.
     fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
-        self.convolve(image, frozen(&self.weight)).into()
+        let weights = to_f64(self.weight.val());
+        let filter = FixedCorrelation::new(weights, self.weight.dims(), self.pad_mode);
+        correlate_fixed(image, Arc::new(filter)).into()
     }
 
     fn name(&self) -> String {

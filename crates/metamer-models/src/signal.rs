@@ -6,10 +6,10 @@ use burn::tensor::{Tensor, backend::Backend};
 use std::sync::Arc;
 
 use crate::fft::{
-    Complex, FftBackend, Norm, SpectralMap, autocorrelation_window, fft2_real, fftshift,
-    ifft2_real, resample_parts, unpack_complex, unpack_real,
+    Complex, Norm, SpectralMap, autocorrelation_window, fft2_real, fftshift, ifft2_real,
+    resample_parts, unpack_complex, unpack_real,
 };
-use crate::{ModelError, Result};
+use crate::{HostBackend, ModelError, Result};
 
 fn signal_error(message: impl Into<String>) -> ModelError {
     ModelError::Signal(message.into())
@@ -45,7 +45,7 @@ fn check_crop(h: usize, w: usize, size: usize) -> Result<()> {
 /// `(h/2, w/2)`, divided by `h·w` (so the centre is the mean square), as plenoptic's
 /// `autocorrelation`. Odd widths are refused: there plenoptic's inverse real FFT silently
 /// returns a non-circular result one column narrower (spec §14 Q9).
-pub fn autocorrelation<B: FftBackend, const D: usize>(x: Tensor<B, D>) -> Result<Tensor<B, D>> {
+pub fn autocorrelation<B: HostBackend, const D: usize>(x: Tensor<B, D>) -> Result<Tensor<B, D>> {
     let dims = x.dims();
     let (h, w) = (dims[D - 2], dims[D - 1]);
     check_even_width(w)?;
@@ -59,7 +59,7 @@ pub fn autocorrelation<B: FftBackend, const D: usize>(x: Tensor<B, D>) -> Result
 
 /// `center_crop(autocorrelation(x), width)` in one host operation (what the texture model
 /// uses): the same values, without the full-size autocorrelation in between.
-pub fn autocorrelation_crop<B: FftBackend, const D: usize>(
+pub fn autocorrelation_crop<B: HostBackend, const D: usize>(
     x: Tensor<B, D>,
     width: usize,
 ) -> Result<Tensor<B, D>> {
@@ -189,7 +189,7 @@ fn shrink_map(factor: usize, [h, w]: [usize; 2]) -> Arc<SpectralMap> {
 /// Fourier up-sampling by `factor` (plenoptic's `expand`): the centred spectrum, times
 /// `factor²`, is placed in a larger zero spectrum, its first row and column halved and
 /// mirrored to the far side (reversed, not conjugated, as plenoptic does; spec §14 Q8).
-pub fn expand<B: FftBackend, const D: usize>(
+pub fn expand<B: HostBackend, const D: usize>(
     x: Complex<B, D>,
     factor: f64,
 ) -> Result<Complex<B, D>> {
@@ -225,7 +225,7 @@ fn check_shrink<const D: usize>(dims: [usize; D], factor: usize) -> Result<()> {
 /// Fourier down-sampling by an integer `factor` (plenoptic's `shrink`): the central part of
 /// the centred spectrum, divided by `factor²`, with the rows and columns just outside it
 /// averaged into the first row and column.
-pub fn shrink<B: FftBackend, const D: usize>(
+pub fn shrink<B: HostBackend, const D: usize>(
     x: Complex<B, D>,
     factor: usize,
 ) -> Result<Complex<B, D>> {
@@ -238,7 +238,7 @@ pub fn shrink<B: FftBackend, const D: usize>(
 }
 
 /// [`shrink`] of a real tensor: the real part, computed without an imaginary part.
-pub fn shrink_real<B: FftBackend, const D: usize>(
+pub fn shrink_real<B: HostBackend, const D: usize>(
     x: Tensor<B, D>,
     factor: usize,
 ) -> Result<Tensor<B, D>> {

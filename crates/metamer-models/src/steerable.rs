@@ -6,7 +6,8 @@ use std::f64::consts::PI;
 use burn::tensor::{DType, IndexingUpdateOp, Int, Tensor, backend::Backend};
 use metamer_core::tensor::from_f64;
 
-use crate::fft::{Complex, FftBackend, Norm, fft2, fft2_real, ifft2, ifft2_real};
+use crate::HostBackend;
+use crate::fft::{Complex, Norm, fft2, fft2_real, ifft2, ifft2_real};
 use crate::filters::float_dtype;
 use crate::{ModelError, ModelWarning, Result};
 
@@ -272,7 +273,7 @@ fn broadcast2<B: Backend, const D: usize>(mask: Tensor<B, 2>) -> Tensor<B, D> {
     mask.reshape(shape)
 }
 
-impl<B: FftBackend> SteerablePyramid<B> {
+impl<B: HostBackend> SteerablePyramid<B> {
     /// The pyramid of `image` (`[batch, channel, height, width]`).
     pub fn forward(&self, image: Tensor<B, 4>) -> Result<Pyramid<B>> {
         let [_, _, height, width] = image.dims();

@@ -5,7 +5,8 @@
 use std::time::Instant;
 
 use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
-use metamer::models::fft::{Complex, FftBackend, Norm, fft2, ifft2};
+use metamer::models::HostBackend;
+use metamer::models::fft::{Complex, Norm, fft2, ifft2};
 use metamer::models::{
     Band, CenterSurroundConfig, FrontEndConfig, FrontEndKind, LaplacianPyramid, LinearConfig,
     PortillaSimoncelli, PortillaSimoncelliConfig, SteerablePyramid, SteerablePyramidConfig,
@@ -48,7 +49,7 @@ fn gaussian_metamer<B: AutodiffBackend>() -> f64 {
 }
 
 /// The models benchmarked, as plenoptic builds them for a metamer (pretrained where it can be).
-fn models<B: AutodiffBackend>() -> Vec<(&'static str, Box<dyn Model<B>>)> {
+fn models<B: AutodiffBackend + HostBackend>() -> Vec<(&'static str, Box<dyn Model<B>>)> {
     let device = Default::default();
     let pretrained = |kind| {
         let model = FrontEndConfig::new(kind, [31, 31])
@@ -109,7 +110,7 @@ fn forward_backward<B: AutodiffBackend>(model: &dyn Model<B>) -> f64 {
             .powi_scalar(2)
             .sum()
             .backward();
-        let _ = tracked.grad(&grads).expect("a gradient").into_data();
+        let _ = metamer_core::tensor::flat_data(tracked.grad(&grads).expect("a gradient"));
     })
 }
 
@@ -120,7 +121,7 @@ fn random_image<B: AutodiffBackend>() -> Tensor<B, 4> {
 
 /// The pyramid Portilla–Simoncelli uses (complex, 4 scales, 4 orientations): every
 /// coefficient's squared magnitude summed, and its gradient.
-fn steerable_pyramid<B: AutodiffBackend + FftBackend>() -> f64 {
+fn steerable_pyramid<B: AutodiffBackend + HostBackend>() -> f64 {
     let pyramid: SteerablePyramid<B> = SteerablePyramidConfig::new([256, 256])
         .with_height(4)
         .with_complex(true)
@@ -138,14 +139,14 @@ fn steerable_pyramid<B: AutodiffBackend + FftBackend>() -> f64 {
             }
         }
         let grads = total.backward();
-        let _ = tracked.grad(&grads).expect("a gradient").into_data();
+        let _ = metamer_core::tensor::flat_data(tracked.grad(&grads).expect("a gradient"));
     })
 }
 
 /// A 2-D FFT and its inverse with a mask between, forward and backward: our FFT operation,
 /// and the alternative it was chosen over, the DFT as products with cosine and sine
 /// matrices in Burn operations.
-fn fourier<B: AutodiffBackend + FftBackend>(backend: &str) {
+fn fourier<B: AutodiffBackend + HostBackend>(backend: &str) {
     let image = random_image::<B>();
     let mask = image.clone().mul_scalar(0.5).add_scalar(0.75);
     let fast = median_ms(5, || {
@@ -153,7 +154,7 @@ fn fourier<B: AutodiffBackend + FftBackend>(backend: &str) {
         let spectrum = fft2(Complex::from_real(tracked.clone()), Norm::Backward);
         let back = ifft2(spectrum.mul_real(mask.clone()), Norm::Backward);
         let grads = back.re.powi_scalar(2).sum().backward();
-        let _ = tracked.grad(&grads).expect("a gradient").into_data();
+        let _ = metamer_core::tensor::flat_data(tracked.grad(&grads).expect("a gradient"));
     });
     println!("fft2_256 {backend} ms={fast:.3}");
     let n = 256;
@@ -190,12 +191,12 @@ fn fourier<B: AutodiffBackend + FftBackend>(backend: &str) {
             .powi_scalar(2)
             .sum()
             .backward();
-        let _ = tracked.grad(&grads).expect("a gradient").into_data();
+        let _ = metamer_core::tensor::flat_data(tracked.grad(&grads).expect("a gradient"));
     });
     println!("dft_matmul_256 {backend} ms={dense:.3}");
 }
 
-fn run<B: AutodiffBackend + FftBackend>(backend: &str) {
+fn run<B: AutodiffBackend + HostBackend>(backend: &str) {
     println!(
         "metamer_gaussian30 {backend} ms={:.3}",
         gaussian_metamer::<B>()

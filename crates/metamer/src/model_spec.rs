@@ -2,7 +2,7 @@
 
 use burn::tensor::backend::AutodiffBackend;
 use metamer::Model;
-use metamer::models::fft::FftBackend;
+use metamer::models::HostBackend;
 use metamer::models::{
     Activation, CenterSurroundConfig, FrontEndConfig, FrontEndKind, GaussianConfig, Identity,
     LaplacianPyramid, LinearConfig, ModelWarning, Padding, PortillaSimoncelli,
@@ -32,12 +32,12 @@ pub enum ModelSpec {
 }
 
 /// A built model; texture models stay concrete so texture losses can be built from them.
-pub enum BuiltModel<B: AutodiffBackend + FftBackend> {
+pub enum BuiltModel<B: AutodiffBackend + HostBackend> {
     Texture(PortillaSimoncelli<B>),
     Other(Box<dyn Model<B>>),
 }
 
-impl<B: AutodiffBackend + FftBackend> BuiltModel<B> {
+impl<B: AutodiffBackend + HostBackend> BuiltModel<B> {
     pub fn boxed(self) -> Box<dyn Model<B>> {
         match self {
             Self::Texture(model) => Box::new(model),
@@ -64,6 +64,7 @@ pub const MODELS: &[ModelInfo] = &[
             ("std", "3 (one value, or several as a:b)"),
             ("pad_mode", "reflect (reflect|circular|constant|replicate)"),
             ("out_channels", "number of stds"),
+            ("cache_filt", "false"),
         ],
     ),
     (
@@ -77,6 +78,7 @@ pub const MODELS: &[ModelInfo] = &[
             ("surround_std", "4"),
             ("out_channels", "inferred"),
             ("pad_mode", "reflect"),
+            ("cache_filt", "false"),
         ],
     ),
     (
@@ -184,6 +186,7 @@ impl std::str::FromStr for ModelSpec {
                 }
                 config.pad_mode = pad_mode(&mut options)?.unwrap_or(config.pad_mode);
                 config.out_channels = options.count("out_channels")?;
+                config.cache_filt = options.flag("cache_filt")?.unwrap_or(config.cache_filt);
                 Self::Gaussian(config)
             }
             "center_surround" => {
@@ -202,6 +205,7 @@ impl std::str::FromStr for ModelSpec {
                 }
                 config.out_channels = options.count("out_channels")?;
                 config.pad_mode = pad_mode(&mut options)?.unwrap_or(config.pad_mode);
+                config.cache_filt = options.flag("cache_filt")?.unwrap_or(config.cache_filt);
                 Self::CenterSurround(config)
             }
             "linear" => {
@@ -310,7 +314,7 @@ fn pad_mode(options: &mut KeyValues) -> Result<Option<Padding>, String> {
 impl ModelSpec {
     /// Builds the model for images of `image_shape` (drawing from the global generator where
     /// plenoptic does).
-    pub fn build<B: AutodiffBackend + FftBackend>(
+    pub fn build<B: AutodiffBackend + HostBackend>(
         &self,
         image_shape: [usize; 2],
         device: &B::Device,
@@ -354,6 +358,7 @@ impl ModelSpec {
 
     /// Display form for histories, e.g. `gaussian:kernel_size=30x30,std=3,pad_mode=reflect`.
     pub fn describe(&self) -> String {
+        let cached = |on: bool| if on { ",cache_filt=true" } else { "" };
         let size = |[h, w]: [usize; 2]| format!("{h}x{w}");
         let list = |values: &[f64]| {
             values
@@ -365,16 +370,17 @@ impl ModelSpec {
         match self {
             Self::Identity => "identity".to_string(),
             Self::Gaussian(c) => format!(
-                "gaussian:kernel_size={},std={},pad_mode={}{}",
+                "gaussian:kernel_size={},std={},pad_mode={}{}{}",
                 size(c.kernel_size),
                 list(&c.std),
                 c.pad_mode.name(),
                 c.out_channels
                     .map(|n| format!(",out_channels={n}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                cached(c.cache_filt)
             ),
             Self::CenterSurround(c) => format!(
-                "center_surround:kernel_size={},on_center={},amplitude_ratio={},center_std={},surround_std={},pad_mode={}",
+                "center_surround:kernel_size={},on_center={},amplitude_ratio={},center_std={},surround_std={},pad_mode={}{}",
                 size(c.kernel_size),
                 c.on_center
                     .iter()
@@ -384,7 +390,8 @@ impl ModelSpec {
                 c.amplitude_ratio,
                 list(&c.center_std),
                 list(&c.surround_std),
-                c.pad_mode.name()
+                c.pad_mode.name(),
+                cached(c.cache_filt)
             ),
             Self::Linear(c) => format!(
                 "linear:kernel_size={},pad_mode={},default_filters={}",
@@ -453,7 +460,7 @@ mod tests {
             ModelSpec::Identity
         );
         let ModelSpec::Gaussian(g) =
-            "gaussian:kernel_size=5x8,std=1.5,pad_mode=circular,out_channels=2"
+            "gaussian:kernel_size=5x8,std=1.5,pad_mode=circular,out_channels=2,cache_filt=true"
                 .parse::<ModelSpec>()
                 .unwrap()
         else {
@@ -462,6 +469,7 @@ mod tests {
         assert_eq!(g.kernel_size, [5, 8]);
         assert_eq!(g.std, [1.5]);
         assert_eq!(g.out_channels, Some(2));
+        assert!(g.cache_filt);
         assert_eq!(g.pad_mode, Padding::Circular);
         let default: ModelSpec = "gaussian".parse().unwrap();
         assert_eq!(default, ModelSpec::Gaussian(GaussianConfig::new([30, 30])));

@@ -169,7 +169,7 @@ struct Draw<'a> {
 }
 
 impl BackendJob for Draw<'_> {
-    fn run<B: AutodiffBackend + metamer::models::fft::FftBackend>(self) -> Result<(), CliError> {
+    fn run<B: AutodiffBackend + metamer::models::HostBackend>(self) -> Result<(), CliError> {
         let met = synth::build_metamer::<B>(self.settings, Some(self.snapshot))?;
         let warnings = match self.format {
             Format::Png | Format::Svg => {

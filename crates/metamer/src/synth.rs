@@ -10,7 +10,7 @@ use std::sync::{
 use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
 use clap::{Args, Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use metamer::models::fft::FftBackend;
+use metamer::models::HostBackend;
 use metamer::models::portilla_simoncelli::{groupwise_relative_l2_norm, portilla_simoncelli_loss};
 use metamer::{
     CoarseToFine, CtfSynthesizeOptions, IterationInfo, LoadOptions, Loss, Metamer, MetamerCtf,
@@ -322,7 +322,7 @@ pub fn run(args: SynthArgs) -> Result<(), CliError> {
 
 /// Work generic over the backend, run on the one chosen at run time.
 pub trait BackendJob {
-    fn run<B: AutodiffBackend + FftBackend>(self) -> Result<(), CliError>;
+    fn run<B: AutodiffBackend + HostBackend>(self) -> Result<(), CliError>;
 }
 
 /// Runs `job` on the compiled-in backend named by `backend` and `dtype`.
@@ -363,7 +363,7 @@ struct Synthesize<'a> {
 }
 
 impl BackendJob for Synthesize<'_> {
-    fn run<B: AutodiffBackend + FftBackend>(self) -> Result<(), CliError> {
+    fn run<B: AutodiffBackend + HostBackend>(self) -> Result<(), CliError> {
         synthesize::<B>(self.args, self.resumed)
     }
 }
@@ -448,7 +448,7 @@ impl<B: AutodiffBackend> Synthesis<B> {
 }
 
 /// The loss `args` ask for; the texture losses need the texture model and the target.
-fn build_loss<B: AutodiffBackend + FftBackend>(
+fn build_loss<B: AutodiffBackend + HostBackend>(
     args: &SynthArgs,
     model: &BuiltModel<B>,
     image: &Tensor<B::InnerBackend, 4>,
@@ -482,7 +482,7 @@ fn build_loss<B: AutodiffBackend + FftBackend>(
 }
 
 /// The synthesis `args` describe, set up afresh or restored from `resumed`.
-pub fn build_metamer<B: AutodiffBackend + FftBackend>(
+pub fn build_metamer<B: AutodiffBackend + HostBackend>(
     args: &SynthArgs,
     resumed: Option<&Snapshot>,
 ) -> Result<Synthesis<B>, CliError> {
@@ -575,7 +575,7 @@ pub fn build_metamer<B: AutodiffBackend + FftBackend>(
     Ok(met)
 }
 
-fn synthesize<B: AutodiffBackend + FftBackend>(
+fn synthesize<B: AutodiffBackend + HostBackend>(
     args: &SynthArgs,
     resumed: Option<&Snapshot>,
 ) -> Result<(), CliError> {

@@ -5,8 +5,8 @@ use burn::tensor::{ElementConversion, Tensor, TensorData, backend::AutodiffBacke
 use metamer_core::Loss;
 
 use super::{PortillaSimoncelli, Statistic};
+use crate::HostBackend;
 use crate::Result;
-use crate::fft::FftBackend;
 
 /// `l2_norm(W·x, W·y)` with the per-statistic weights `W` (`[batch, channel, n_stats]`,
 /// broadcast over the representations' batch and channel axes when those are 1).
@@ -41,7 +41,7 @@ fn factor(reweighting: &[(Statistic, f64)], statistic: Statistic) -> Option<f64>
 /// pixel minimum and maximum left out (weight 0) and the highpass variance weighted 100,
 /// each group further multiplied by its `reweighting` factor. A factor given for the pixel
 /// statistics or the highpass variance replaces those defaults.
-pub fn portilla_simoncelli_loss<B: AutodiffBackend + FftBackend>(
+pub fn portilla_simoncelli_loss<B: AutodiffBackend + HostBackend>(
     model: &PortillaSimoncelli<B>,
     image: Tensor<B, 4>,
     reweighting: &[(Statistic, f64)],
@@ -88,7 +88,7 @@ pub fn portilla_simoncelli_loss<B: AutodiffBackend + FftBackend>(
 /// plenoptic's `groupwise_relative_l2_norm_factory`: each statistic group divided by its
 /// norm in `image`'s representation (and multiplied by its `reweighting` factor), so every
 /// group contributes on the same scale.
-pub fn groupwise_relative_l2_norm<B: AutodiffBackend + FftBackend>(
+pub fn groupwise_relative_l2_norm<B: AutodiffBackend + HostBackend>(
     model: &PortillaSimoncelli<B>,
     image: Tensor<B, 4>,
     reweighting: &[(Statistic, f64)],

@@ -17,7 +17,8 @@ use metamer_core::{Model, Representation};
 pub use layout::{Statistic, StatisticLayout, autocorrelation_mask};
 pub use loss::{groupwise_relative_l2_norm, portilla_simoncelli_loss};
 
-use crate::fft::{Complex, FftBackend};
+use crate::HostBackend;
+use crate::fft::Complex;
 use crate::signal::{autocorrelation_crop, center_crop, expand};
 use crate::{Level, ModelError, Result, SteerablePyramid, SteerablePyramidConfig};
 
@@ -448,7 +449,7 @@ fn flat_stats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, 3> {
 /// Autocorrelations of each tensor `[batch, channel, o, h, w]` cropped to `width × width`,
 /// normalised by their centre: `([batch, channel, width, width, o, scales], centres
 /// [batch, channel, o, scales])`.
-fn autocorrelations<B: FftBackend>(
+fn autocorrelations<B: HostBackend>(
     coefficients: &[Tensor<B, 5>],
     width: usize,
 ) -> Result<(Tensor<B, 6>, Tensor<B, 4>)> {
@@ -507,7 +508,7 @@ fn cross_correlations<B: Backend>(
     Tensor::stack(pairs, 4)
 }
 
-impl<B: FftBackend> PortillaSimoncelli<B> {
+impl<B: HostBackend> PortillaSimoncelli<B> {
     /// The statistics of `image` (`[batch, channel, height, width]`): `[batch, channel,
     /// n_stats]`.
     pub fn forward(&self, image: Tensor<B, 4>) -> Result<Tensor<B, 3>> {
@@ -610,7 +611,7 @@ impl<B: FftBackend> PortillaSimoncelli<B> {
 
 /// As a metamer model the statistics are `[batch, channel, n_stats]`. Panics (which the
 /// synthesis reports as errors) only on an image of another size than the model's.
-impl<B: AutodiffBackend + FftBackend> Model<B> for PortillaSimoncelli<B> {
+impl<B: AutodiffBackend + HostBackend> Model<B> for PortillaSimoncelli<B> {
     fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
         PortillaSimoncelli::forward(self, image)
             .unwrap_or_else(|e| panic!("{e}"))
@@ -651,7 +652,7 @@ impl<B: AutodiffBackend + FftBackend> Model<B> for PortillaSimoncelli<B> {
 }
 
 /// plenoptic's Fourier down-sampling of a real image by `factor`, times `factor²`.
-fn shrink_real<B: FftBackend>(image: Tensor<B, 4>, factor: usize) -> Result<Tensor<B, 4>> {
+fn shrink_real<B: HostBackend>(image: Tensor<B, 4>, factor: usize) -> Result<Tensor<B, 4>> {
     Ok(crate::signal::shrink_real(image, factor)?.mul_scalar((factor * factor) as f64))
 }
 
@@ -707,7 +708,7 @@ fn skew_kurtosis_reconstructed<B: Backend>(
 /// Coarser bands up-sampled to the next finer scale with their phase doubled (plenoptic's
 /// `expand(·, 2) / 4` and `modulate_phase(·, 2)`): the demeaned magnitudes, and the real
 /// parts followed by the imaginary parts along the orientation axis.
-fn double_phase<B: FftBackend>(bands: &[Complex<B, 5>]) -> Result<(Bands<B>, Bands<B>)> {
+fn double_phase<B: HostBackend>(bands: &[Complex<B, 5>]) -> Result<(Bands<B>, Bands<B>)> {
     let mut magnitudes = Vec::with_capacity(bands.len());
     let mut parts = Vec::with_capacity(bands.len());
     for band in bands {

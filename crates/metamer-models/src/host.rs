@@ -1,0 +1,196 @@
+//! Host operations inside Burn's autodiff graph.
+//!
+//! Some steps run much faster as plain loops or FFTs on the host than as chains of Burn
+//! operations: Fourier transforms of any size, spectral resampling, windowed
+//! autocorrelations, small fixed-weight correlations. Each is one autodiff operation whose
+//! backward step is its adjoint, written by hand; on GPUs it pays a host round trip.
+
+use std::sync::Arc;
+
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::tensor::TensorMetadata;
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
+
+use crate::correlation::FixedCorrelation;
+use crate::fft::{
+    SpectralMap, host_autocorrelation, host_autocorrelation_grad, host_fft2, host_resample,
+};
+
+/// Backends that run our host operations inside Burn's autodiff graph, each with a
+/// hand-written backward step. Implemented for every `Autodiff<B>`, which is what a synthesis
+/// runs on.
+pub trait HostBackend: Backend {
+    /// The unnormalised 2-D DFT (`e^{∓2πi kn/N}`, no scaling) over the last two axes of
+    /// `[parts, n, height, width]` tensors: `parts` is 2 for real then imaginary parts, 1 for
+    /// real input. With `real_output` only the real part of the result is returned (1 part).
+    fn fft2_packed(x: FloatTensor<Self>, inverse: bool, real_output: bool) -> FloatTensor<Self>;
+
+    /// `ifft2(M · fft2(x))` with unnormalised transforms, per plane of a `[parts, n, h, w]`
+    /// tensor: `M` maps an `h × w` spectrum linearly onto another size (Fourier up- and
+    /// down-sampling). With `real_output` only the real part is returned.
+    fn resample_packed(
+        x: FloatTensor<Self>,
+        map: Arc<SpectralMap>,
+        real_output: bool,
+    ) -> FloatTensor<Self>;
+
+    /// The circular autocorrelation of each plane of a real `[1, n, h, w]` tensor, divided by
+    /// `h·w`, at the `width × width` lags around zero (lag `−width/2` first): `[1, n, width,
+    /// width]`.
+    fn autocorrelation_packed(x: FloatTensor<Self>, width: usize) -> FloatTensor<Self>;
+
+    /// A "same"-size correlation of `[batch, in, h, w]` with fixed weights: `[batch, out, h,
+    /// w]`. Small kernels run far faster as plain loops than through im2col.
+    fn correlate_fixed(x: FloatTensor<Self>, filter: Arc<FixedCorrelation>) -> FloatTensor<Self>;
+}
+
+impl<B: Backend, C: CheckpointStrategy> HostBackend for Autodiff<B, C> {
+    fn fft2_packed(x: FloatTensor<Self>, inverse: bool, real_output: bool) -> FloatTensor<Self> {
+        /// The DFT is linear and the real form of its adjoint is the opposite-direction
+        /// unnormalised transform; a real input makes the adjoint keep only its real part,
+        /// and a real output makes the gradient a real input to it.
+        #[derive(Debug)]
+        struct Fft2 {
+            inverse: bool,
+            real_input: bool,
+        }
+
+        impl<B: Backend> Backward<B, 1> for Fft2 {
+            type State = ();
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    host_fft2::<B>(grad, !self.inverse, self.real_input)
+                });
+            }
+        }
+
+        let real_input = x.primitive.shape()[0] == 1;
+        Fft2 {
+            inverse,
+            real_input,
+        }
+        .prepare::<C>([x.node.clone()])
+        .compute_bound()
+        .stateless(host_fft2::<B>(x.primitive, inverse, real_output))
+    }
+
+    fn resample_packed(
+        x: FloatTensor<Self>,
+        map: Arc<SpectralMap>,
+        real_output: bool,
+    ) -> FloatTensor<Self> {
+        /// The adjoint of `ifft · M · fft` (unnormalised) is `ifft · Mᵀ · fft`.
+        #[derive(Debug)]
+        struct Resample {
+            map: Arc<SpectralMap>,
+            real_input: bool,
+        }
+
+        impl<B: Backend> Backward<B, 1> for Resample {
+            type State = ();
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let transposed = self.map.transposed();
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    host_resample::<B>(grad, &transposed, self.real_input)
+                });
+            }
+        }
+
+        let real_input = x.primitive.shape()[0] == 1;
+        let output = host_resample::<B>(x.primitive, &map, real_output);
+        Resample { map, real_input }
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateless(output)
+    }
+
+    fn autocorrelation_packed(x: FloatTensor<Self>, width: usize) -> FloatTensor<Self> {
+        /// `∂ac[d]/∂x(z) = (x(z+d) + x(z−d)) / N`: the gradient is `x` filtered by the
+        /// symmetrised lag weights, `ifft(X · 2 Re(G)) / N²`.
+        #[derive(Debug)]
+        struct Autocorrelation {
+            width: usize,
+        }
+
+        impl<B: Backend> Backward<B, 1> for Autocorrelation {
+            type State = FloatTensor<B>;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let input = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    host_autocorrelation_grad::<B>(input, grad, self.width)
+                });
+            }
+        }
+
+        match (Autocorrelation { width })
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let output = host_autocorrelation::<B>(x.primitive.clone(), width);
+                prep.finish(x.primitive, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(host_autocorrelation::<B>(x.primitive, width)),
+        }
+    }
+
+    fn correlate_fixed(x: FloatTensor<Self>, filter: Arc<FixedCorrelation>) -> FloatTensor<Self> {
+        /// The adjoint of a correlation with fixed weights scatters each output gradient back
+        /// through the same weights and padding.
+        #[derive(Debug)]
+        struct Correlate {
+            filter: Arc<FixedCorrelation>,
+            input_shape: [usize; 4],
+        }
+
+        impl<B: Backend> Backward<B, 1> for Correlate {
+            type State = ();
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    self.filter.adjoint_on_host::<B>(grad, self.input_shape)
+                });
+            }
+        }
+
+        let shape = x.primitive.shape();
+        let input_shape = [shape[0], shape[1], shape[2], shape[3]];
+        let output = filter.apply_on_host::<B>(x.primitive);
+        Correlate {
+            filter,
+            input_shape,
+        }
+        .prepare::<C>([x.node.clone()])
+        .compute_bound()
+        .stateless(output)
+    }
+}
