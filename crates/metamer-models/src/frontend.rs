@@ -316,6 +316,33 @@ impl<B: Backend, A: Activate> FrontEnd<B, A> {
         self.kind
     }
 
+    /// Every filter, `[n, 1, kh, kw]`: the center-surround filters, then the luminance and
+    /// the contrast filters (what plenoptic's `display_filters` shows; pass it to
+    /// `metamer_plot::imshow` with [`Self::filter_titles`]).
+    pub fn filters(&self) -> Tensor<B, 4> {
+        let mut filters = vec![self.center_surround.filters()];
+        filters.extend(self.luminance.iter().map(Gaussian::filters));
+        filters.extend(self.contrast.iter().map(Gaussian::filters));
+        Tensor::cat(filters, 0)
+    }
+
+    /// plenoptic's panel titles for [`Self::filters`].
+    pub fn filter_titles(&self) -> Vec<String> {
+        let stages = ["linear filt", "luminance filt", "contrast filt"];
+        let count =
+            1 + usize::from(self.kind.has_luminance()) + usize::from(self.kind.has_contrast());
+        stages[..count]
+            .iter()
+            .flat_map(|stage| {
+                if self.kind == FrontEndKind::OnOff {
+                    vec![format!("{stage} on"), format!("{stage} off")]
+                } else {
+                    vec![stage.to_string()]
+                }
+            })
+            .collect()
+    }
+
     /// The same model with another final non-linearity.
     pub fn with_activation<N: Activate>(self, activation: N) -> FrontEnd<B, N> {
         FrontEnd {

@@ -641,3 +641,52 @@ fn rgb_frames_outside_the_range_are_counted() {
             .is_empty()
     );
 }
+
+/// T-MD19: a front end's filters display with plenoptic's titles, one panel each.
+#[test]
+fn front_end_filters_display() {
+    use metamer_models::{FrontEndConfig, FrontEndKind};
+    let device = Default::default();
+    for (kind, panels) in [
+        (FrontEndKind::LinearNonlinear, 1),
+        (FrontEndKind::LuminanceGainControl, 2),
+        (FrontEndKind::LuminanceContrastGainControl, 3),
+        (FrontEndKind::OnOff, 6),
+    ] {
+        let model = FrontEndConfig::new(kind, [31, 31])
+            .with_pretrained(true)
+            .with_cache_filt(true)
+            .init::<B>(&device)
+            .unwrap();
+        let filters = model.filters();
+        assert_eq!(filters.dims(), [panels, 1, 31, 31]);
+        let titles = model.filter_titles();
+        assert_eq!(titles.len(), panels);
+        let options = ImshowOptions {
+            vrange: ValueRange::Indep(RangeRule::Symmetric),
+            zoom: Some(5),
+            title: Titles::Each(titles),
+            col_wrap: Some(2),
+            ..Default::default()
+        };
+        let figure = imshow([filters], &options).unwrap();
+        assert_eq!(figure.panel_count(), panels);
+        assert!(figure.render().is_ok());
+    }
+    let on_off = FrontEndConfig::new(FrontEndKind::OnOff, [31, 31])
+        .with_pretrained(true)
+        .with_cache_filt(true)
+        .init::<B>(&device)
+        .unwrap();
+    assert_eq!(
+        on_off.filter_titles(),
+        [
+            "linear filt on",
+            "linear filt off",
+            "luminance filt on",
+            "luminance filt off",
+            "contrast filt on",
+            "contrast filt off"
+        ]
+    );
+}

@@ -557,4 +557,41 @@ mod tests {
             .unwrap_err();
         assert!(err.contains("softplus, relu, identity"), "{err}");
     }
+
+    /// T-MD20, T-MD22: a single kernel size means a square kernel, with identical outputs.
+    #[test]
+    fn square_kernel_sizes_are_one_number() {
+        type B = metamer::backend::NdArray;
+        let image = metamer::io::default_image(48)
+            .to_tensor::<B, 4>(&Default::default())
+            .unwrap();
+        let output = |spec: &str| {
+            let model = spec
+                .parse::<ModelSpec>()
+                .unwrap()
+                .build::<B>([48, 48], &Default::default())
+                .unwrap()
+                .boxed();
+            metamer_core::tensor::to_f64(model.forward(image.clone()).flat().clone())
+        };
+        for (one, two) in [
+            ("linear:kernel_size=10", "linear:kernel_size=10x10"),
+            (
+                "gaussian:kernel_size=10,std=1",
+                "gaussian:kernel_size=10x10,std=1",
+            ),
+            (
+                "center_surround:kernel_size=10",
+                "center_surround:kernel_size=10x10",
+            ),
+            (
+                "on_off:kernel_size=31,pretrained=true,cache_filt=true",
+                "on_off:kernel_size=31x31,pretrained=true,cache_filt=true",
+            ),
+        ] {
+            let (a, b) = (output(one), output(two));
+            assert!(a.iter().any(|v| *v != 0.0), "{one}");
+            assert_eq!(a, b, "{one} vs {two}");
+        }
+    }
 }
