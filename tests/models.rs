@@ -740,3 +740,51 @@ fn front_ends_take_any_activation() {
 fn f64_tensor<const D: usize>(values: Vec<f64>, shape: [usize; D]) -> Tensor<NdArray64, D> {
     metamer_core::tensor::from_f64(values, shape, DType::F64, &Default::default())
 }
+
+/// The host Gram product equals a matrix product with the transpose, in value and in the
+/// gradients of both operands, also when both operands are one tensor.
+#[test]
+fn gram_matches_matrix_products() {
+    use metamer_models::gram;
+    let values = |count: usize, seed: usize| -> Vec<f64> {
+        (0..count)
+            .map(|i| (((i + seed) * 7919 % 263) as f64 / 131.0 - 1.0).sin())
+            .collect()
+    };
+    let [p, m, k, n] = [2, 3, 5, 37];
+    let probe = f64_tensor(values(p * m * k, 3), [p, m, k]);
+    let a = || f64_tensor(values(p * m * n, 1), [p, m, n]).require_grad();
+    let b = || f64_tensor(values(p * k * n, 2), [p, k, n]).require_grad();
+    let (a1, b1) = (a(), b());
+    let expected = a1.clone().matmul(b1.clone().swap_dims(1, 2));
+    let grads = expected.clone().mul(probe.clone()).sum().backward();
+    let (a2, b2) = (a(), b());
+    let actual = gram(a2.clone(), b2.clone());
+    let actual_grads = actual.clone().mul(probe).sum().backward();
+    let close = |what: &str, x: Vec<f64>, y: Vec<f64>| {
+        metamer_tests::assert_close(what, &x, &y, 1e-13, 0.0);
+    };
+    close("gram", to_f64(actual.inner()), to_f64(expected.inner()));
+    close(
+        "gram a",
+        to_f64(a2.grad(&actual_grads).unwrap()),
+        to_f64(a1.grad(&grads).unwrap()),
+    );
+    close(
+        "gram b",
+        to_f64(b2.grad(&actual_grads).unwrap()),
+        to_f64(b1.grad(&grads).unwrap()),
+    );
+    // One tensor on both sides: its gradient sums both roles.
+    let probe = f64_tensor(values(p * m * m, 4), [p, m, m]);
+    let x1 = a();
+    let expected = x1.clone().matmul(x1.clone().swap_dims(1, 2));
+    let grads = expected.mul(probe.clone()).sum().backward();
+    let x2 = a();
+    let actual_grads = gram(x2.clone(), x2.clone()).mul(probe).sum().backward();
+    close(
+        "self gram",
+        to_f64(x2.grad(&actual_grads).unwrap()),
+        to_f64(x1.grad(&grads).unwrap()),
+    );
+}

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive, backend::Backend};
+use burn::tensor::{
+    DType, Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive, backend::Backend,
+};
 use metamer_core::tensor::flat_data;
 use rustfft::FftNum;
 
@@ -42,7 +44,7 @@ impl FixedCorrelation {
     /// `[batch, out, h, w]` from `[batch, in, h, w]`, on the host.
     pub(crate) fn apply_on_host<B: Backend>(&self, x: FloatTensor<B>) -> FloatTensor<B> {
         let [batch, _, h, w] = dims::<B>(&x);
-        real_on_host::<B>(x, [batch, self.shape[0], h, w], |values| match values {
+        real_on_host::<B, 4>(x, [batch, self.shape[0], h, w], |values| match values {
             HostValues::F32(v) => HostValues::F32(self.forward(&v, batch, [h, w])),
             HostValues::F64(v) => HostValues::F64(self.forward(&v, batch, [h, w])),
         })
@@ -55,7 +57,7 @@ impl FixedCorrelation {
         input_shape: [usize; 4],
     ) -> FloatTensor<B> {
         let [batch, _, h, w] = input_shape;
-        real_on_host::<B>(grad, input_shape, |values| match values {
+        real_on_host::<B, 4>(grad, input_shape, |values| match values {
             HostValues::F32(v) => HostValues::F32(self.adjoint(&v, batch, [h, w])),
             HostValues::F64(v) => HostValues::F64(self.adjoint(&v, batch, [h, w])),
         })
@@ -175,8 +177,14 @@ pub fn correlate_fixed<B: HostBackend>(
     Tensor::from_primitive(TensorPrimitive::Float(B::correlate_fixed(x, filter)))
 }
 
+/// Inner products of every row of `a` (`[p, m, n]`) with every row of `b` (`[p, k, n]`):
+/// `[p, m, k]`, differentiable in both.
+pub fn gram<B: HostBackend>(a: Tensor<B, 3>, b: Tensor<B, 3>) -> Tensor<B, 3> {
+    let (a, b) = (a.into_primitive().tensor(), b.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(B::gram_packed(a, b)))
+}
+
 fn dims<B: Backend>(x: &FloatTensor<B>) -> [usize; 4] {
-    use burn::tensor::TensorMetadata;
     let shape = x.shape();
     [shape[0], shape[1], shape[2], shape[3]]
 }
@@ -189,14 +197,16 @@ enum HostValues {
 
 /// Runs `op` on `x`'s values on the host; the result, of `out_shape`, keeps `x`'s dtype and
 /// device.
-fn real_on_host<B: Backend>(
+fn real_on_host<B: Backend, const D: usize>(
     x: FloatTensor<B>,
-    out_shape: [usize; 4],
+    out_shape: [usize; D],
     op: impl FnOnce(HostValues) -> HostValues,
 ) -> FloatTensor<B> {
-    let tensor = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(x));
+    let count = x.shape().num_elements();
+    let flat = B::float_reshape(x, Shape::new([count]));
+    let tensor = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(flat));
     let device = tensor.device();
-    let data = flat_data(tensor);
+    let data = tensor.into_data();
     let dtype = data.dtype;
     let values = if dtype == DType::F64 {
         HostValues::F64(data.into_vec().expect("float64 data"))
@@ -207,7 +217,88 @@ fn real_on_host<B: Backend>(
         HostValues::F64(v) => TensorData::new(v, out_shape),
         HostValues::F32(v) => TensorData::new(v, out_shape).convert_dtype(dtype),
     };
-    Tensor::<B, 4>::from_data(data, (&device, dtype))
+    Tensor::<B, D>::from_data(data, (&device, dtype))
         .into_primitive()
         .tensor()
+}
+
+/// `[p, m, k]` inner products of the rows of `a` (`[p, m, n]`) and `b` (`[p, k, n]`), summed in
+/// float64 whatever the precision.
+pub(crate) fn host_gram<B: Backend>(a: FloatTensor<B>, b: FloatTensor<B>) -> FloatTensor<B> {
+    let [p, m, n] = dims3::<B>(&a);
+    let k = dims3::<B>(&b)[1];
+    let rows = host_f64::<B>(b);
+    real_on_host::<B, 3>(a, [p, m, k], |values| {
+        map_values(values, |a: &[f64]| {
+            let mut out = vec![0.0; p * m * k];
+            for q in 0..p {
+                for i in 0..m {
+                    let x = &a[(q * m + i) * n..][..n];
+                    for j in 0..k {
+                        let y = &rows[(q * k + j) * n..][..n];
+                        out[(q * m + i) * k + j] = x.iter().zip(y).map(|(x, y)| x * y).sum();
+                    }
+                }
+            }
+            out
+        })
+    })
+}
+
+/// The Gram product's gradient for one operand: `g · other` (`[p, m, n]`, with `g` `[p, m,
+/// k]` and `other` `[p, k, n]`), or `gᵀ · other` when `transposed` (`other` then `[p, m, n]`).
+pub(crate) fn host_gram_grad<B: Backend>(
+    grad: FloatTensor<B>,
+    other: FloatTensor<B>,
+    transposed: bool,
+) -> FloatTensor<B> {
+    let [p, gm, gk] = dims3::<B>(&grad);
+    let n = dims3::<B>(&other)[2];
+    let g = host_f64::<B>(grad);
+    let (rows, inner) = if transposed { (gk, gm) } else { (gm, gk) };
+    real_on_host::<B, 3>(other, [p, rows, n], |values| {
+        map_values(values, |other: &[f64]| {
+            let mut out = vec![0.0; p * rows * n];
+            for q in 0..p {
+                for r in 0..rows {
+                    let target = &mut out[(q * rows + r) * n..][..n];
+                    for s in 0..inner {
+                        let weight = if transposed {
+                            g[(q * gm + s) * gk + r]
+                        } else {
+                            g[(q * gm + r) * gk + s]
+                        };
+                        let source = &other[(q * inner + s) * n..][..n];
+                        for (t, v) in target.iter_mut().zip(source) {
+                            *t += weight * v;
+                        }
+                    }
+                }
+            }
+            out
+        })
+    })
+}
+
+fn dims3<B: Backend>(x: &FloatTensor<B>) -> [usize; 3] {
+    let shape = x.shape();
+    [shape[0], shape[1], shape[2]]
+}
+
+fn host_f64<B: Backend>(x: FloatTensor<B>) -> Vec<f64> {
+    flat_data(Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(x)))
+        .convert::<f64>()
+        .into_vec()
+        .expect("float data")
+}
+
+/// Runs an `f64` computation on values of either precision, rounding back to float32 ones.
+fn map_values(values: HostValues, op: impl FnOnce(&[f64]) -> Vec<f64>) -> HostValues {
+    match values {
+        HostValues::F64(v) => HostValues::F64(op(&v)),
+        HostValues::F32(v) => {
+            let wide: Vec<f64> = v.into_iter().map(f64::from).collect();
+            HostValues::F32(op(&wide).into_iter().map(|x| x as f32).collect())
+        }
+    }
 }

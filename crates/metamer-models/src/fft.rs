@@ -325,18 +325,11 @@ macro_rules! planned {
 }
 planned!(f32, f64);
 
-/// `to[c][r] = from[r][c]` for a `rows × columns` matrix, in cache-sized tiles.
+/// `to[c][r] = from[r][c]` for a `rows × columns` matrix (the `transpose` crate rustfft uses
+/// itself: several times faster than a plain tiled loop, which took a fifth of the texture
+/// model's time).
 fn transpose<T: Copy>(from: &[T], to: &mut [T], rows: usize, columns: usize) {
-    const TILE: usize = 32;
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..columns).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(columns) {
-                    to[c * rows + r] = from[r * columns + c];
-                }
-            }
-        }
-    }
+    transpose::transpose(from, to, columns, rows);
 }
 
 /// A complex tensor as its real and imaginary parts.

@@ -18,6 +18,7 @@ pub use layout::{Statistic, StatisticLayout, autocorrelation_mask};
 pub use loss::{groupwise_relative_l2_norm, portilla_simoncelli_loss};
 
 use crate::HostBackend;
+use crate::correlation::gram;
 use crate::fft::Complex;
 use crate::signal::{autocorrelation_crop, center_crop, expand};
 use crate::{Level, ModelError, Result, SteerablePyramid, SteerablePyramidConfig};
@@ -468,7 +469,7 @@ fn autocorrelations<B: HostBackend>(
 /// `mean(a_i · b_j) / sqrt(var a_i · var b_j)` over space for each pair of orientations `i`,
 /// `j` and each scale: `[batch, channel, o_a, o_b, scales]`. Variances not given are the
 /// mean squares.
-fn cross_correlations<B: Backend>(
+fn cross_correlations<B: HostBackend>(
     a: &[Tensor<B, 5>],
     b: &[Tensor<B, 5>],
     a_variance: Option<Tensor<B, 4>>,
@@ -483,9 +484,7 @@ fn cross_correlations<B: Backend>(
             let n = (h * w) as f64;
             let rows = a.clone().reshape([batch * channel, oa, h * w]);
             let columns = b.clone().reshape([batch * channel, ob, h * w]);
-            let covariance = rows
-                .clone()
-                .matmul(columns.clone().swap_dims(1, 2))
+            let covariance = gram(rows.clone(), columns.clone())
                 .mul_scalar(1.0 / n)
                 .reshape([batch, channel, oa, ob]);
             let a_var = match &a_variance {
