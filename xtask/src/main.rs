@@ -14,7 +14,7 @@ fn main() -> ExitCode {
         "ci" => ci(),
         _ => Err("usage: cargo xtask <fixtures | bench | ci>\n  \
                   fixtures  regenerate tests/fixtures from plenoptic (builds .venv)\n  \
-                  bench     time a Gaussian(30) metamer step against plenoptic, one thread each\n  \
+                  bench     time every model against plenoptic, one thread each; writes BENCHMARKS.md\n  \
                   ci        the checks CI runs: fmt, clippy, tests"
             .to_string()),
     };
@@ -133,29 +133,81 @@ fn bench() -> Result<(), String> {
             .find(|(c, s, _)| c == case && s == system)
             .map(|(_, _, ms)| *ms)
     };
-    println!(
-        "256x256, one thread each, median of 5 runs, milliseconds (speed-up vs plenoptic); \
-         metamer_* is one synthesis iteration, the others one forward plus backward pass"
-    );
-    println!(
-        "{:<34} {:>10} {:>18} {:>18}",
-        "case", "plenoptic", "flex", "ndarray"
-    );
+    let mut table = String::from("| case | plenoptic | flex | ndarray |\n|---|---|---|---|\n");
     for case in cases {
         let reference = ms(case, "plenoptic");
         let cell = |system: &str| match (ms(case, system), reference) {
-            (Some(t), Some(r)) => format!("{t:.2} ({:.1}x)", r / t),
+            (Some(t), Some(r)) => format!("{t:.2} ({:.1}×)", r / t),
             (Some(t), None) => format!("{t:.2}"),
-            _ => "-".to_string(),
+            _ => "–".to_string(),
         };
-        println!(
-            "{case:<34} {:>10} {:>18} {:>18}",
-            reference.map_or("-".to_string(), |r| format!("{r:.2}")),
+        table.push_str(&format!(
+            "| {case} | {} | {} | {} |\n",
+            reference.map_or("–".to_string(), |r| format!("{r:.2}")),
             cell("flex"),
             cell("ndarray")
-        );
+        ));
     }
+    print!("{table}");
+    let report = format!(
+        "# Benchmarks\n\n\
+         Written by `cargo xtask bench` on {date}. 256×256 images, one thread each \
+         (`RAYON_NUM_THREADS=1` for us, `torch.set_num_threads(1)` for plenoptic), median of 5 \
+         timed runs after 2 warm-ups, in the same run; milliseconds and speed-up over \
+         plenoptic. `metamer_*` is one synthesis iteration, the other cases one forward plus \
+         backward pass (the gradient with respect to the image).\n\n\
+         Machine: {machine}.\n\n{table}",
+        date = command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        machine = machine(),
+    );
+    std::fs::write(root().join("BENCHMARKS.md"), report)
+        .map_err(|e| format!("cannot write BENCHMARKS.md: {e}"))?;
+    println!("written to BENCHMARKS.md");
     Ok(())
+}
+
+/// The first line `program args` prints, or "unknown".
+fn command_line(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// CPU model, core count, memory and the compiler, for the report.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']))
+        })
+        .unwrap_or("unknown CPU")
+        .to_string();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        })
+        .map_or("unknown memory".to_string(), |kb| {
+            format!("{:.0} GiB memory", kb / 1024.0 / 1024.0)
+        });
+    format!(
+        "{cpu}, {cores} cores available, {memory}; {}; plenoptic and torch from `.venv` \
+         (`cargo xtask fixtures` pins plenoptic 2.1.1, torch 2.9.0)",
+        command_line("rustc", &["--version"])
+    )
 }
 
 /// Reads `case system ms=X` lines from benchmark output.
