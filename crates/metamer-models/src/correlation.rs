@@ -8,13 +8,11 @@
 use std::sync::Arc;
 
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{
-    DType, Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive, backend::Backend,
-};
-use metamer_core::tensor::flat_data;
+use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 use rustfft::FftNum;
 
 use crate::HostBackend;
+use crate::host::{HostValues, dims, host_f64, on_host};
 use crate::padding::{Padding, padded_source, same_padding_amounts};
 
 /// Weights `[out, in, kh, kw]` and the padding that keeps the image size.
@@ -43,8 +41,8 @@ impl FixedCorrelation {
 
     /// `[batch, out, h, w]` from `[batch, in, h, w]`, on the host.
     pub(crate) fn apply_on_host<B: Backend>(&self, x: FloatTensor<B>) -> FloatTensor<B> {
-        let [batch, _, h, w] = dims::<B>(&x);
-        real_on_host::<B, 4>(x, [batch, self.shape[0], h, w], |values| match values {
+        let [batch, _, h, w] = dims::<B, 4>(&x);
+        on_host::<B, 4>(x, [batch, self.shape[0], h, w], |values| match values {
             HostValues::F32(v) => HostValues::F32(self.forward(&v, batch, [h, w])),
             HostValues::F64(v) => HostValues::F64(self.forward(&v, batch, [h, w])),
         })
@@ -57,7 +55,7 @@ impl FixedCorrelation {
         input_shape: [usize; 4],
     ) -> FloatTensor<B> {
         let [batch, _, h, w] = input_shape;
-        real_on_host::<B, 4>(grad, input_shape, |values| match values {
+        on_host::<B, 4>(grad, input_shape, |values| match values {
             HostValues::F32(v) => HostValues::F32(self.adjoint(&v, batch, [h, w])),
             HostValues::F64(v) => HostValues::F64(self.adjoint(&v, batch, [h, w])),
         })
@@ -184,51 +182,13 @@ pub fn gram<B: HostBackend>(a: Tensor<B, 3>, b: Tensor<B, 3>) -> Tensor<B, 3> {
     Tensor::from_primitive(TensorPrimitive::Float(B::gram_packed(a, b)))
 }
 
-fn dims<B: Backend>(x: &FloatTensor<B>) -> [usize; 4] {
-    let shape = x.shape();
-    [shape[0], shape[1], shape[2], shape[3]]
-}
-
-/// A tensor's values on the host, in its own precision (float32 for every non-f64 dtype).
-enum HostValues {
-    F32(Vec<f32>),
-    F64(Vec<f64>),
-}
-
-/// Runs `op` on `x`'s values on the host; the result, of `out_shape`, keeps `x`'s dtype and
-/// device.
-fn real_on_host<B: Backend, const D: usize>(
-    x: FloatTensor<B>,
-    out_shape: [usize; D],
-    op: impl FnOnce(HostValues) -> HostValues,
-) -> FloatTensor<B> {
-    let count = x.shape().num_elements();
-    let flat = B::float_reshape(x, Shape::new([count]));
-    let tensor = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(flat));
-    let device = tensor.device();
-    let data = tensor.into_data();
-    let dtype = data.dtype;
-    let values = if dtype == DType::F64 {
-        HostValues::F64(data.into_vec().expect("float64 data"))
-    } else {
-        HostValues::F32(data.convert::<f32>().into_vec().expect("float data"))
-    };
-    let data = match op(values) {
-        HostValues::F64(v) => TensorData::new(v, out_shape),
-        HostValues::F32(v) => TensorData::new(v, out_shape).convert_dtype(dtype),
-    };
-    Tensor::<B, D>::from_data(data, (&device, dtype))
-        .into_primitive()
-        .tensor()
-}
-
 /// `[p, m, k]` inner products of the rows of `a` (`[p, m, n]`) and `b` (`[p, k, n]`), summed in
 /// float64 whatever the precision.
 pub(crate) fn host_gram<B: Backend>(a: FloatTensor<B>, b: FloatTensor<B>) -> FloatTensor<B> {
-    let [p, m, n] = dims3::<B>(&a);
-    let k = dims3::<B>(&b)[1];
+    let [p, m, n] = dims::<B, 3>(&a);
+    let k = dims::<B, 3>(&b)[1];
     let rows = host_f64::<B>(b);
-    real_on_host::<B, 3>(a, [p, m, k], |values| {
+    on_host::<B, 3>(a, [p, m, k], |values| {
         map_values(values, |a: &[f64]| {
             let mut out = vec![0.0; p * m * k];
             for q in 0..p {
@@ -252,11 +212,11 @@ pub(crate) fn host_gram_grad<B: Backend>(
     other: FloatTensor<B>,
     transposed: bool,
 ) -> FloatTensor<B> {
-    let [p, gm, gk] = dims3::<B>(&grad);
-    let n = dims3::<B>(&other)[2];
+    let [p, gm, gk] = dims::<B, 3>(&grad);
+    let n = dims::<B, 3>(&other)[2];
     let g = host_f64::<B>(grad);
     let (rows, inner) = if transposed { (gk, gm) } else { (gm, gk) };
-    real_on_host::<B, 3>(other, [p, rows, n], |values| {
+    on_host::<B, 3>(other, [p, rows, n], |values| {
         map_values(values, |other: &[f64]| {
             let mut out = vec![0.0; p * rows * n];
             for q in 0..p {
@@ -278,18 +238,6 @@ pub(crate) fn host_gram_grad<B: Backend>(
             out
         })
     })
-}
-
-fn dims3<B: Backend>(x: &FloatTensor<B>) -> [usize; 3] {
-    let shape = x.shape();
-    [shape[0], shape[1], shape[2]]
-}
-
-fn host_f64<B: Backend>(x: FloatTensor<B>) -> Vec<f64> {
-    flat_data(Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(x)))
-        .convert::<f64>()
-        .into_vec()
-        .expect("float data")
 }
 
 /// Runs an `f64` computation on values of either precision, rounding back to float32 ones.

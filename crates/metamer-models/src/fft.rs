@@ -15,11 +15,11 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{DType, Tensor, TensorData, TensorMetadata, TensorPrimitive, backend::Backend};
-use metamer_core::tensor::flat_data;
+use burn::tensor::{Tensor, TensorMetadata, TensorPrimitive, backend::Backend};
 use rustfft::{FftDirection, FftNum, FftPlanner, num_complex::Complex as FftComplex};
 
 use crate::HostBackend;
+use crate::host::{HostValues, dims, host_f64, on_host};
 
 /// A linear map between spectra in FFT order: `to[dst] += coef · from[src]` for each entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,15 +49,22 @@ trait PlaneOp {
 }
 
 /// Runs `op` on the planes of a `[parts, n, h, w]` tensor on the host, in the tensor's own
-/// precision (float64 for float64 tensors, float32 otherwise, as torch computes it); the
-/// `[1 or 2, n, out_shape]` result keeps the input's dtype and device, and only real parts
-/// when `real_output`.
-fn on_host<B: Backend>(
+/// precision; the `[1 or 2, n, out_shape]` result keeps the input's dtype and device, and only
+/// real parts when `real_output`.
+fn on_planes<B: Backend>(
     x: FloatTensor<B>,
     out_shape: [usize; 2],
     real_output: bool,
     op: &impl PlaneOp,
 ) -> FloatTensor<B> {
+    let [parts, n, height, width] = dims::<B, 4>(&x);
+    debug_assert!(parts == 1 || parts == 2, "1 or 2 parts, got {parts}");
+    let shape = [
+        if real_output { 1 } else { 2 },
+        n,
+        out_shape[0],
+        out_shape[1],
+    ];
     fn run<T: Planned>(
         values: &[T],
         parts: usize,
@@ -67,29 +74,11 @@ fn on_host<B: Backend>(
     ) -> Vec<T> {
         from_complex(&op.apply(to_complex(values, parts), size), real_output)
     }
-    let tensor = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(x));
-    let device = tensor.device();
-    let [parts, n, height, width] = tensor.dims();
-    debug_assert!(parts == 1 || parts == 2, "1 or 2 parts, got {parts}");
-    let shape = [
-        if real_output { 1 } else { 2 },
-        n,
-        out_shape[0],
-        out_shape[1],
-    ];
-    let data = flat_data(tensor);
-    let dtype = data.dtype;
     let size = [height, width];
-    let data = if dtype == DType::F64 {
-        let values: Vec<f64> = data.into_vec().expect("float64 data");
-        TensorData::new(run(&values, parts, size, real_output, op), shape)
-    } else {
-        let values: Vec<f32> = data.convert::<f32>().into_vec().expect("float data");
-        TensorData::new(run(&values, parts, size, real_output, op), shape).convert_dtype(dtype)
-    };
-    Tensor::<B, 4>::from_data(data, (&device, dtype))
-        .into_primitive()
-        .tensor()
+    on_host::<B, 4>(x, shape, |values| match values {
+        HostValues::F64(v) => HostValues::F64(run(&v, parts, size, real_output, op)),
+        HostValues::F32(v) => HostValues::F32(run(&v, parts, size, real_output, op)),
+    })
 }
 
 fn to_complex<T: Planned>(values: &[T], parts: usize) -> Vec<FftComplex<T>> {
@@ -175,7 +164,7 @@ pub(crate) fn host_fft2<B: Backend>(
     real_output: bool,
 ) -> FloatTensor<B> {
     let shape = x.shape();
-    on_host::<B>(x, [shape[2], shape[3]], real_output, &Transform { inverse })
+    on_planes::<B>(x, [shape[2], shape[3]], real_output, &Transform { inverse })
 }
 
 /// `ifft(M · fft(x))`, unnormalised.
@@ -208,7 +197,7 @@ pub(crate) fn host_resample<B: Backend>(
     map: &SpectralMap,
     real_output: bool,
 ) -> FloatTensor<B> {
-    on_host::<B>(x, map.to, real_output, map)
+    on_planes::<B>(x, map.to, real_output, map)
 }
 
 /// Plane indices of the `width × width` lags around zero, lag `−width/2` first.
@@ -251,7 +240,7 @@ impl PlaneOp for AutocorrelationWindow {
 }
 
 pub(crate) fn host_autocorrelation<B: Backend>(x: FloatTensor<B>, width: usize) -> FloatTensor<B> {
-    on_host::<B>(x, [width, width], true, &AutocorrelationWindow { width })
+    on_planes::<B>(x, [width, width], true, &AutocorrelationWindow { width })
 }
 
 /// The window's backward step for the given lag gradients (one `width × width` block per
@@ -294,11 +283,8 @@ pub(crate) fn host_autocorrelation_grad<B: Backend>(
     width: usize,
 ) -> FloatTensor<B> {
     let shape = input.shape();
-    let lags = flat_data(Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(grad)))
-        .convert::<f64>()
-        .into_vec()
-        .expect("float data");
-    on_host::<B>(
+    let lags = host_f64::<B>(grad);
+    on_planes::<B>(
         input,
         [shape[2], shape[3]],
         true,
@@ -584,6 +570,7 @@ impl<B: Backend, const D: usize> Complex<B, D> {
 #[cfg(test)]
 mod tests {
     use burn::backend::{Autodiff, NdArray};
+    use burn::tensor::{DType, TensorData};
     use metamer_core::tensor::to_f64;
 
     use super::*;

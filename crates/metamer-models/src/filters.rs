@@ -159,10 +159,6 @@ impl FilterCache {
         }
     }
 
-    pub fn enabled(&self) -> bool {
-        self.enabled
-    }
-
     /// The stds the cache holds, if it has been filled.
     pub fn cached(&self) -> Option<&[f64]> {
         self.stds.get().map(Vec::as_slice)

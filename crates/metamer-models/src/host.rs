@@ -12,9 +12,10 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary, unary};
-use burn::tensor::TensorMetadata;
-use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
+use burn::tensor::{
+    DType, Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive, backend::Backend,
+};
 
 use crate::correlation::{FixedCorrelation, host_gram, host_gram_grad};
 use crate::fft::{
@@ -236,4 +237,57 @@ impl<B: Backend, C: CheckpointStrategy> HostBackend for Autodiff<B, C> {
             OpsKind::UnTracked(prep) => prep.finish(host_gram::<B>(a.primitive, b.primitive)),
         }
     }
+}
+
+/// A tensor's values on the host, in its own precision (float32 for every non-f64 dtype, as
+/// torch computes them).
+pub(crate) enum HostValues {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+/// The host round trip of every host operation: reads `x`'s values (through a flat view, see
+/// `metamer_core::tensor::flat_data`), runs `op` on them, and returns its result, of
+/// `out_shape`, with `x`'s dtype and device.
+pub(crate) fn on_host<B: Backend, const D: usize>(
+    x: FloatTensor<B>,
+    out_shape: [usize; D],
+    op: impl FnOnce(HostValues) -> HostValues,
+) -> FloatTensor<B> {
+    let device = B::float_device(&x);
+    let data = read_flat::<B>(x);
+    let dtype = data.dtype;
+    let values = if dtype == DType::F64 {
+        HostValues::F64(data.into_vec().expect("float64 data"))
+    } else {
+        HostValues::F32(data.convert::<f32>().into_vec().expect("float data"))
+    };
+    let data = match op(values) {
+        HostValues::F64(v) => TensorData::new(v, out_shape),
+        HostValues::F32(v) => TensorData::new(v, out_shape).convert_dtype(dtype),
+    };
+    Tensor::<B, D>::from_data(data, (&device, dtype))
+        .into_primitive()
+        .tensor()
+}
+
+/// A tensor's values as `f64`, row-major (for weights and gradients a host operation needs
+/// besides its main input).
+pub(crate) fn host_f64<B: Backend>(x: FloatTensor<B>) -> Vec<f64> {
+    read_flat::<B>(x)
+        .convert::<f64>()
+        .into_vec()
+        .expect("float data")
+}
+
+/// The dimensions of a rank-`D` tensor.
+pub(crate) fn dims<B: Backend, const D: usize>(x: &FloatTensor<B>) -> [usize; D] {
+    let shape = x.shape();
+    std::array::from_fn(|i| shape[i])
+}
+
+fn read_flat<B: Backend>(x: FloatTensor<B>) -> TensorData {
+    let count = x.shape().num_elements();
+    let flat = B::float_reshape(x, Shape::new([count]));
+    metamer_core::tensor::flat_data(Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(flat)))
 }
