@@ -7,6 +7,10 @@ use metamer_core::{rng, set_seed, tensor::to_f64};
 use metamer_models::HostBackend;
 use metamer_models::portilla_simoncelli::{Scale, Statistic};
 use metamer_models::{PortillaSimoncelli, PortillaSimoncelliConfig};
+#[cfg(feature = "tch")]
+use metamer_tests::Tch;
+#[cfg(feature = "wgpu")]
+use metamer_tests::Wgpu;
 use metamer_tests::{Flex, NdArray, NdArray64, Value, floats, json, npy, sample_image};
 
 fn config(case: &Value, shape: [usize; 2]) -> PortillaSimoncelliConfig {
@@ -115,6 +119,25 @@ fn float32_statistics_match_plenoptic_on_flex() {
     against_plenoptic::<Flex>(DType::F32, 1e-4, 1e-5);
 }
 
+/// As on libtorch (below): the statistics match, their input gradient does not (10.7 relative
+/// error on `n3`); ignored until that bug is found.
+#[cfg(feature = "wgpu")]
+#[test]
+#[ignore = "the texture model's gradient is wrong on wgpu (open bug)"]
+fn float32_statistics_match_plenoptic_on_wgpu() {
+    against_plenoptic::<Wgpu>(DType::F32, 1e-5, 1e-5);
+}
+
+/// The statistics match on libtorch; their input gradient does not (0.54 relative error on
+/// the `n3` case, NaN where a group's weight is zero): a bug not yet found, so this stays
+/// ignored (`--ignored` runs it).
+#[cfg(feature = "tch")]
+#[test]
+#[ignore = "the texture model's gradient is wrong on libtorch (open bug)"]
+fn float32_statistics_match_plenoptic_on_tch() {
+    against_plenoptic::<Tch>(DType::F32, 1e-5, 1e-5);
+}
+
 #[test]
 fn float64_statistics_match_plenoptic() {
     against_plenoptic::<NdArray64>(DType::F64, 1e-11, 1e-10);
@@ -147,6 +170,22 @@ fn textures<B: AutodiffBackend + HostBackend>(dtype: DType, bound: f64) {
 #[test]
 fn float32_texture_statistics_match_plenoptic() {
     textures::<NdArray>(DType::F32, 1e-5);
+}
+
+/// The float32 bound; wgpu sums in another order (1.2e-5 measured on an einstein
+/// cross-scale correlation, as for flex).
+#[cfg(feature = "wgpu")]
+#[test]
+fn float32_texture_statistics_match_plenoptic_on_wgpu() {
+    textures::<Wgpu>(DType::F32, 1e-4);
+}
+
+/// The float32 bound; libtorch sums in another order (1.2e-5 measured on an einstein
+/// cross-scale correlation, as for flex).
+#[cfg(feature = "tch")]
+#[test]
+fn float32_texture_statistics_match_plenoptic_on_tch() {
+    textures::<Tch>(DType::F32, 1e-4);
 }
 
 #[test]
@@ -534,6 +573,20 @@ const ALL: usize = usize::MAX;
 #[test]
 fn adam_texture_synthesis_matches_plenoptic() {
     texture_synthesis::<NdArray>("adam", DType::F32, Optimizer::Adam(0.01), None, ALL);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+#[ignore = "the texture model's gradient is wrong on wgpu (open bug)"]
+fn adam_texture_synthesis_matches_plenoptic_on_wgpu() {
+    texture_synthesis::<Wgpu>("adam", DType::F32, Optimizer::Adam(0.01), None, ALL);
+}
+
+#[cfg(feature = "tch")]
+#[test]
+#[ignore = "the texture model's gradient is wrong on libtorch (open bug)"]
+fn adam_texture_synthesis_matches_plenoptic_on_tch() {
+    texture_synthesis::<Tch>("adam", DType::F32, Optimizer::Adam(0.01), None, ALL);
 }
 
 /// L-BFGS on the texture objective is chaotic: plenoptic itself, started from its initial

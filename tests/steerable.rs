@@ -6,6 +6,10 @@ use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
 use metamer_core::{rng, set_seed, tensor::to_f64};
 use metamer_models::HostBackend;
 use metamer_models::{Band, Level, Pyramid, SteerablePyramid, SteerablePyramidConfig};
+#[cfg(feature = "tch")]
+use metamer_tests::Tch;
+#[cfg(feature = "wgpu")]
+use metamer_tests::Wgpu;
 use metamer_tests::{
     Flex, NdArray, NdArray64, Value, assert_scaled_close, floats, json, npy, relative_l2,
 };
@@ -120,6 +124,18 @@ fn float32_matches_plenoptic_on_ndarray() {
 #[test]
 fn float32_matches_plenoptic_on_flex() {
     against_plenoptic::<Flex>(DType::F32, 1e-5, 1e-4);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn float32_matches_plenoptic_on_wgpu() {
+    against_plenoptic::<Wgpu>(DType::F32, 1e-5, 1e-4);
+}
+
+#[cfg(feature = "tch")]
+#[test]
+fn float32_matches_plenoptic_on_tch() {
+    against_plenoptic::<Tch>(DType::F32, 1e-5, 1e-4);
 }
 
 #[test]
@@ -373,6 +389,18 @@ fn fourier_helpers_match_plenoptic() {
     signal_helpers::<NdArray64>(DType::F64, 1e-10, 1e-9);
     signal_helpers::<NdArray>(DType::F32, 1e-5, 1e-4);
     signal_helpers::<Flex>(DType::F32, 1e-5, 1e-4);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn fourier_helpers_match_plenoptic_on_wgpu() {
+    signal_helpers::<Wgpu>(DType::F32, 1e-5, 1e-4);
+}
+
+#[cfg(feature = "tch")]
+#[test]
+fn fourier_helpers_match_plenoptic_on_tch() {
+    signal_helpers::<Tch>(DType::F32, 1e-5, 1e-4);
 }
 
 #[test]

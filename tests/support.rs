@@ -7,12 +7,19 @@ use metamer_core::Metamer;
 use metamer_io::Array;
 pub use serde_json::Value;
 
-/// The CPU autodiff backends every conformance test runs on.
+/// The autodiff backends the conformance tests run on: both CPU backends always, wgpu and
+/// libtorch with this crate's features of the same names (`.ci/run` prepares and runs both).
 pub type NdArray = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
 pub type NdArray64 = burn::backend::Autodiff<burn::backend::NdArray<f64>>;
 pub type Flex = burn::backend::Autodiff<burn::backend::Flex>;
+#[cfg(feature = "wgpu")]
+pub type Wgpu = burn::backend::Autodiff<burn::backend::Wgpu>;
+#[cfg(feature = "tch")]
+pub type Tch = burn::backend::Autodiff<burn::backend::LibTorch<f32>>;
 
-/// Instantiates a generic test body `fn name<B: AutodiffBackend>()` once per backend.
+/// Instantiates a generic test body `fn name<B: AutodiffBackend>()` once per backend, as
+/// `name::ndarray`, `name::flex`, `name::on_wgpu`, `name::on_tch` (the last two with their
+/// features; `.ci/run` selects them by those names).
 #[macro_export]
 macro_rules! test_on_backends {
     ($($name:ident),* $(,)?) => {$(
@@ -25,6 +32,18 @@ macro_rules! test_on_backends {
             #[test]
             fn flex() {
                 super::$name::<$crate::Flex>();
+            }
+
+            #[cfg(feature = "wgpu")]
+            #[test]
+            fn on_wgpu() {
+                super::$name::<$crate::Wgpu>();
+            }
+
+            #[cfg(feature = "tch")]
+            #[test]
+            fn on_tch() {
+                super::$name::<$crate::Tch>();
             }
         }
     )*};

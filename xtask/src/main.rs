@@ -10,11 +10,13 @@ fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     let result = match task.as_str() {
         "fixtures" => fixtures(),
-        "bench" => bench(),
+        "bench" => bench(&std::env::args().skip(2).collect::<Vec<_>>()),
         "ci" => ci(),
         _ => Err("usage: cargo xtask <fixtures | bench | ci>\n  \
                   fixtures  regenerate tests/fixtures from plenoptic (builds .venv)\n  \
-                  bench     time every model against plenoptic, one thread each; writes BENCHMARKS.md\n  \
+                  bench     time and measure every model against plenoptic, one thread each, on\n            \
+                        every compiled backend (`--features wgpu,tch` adds those); writes BENCHMARKS.md;\n            \
+                        `bench CASE...` runs the cases whose names contain one, and only prints\n  \
                   ci        the checks CI runs: fmt, clippy, tests"
             .to_string()),
     };
@@ -92,71 +94,104 @@ fn fixtures() -> Result<(), String> {
         .env("TQDM_DISABLE", "1"))
 }
 
-fn bench() -> Result<(), String> {
-    let rust = Command::new("cargo")
-        .args(["bench", "--quiet", "-p", "metamer", "--bench", "speed"])
-        .current_dir(root())
-        .env("RAYON_NUM_THREADS", "1")
+/// Rounds of our bench and plenoptic's, alternating, so that a change in the machine's load
+/// falls on both.
+const ROUNDS: usize = 3;
+
+/// One printed benchmark line: `case system key=value...`.
+struct Sample {
+    case: String,
+    system: String,
+    values: Vec<(String, f64)>,
+}
+
+impl Sample {
+    fn get(&self, key: &str) -> Option<f64> {
+        self.values.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+}
+
+/// Output of a benchmark process, or its failure with what it printed.
+fn bench_output(command: &mut Command, what: &str) -> Result<Vec<Sample>, String> {
+    let output = command
         .output()
-        .map_err(|e| format!("cannot run cargo bench: {e}"))?;
-    if !rust.status.success() {
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    if !output.status.success() {
         return Err(format!(
-            "cargo bench failed:\n{}",
-            String::from_utf8_lossy(&rust.stderr)
+            "{what} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let reference = Command::new(python()?)
-        .arg(root().join("xtask/fixtures/bench_plenoptic.py"))
-        .env("TQDM_DISABLE", "1")
-        .env("OMP_NUM_THREADS", "1")
-        .output()
-        .map_err(|e| format!("cannot run the plenoptic benchmark: {e}"))?;
-    if !reference.status.success() {
-        return Err(format!(
-            "plenoptic benchmark failed:\n{}",
-            String::from_utf8_lossy(&reference.stderr)
-        ));
-    }
-    let timings: Vec<(String, String, f64)> = [rust.stdout, reference.stdout]
-        .iter()
-        .flat_map(|out| parse_timings(&String::from_utf8_lossy(out)))
-        .collect();
-    let mut cases: Vec<&str> = Vec::new();
-    for (case, _, _) in &timings {
-        if !cases.contains(&case.as_str()) {
-            cases.push(case);
+    let text = String::from_utf8_lossy(&output.stdout);
+    print!("{text}");
+    Ok(parse_samples(&text))
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    let (mut features, mut filters): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--features" => match args.next() {
+                Some(list) => features.extend(list.split(',')),
+                None => {
+                    return Err("usage: cargo xtask bench [--features wgpu,tch] [CASE...]".into());
+                }
+            },
+            filter => filters.push(filter),
         }
     }
-    let ms = |case: &str, system: &str| {
-        timings
-            .iter()
-            .find(|(c, s, _)| c == case && s == system)
-            .map(|(_, _, ms)| *ms)
-    };
-    let mut table = String::from("| case | plenoptic | flex | ndarray |\n|---|---|---|---|\n");
-    for case in cases {
-        let reference = ms(case, "plenoptic");
-        let cell = |system: &str| match (ms(case, system), reference) {
-            (Some(t), Some(r)) => format!("{t:.2} ({:.1}×)", r / t),
-            (Some(t), None) => format!("{t:.2}"),
-            _ => "–".to_string(),
-        };
-        table.push_str(&format!(
-            "| {case} | {} | {} | {} |\n",
-            reference.map_or("–".to_string(), |r| format!("{r:.2}")),
-            cell("flex"),
-            cell("ndarray")
-        ));
+    let mut ours = Command::new("cargo");
+    ours.args(["bench", "--quiet", "-p", "metamer", "--bench", "speed"])
+        .current_dir(root())
+        .env("RAYON_NUM_THREADS", "1")
+        .env("OMP_NUM_THREADS", "1")
+        .env("MKL_NUM_THREADS", "1");
+    if !features.is_empty() {
+        ours.args(["--features", &features.join(",")]);
     }
-    print!("{table}");
+    ours.arg("--").args(&filters);
+    let python = root().join(".venv/bin/python");
+    let mut reference = python.exists().then(|| {
+        let mut command = Command::new(&python);
+        command
+            .arg(root().join("xtask/fixtures/bench_plenoptic.py"))
+            .args(&filters)
+            .env("TQDM_DISABLE", "1")
+            .env("OMP_NUM_THREADS", "1");
+        command
+    });
+    if reference.is_none() {
+        eprintln!("plenoptic's environment (.venv) is absent: `cargo xtask fixtures` makes it");
+    }
+    let mut samples = Vec::new();
+    for round in 1..=ROUNDS {
+        eprintln!("round {round} of {ROUNDS}");
+        samples.extend(bench_output(&mut ours, "cargo bench")?);
+        if let Some(command) = reference.as_mut() {
+            samples.extend(bench_output(command, "the plenoptic benchmark")?);
+        }
+    }
+    let report = bench_report(&samples);
+    print!("{report}");
+    if !filters.is_empty() {
+        println!("(some cases only: BENCHMARKS.md left as it was)");
+        return Ok(());
+    }
     let report = format!(
         "# Benchmarks\n\n\
-         Written by `cargo xtask bench` on {date}. 256×256 images, one thread each \
-         (`RAYON_NUM_THREADS=1` for us, `torch.set_num_threads(1)` for plenoptic), median of 5 \
-         timed runs after 2 warm-ups, in the same run; milliseconds and speed-up over \
-         plenoptic. `metamer_*` is one synthesis iteration, the other cases one forward plus \
-         backward pass (the gradient with respect to the image).\n\n\
-         Machine: {machine}.\n\n{table}",
+         Written by `cargo xtask bench{features}` on {date}. One thread each \
+         (`RAYON_NUM_THREADS=1` and `OMP_NUM_THREADS=1` for us, `torch.set_num_threads(1)` for \
+         plenoptic). {ROUNDS} rounds, our bench and plenoptic's alternating; in each, a case is \
+         the median of 5 timed runs after 2 warm-ups; the tables give the median over rounds. \
+         `metamer_*` is one synthesis iteration, the other cases one forward plus backward \
+         pass (the gradient with respect to the image), on random 256×256 images unless the \
+         name says otherwise.\n\nMachine: {machine}.\n\n{report}",
+        features = if features.is_empty() {
+            String::new()
+        } else {
+            format!(" --features {}", features.join(","))
+        },
         date = command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         machine = machine(),
     );
@@ -164,6 +199,112 @@ fn bench() -> Result<(), String> {
         .map_err(|e| format!("cannot write BENCHMARKS.md: {e}"))?;
     println!("written to BENCHMARKS.md");
     Ok(())
+}
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    (!values.is_empty()).then(|| values[values.len() / 2])
+}
+
+/// The tables of BENCHMARKS.md: time, peak memory, growth with size, memory over iterations.
+fn bench_report(samples: &[Sample]) -> String {
+    let mut cases: Vec<&str> = Vec::new();
+    let mut systems: Vec<&str> = vec!["plenoptic"];
+    for sample in samples {
+        if sample.case != "memory_growth" && !cases.contains(&sample.case.as_str()) {
+            cases.push(&sample.case);
+        }
+        if !systems.contains(&sample.system.as_str()) {
+            systems.push(&sample.system);
+        }
+    }
+    let value = |case: &str, system: &str, key: &str| {
+        median(
+            samples
+                .iter()
+                .filter(|s| s.case == case && s.system == system)
+                .filter_map(|s| s.get(key))
+                .collect(),
+        )
+    };
+    let header = |first: &str| {
+        format!(
+            "| {first} | {} |\n|---|{}\n",
+            systems.join(" | "),
+            "---|".repeat(systems.len())
+        )
+    };
+    let mut time = header("case (ms)");
+    let mut memory = header("case (peak MB)");
+    for case in &cases {
+        let reference = value(case, "plenoptic", "ms");
+        let cells: Vec<String> = systems
+            .iter()
+            .map(|system| match (value(case, system, "ms"), reference) {
+                (Some(t), Some(r)) if *system != "plenoptic" => {
+                    format!("{t:.2} ({:.1}×)", r / t)
+                }
+                (Some(t), _) => format!("{t:.2}"),
+                _ => "–".to_string(),
+            })
+            .collect();
+        time.push_str(&format!("| {case} | {} |\n", cells.join(" | ")));
+        let cells: Vec<String> = systems
+            .iter()
+            .map(|system| {
+                value(case, system, "peak_mb").map_or("–".into(), |m| format!("{m:.1}"))
+            })
+            .collect();
+        memory.push_str(&format!("| {case} | {} |\n", cells.join(" | ")));
+    }
+    let mut sizes = header("case (ms at 128 / 256 / 512)");
+    for base in ["metamer_gaussian30", "on_off", "portilla_simoncelli"] {
+        let cells: Vec<String> = systems
+            .iter()
+            .map(|system| {
+                let at = |size: usize| {
+                    let case = if size == 256 {
+                        base.to_string()
+                    } else {
+                        format!("{base}_{size}")
+                    };
+                    value(&case, system, "ms").map_or("–".into(), |t| format!("{t:.1}"))
+                };
+                format!("{} / {} / {}", at(128), at(256), at(512))
+            })
+            .collect();
+        sizes.push_str(&format!("| {base} | {} |\n", cells.join(" | ")));
+    }
+    let mut growth = String::from(
+        "| backend | rise, 100 iterations (MB) | rise, 1,000 iterations (MB) | difference (MB) |\n|---|---|---|---|\n",
+    );
+    for system in &systems {
+        let (Some(short), Some(long)) = (
+            value("memory_growth", system, "peak100_mb"),
+            value("memory_growth", system, "peak1000_mb"),
+        ) else {
+            continue;
+        };
+        let ratio = if short > 0.0 {
+            format!("{:.2}", long / short)
+        } else {
+            "–".to_string()
+        };
+        growth.push_str(&format!(
+            "| {system} | {short:.2} | {long:.2} | {ratio} |\n"
+        ));
+    }
+    format!(
+        "## Time\n\nMilliseconds, and the speed-up over plenoptic.\n\n{time}\n\
+         ## Peak memory\n\nHow far resident memory rose above its level at the start of \
+         the case (Linux's high-water mark, reset per case through `/proc/self/clear_refs`, \
+         read the same way in both benches), in MB.\n\n{memory}\n\
+         ## Growth with image size\n\n{sizes}\n\
+         ## Memory over iterations\n\nHow far resident memory rose during a 100- and a \
+         1,000-iteration Gaussian(9) synthesis of a 64×64 image, each from a fresh start, \
+         after the cases above; memory kept per iteration would show as a difference (16 KB \
+         per iteration, one image, would be 14 MB).\n\n{growth}"
+    )
 }
 
 /// The first line `program args` prints, or "unknown".
@@ -210,15 +351,24 @@ fn machine() -> String {
     )
 }
 
-/// Reads `case system ms=X` lines from benchmark output.
-fn parse_timings(output: &str) -> Vec<(String, String, f64)> {
+/// Reads `case system key=value...` lines from benchmark output (`?` values are skipped).
+fn parse_samples(output: &str) -> Vec<Sample> {
     output
         .lines()
         .filter_map(|line| {
             let mut words = line.split_whitespace();
-            let (case, system, ms) = (words.next()?, words.next()?, words.next()?);
-            let ms = ms.strip_prefix("ms=")?.parse().ok()?;
-            Some((case.to_string(), system.to_string(), ms))
+            let (case, system) = (words.next()?, words.next()?);
+            let values: Vec<(String, f64)> = words
+                .filter_map(|pair| {
+                    let (key, value) = pair.split_once('=')?;
+                    Some((key.to_string(), value.parse().ok()?))
+                })
+                .collect();
+            (!values.is_empty()).then(|| Sample {
+                case: case.to_string(),
+                system: system.to_string(),
+                values,
+            })
         })
         .collect()
 }

@@ -1,6 +1,8 @@
 //! Milliseconds per Gaussian(30) metamer iteration, and per forward-plus-backward pass of each
-//! model, on 256x256 images, per CPU backend. Run through `cargo xtask bench`, which pins one
-//! thread and compares with plenoptic in the same run. Prints `case backend ms=X` lines.
+//! model, on 256x256 images (and 128 and 512 for some, and a batch of 16), per compiled
+//! backend, with the peak memory each case adds. Run through `cargo xtask bench`, which pins
+//! one thread and interleaves rounds of this with plenoptic's. Prints `case backend ms=X
+//! peak_mb=Y` lines; arguments, when given, keep only the cases whose names contain one.
 
 use std::time::Instant;
 
@@ -31,34 +33,132 @@ fn median_ms(repeats: usize, mut work: impl FnMut()) -> f64 {
     runs[runs.len() / 2]
 }
 
-fn gaussian_metamer<B: AutodiffBackend>() -> f64 {
-    let image = metamer::io::default_image(256)
-        .to_tensor(&Default::default())
-        .expect("a 4-D image");
+/// Peak resident memory, read the same way for plenoptic: Linux lets a process reset its
+/// high-water mark (`/proc/self/clear_refs`), so each case's peak is measured from its start.
+mod memory {
+    fn status_mb(field: &str) -> Option<f64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with(field))?;
+        let kb: f64 = line[field.len()..]
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    }
+
+    /// Resets the high-water mark; returns the resident memory now, in MB.
+    pub fn reset_peak() -> Option<f64> {
+        std::fs::write("/proc/self/clear_refs", "5").ok()?;
+        status_mb("VmRSS:")
+    }
+
+    /// How far resident memory rose above `baseline` since the last reset, in MB.
+    pub fn peak_above(baseline: Option<f64>) -> Option<f64> {
+        Some(status_mb("VmHWM:")? - baseline?)
+    }
+}
+
+/// Which cases to run, from the command line (cargo passes `--bench`, skipped).
+struct Selection(Vec<String>);
+
+impl Selection {
+    fn from_args() -> Self {
+        Selection(
+            std::env::args()
+                .skip(1)
+                .filter(|a| !a.starts_with("--"))
+                .collect(),
+        )
+    }
+
+    fn wants(&self, case: &str) -> bool {
+        self.0.is_empty() || self.0.iter().any(|f| case.contains(f.as_str()))
+    }
+
+    /// Times `work`, `steps` units of `case`, and prints its line, when selected.
+    fn measure(&self, case: &str, backend: &str, repeats: usize, steps: usize, work: impl FnMut()) {
+        if !self.wants(case) {
+            return;
+        }
+        let baseline = memory::reset_peak();
+        let ms = median_ms(repeats, work) / steps as f64;
+        let peak = memory::peak_above(baseline).map_or("?".to_string(), |mb| format!("{mb:.1}"));
+        println!("{case} {backend} ms={ms:.3} peak_mb={peak}");
+    }
+}
+
+/// A random float32 image batch, the same as plenoptic's bench draws (`torch.rand`, seed 0).
+fn random_image<B: AutodiffBackend>(batch: usize, size: usize) -> Tensor<B, 4> {
     set_seed(0);
+    metamer_core::rng::rand([batch, 1, size, size], DType::F32, &Default::default())
+}
+
+/// Milliseconds per iteration of a Gaussian(30) metamer (10 iterations per call).
+fn gaussian_metamer<B: AutodiffBackend>(
+    select: &Selection,
+    case: &str,
+    backend: &str,
+    batch: usize,
+    size: usize,
+) {
+    if !select.wants(case) {
+        return;
+    }
+    let image = random_image::<B>(batch, size).inner();
     let model = Gaussian::new(30, &Default::default()).expect("valid");
     let mut met = Metamer::<B>::new(image, model).expect("valid");
-    median_ms(1, || {
+    select.measure(case, backend, 1, 10, || {
         met.synthesize(SynthesizeOptions {
             max_iter: 10,
             stop_criterion: 0.0,
             ..Default::default()
         })
         .expect("synthesis runs");
-    }) / 10.0
+    });
+}
+
+/// Peak memory of 100- and 1,000-iteration syntheses (64x64, Gaussian(9)): a leak per
+/// iteration shows as the second outgrowing the first.
+fn memory_growth<B: AutodiffBackend>(select: &Selection, backend: &str) {
+    if !select.wants("memory_growth") {
+        return;
+    }
+    let peaks: Vec<String> = [100, 1000]
+        .iter()
+        .map(|&iterations| {
+            let image = random_image::<B>(1, 64).inner();
+            let model = Gaussian::new(9, &Default::default()).expect("valid");
+            let mut met = Metamer::<B>::new(image, model).expect("valid");
+            let baseline = memory::reset_peak();
+            met.synthesize(SynthesizeOptions {
+                max_iter: iterations,
+                stop_criterion: 0.0,
+                ..Default::default()
+            })
+            .expect("synthesis runs");
+            memory::peak_above(baseline).map_or("?".to_string(), |mb| format!("{mb:.2}"))
+        })
+        .collect();
+    println!(
+        "memory_growth {backend} peak100_mb={} peak1000_mb={}",
+        peaks[0], peaks[1]
+    );
+}
+
+/// A front end with plenoptic's published parameters, as a metamer model.
+fn pretrained<B: AutodiffBackend>(kind: FrontEndKind) -> Box<dyn Model<B>> {
+    let model = FrontEndConfig::new(kind, [31, 31])
+        .with_pretrained(true)
+        .with_cache_filt(true)
+        .init::<B>(&Default::default())
+        .expect("valid");
+    Box::new(model)
 }
 
 /// The models benchmarked, as plenoptic builds them for a metamer (pretrained where it can be).
 fn models<B: AutodiffBackend + HostBackend>() -> Vec<(&'static str, Box<dyn Model<B>>)> {
     let device = Default::default();
-    let pretrained = |kind| {
-        let model = FrontEndConfig::new(kind, [31, 31])
-            .with_pretrained(true)
-            .with_cache_filt(true)
-            .init::<B>(&device)
-            .expect("valid");
-        Box::new(model) as Box<dyn Model<B>>
-    };
     vec![
         (
             "gaussian30",
@@ -78,17 +178,17 @@ fn models<B: AutodiffBackend + HostBackend>() -> Vec<(&'static str, Box<dyn Mode
         ),
         (
             "linear_nonlinear",
-            pretrained(FrontEndKind::LinearNonlinear),
+            pretrained::<B>(FrontEndKind::LinearNonlinear),
         ),
         (
             "luminance_gain_control",
-            pretrained(FrontEndKind::LuminanceGainControl),
+            pretrained::<B>(FrontEndKind::LuminanceGainControl),
         ),
         (
             "luminance_contrast_gain_control",
-            pretrained(FrontEndKind::LuminanceContrastGainControl),
+            pretrained::<B>(FrontEndKind::LuminanceContrastGainControl),
         ),
-        ("on_off", pretrained(FrontEndKind::OnOff)),
+        ("on_off", pretrained::<B>(FrontEndKind::OnOff)),
         (
             "laplacian_pyramid",
             Box::new(LaplacianPyramid::new(5, false).expect("valid")),
@@ -97,11 +197,19 @@ fn models<B: AutodiffBackend + HostBackend>() -> Vec<(&'static str, Box<dyn Mode
 }
 
 /// The model's output and the gradient of its sum of squares with respect to the image.
-fn forward_backward<B: AutodiffBackend>(model: &dyn Model<B>) -> f64 {
-    set_seed(0);
-    let image: Tensor<B, 4> =
-        metamer_core::rng::rand([1, 1, 256, 256], DType::F32, &Default::default());
-    median_ms(5, || {
+fn forward_backward<B: AutodiffBackend>(
+    select: &Selection,
+    case: &str,
+    backend: &str,
+    model: &dyn Model<B>,
+    image: Tensor<B, 4>,
+) {
+    let repeats = if image.shape().num_elements() > 256 * 256 {
+        1
+    } else {
+        5
+    };
+    select.measure(case, backend, repeats, 1, || {
         let tracked = image.clone().require_grad();
         let grads = model
             .forward(tracked.clone())
@@ -111,24 +219,19 @@ fn forward_backward<B: AutodiffBackend>(model: &dyn Model<B>) -> f64 {
             .sum()
             .backward();
         let _ = metamer_core::tensor::flat_data(tracked.grad(&grads).expect("a gradient"));
-    })
-}
-
-fn random_image<B: AutodiffBackend>() -> Tensor<B, 4> {
-    set_seed(0);
-    metamer_core::rng::rand([1, 1, 256, 256], DType::F32, &Default::default())
+    });
 }
 
 /// The pyramid Portilla–Simoncelli uses (complex, 4 scales, 4 orientations): every
 /// coefficient's squared magnitude summed, and its gradient.
-fn steerable_pyramid<B: AutodiffBackend + HostBackend>() -> f64 {
+fn steerable_pyramid<B: AutodiffBackend + HostBackend>(select: &Selection, backend: &str) {
     let pyramid: SteerablePyramid<B> = SteerablePyramidConfig::new([256, 256])
         .with_height(4)
         .with_complex(true)
         .init(&Default::default())
         .expect("valid");
-    let image = random_image::<B>();
-    median_ms(5, || {
+    let image = random_image::<B>(1, 256);
+    select.measure("steerable_pyramid", backend, 5, 1, || {
         let tracked = image.clone().require_grad();
         let coefficients = pyramid.forward(tracked.clone()).expect("the image fits");
         let mut total = coefficients.residual_highpass.powi_scalar(2).sum()
@@ -140,23 +243,22 @@ fn steerable_pyramid<B: AutodiffBackend + HostBackend>() -> f64 {
         }
         let grads = total.backward();
         let _ = metamer_core::tensor::flat_data(tracked.grad(&grads).expect("a gradient"));
-    })
+    });
 }
 
 /// A 2-D FFT and its inverse with a mask between, forward and backward: our FFT operation,
 /// and the alternative it was chosen over, the DFT as products with cosine and sine
 /// matrices in Burn operations.
-fn fourier<B: AutodiffBackend + HostBackend>(backend: &str) {
-    let image = random_image::<B>();
+fn fourier<B: AutodiffBackend + HostBackend>(select: &Selection, backend: &str) {
+    let image = random_image::<B>(1, 256);
     let mask = image.clone().mul_scalar(0.5).add_scalar(0.75);
-    let fast = median_ms(5, || {
+    select.measure("fft2_256", backend, 5, 1, || {
         let tracked = image.clone().require_grad();
         let spectrum = fft2(Complex::from_real(tracked.clone()), Norm::Backward);
         let back = ifft2(spectrum.mul_real(mask.clone()), Norm::Backward);
         let grads = back.re.powi_scalar(2).sum().backward();
         let _ = metamer_core::tensor::flat_data(tracked.grad(&grads).expect("a gradient"));
     });
-    println!("fft2_256 {backend} ms={fast:.3}");
     let n = 256;
     let angle = |k: usize| 2.0 * std::f64::consts::PI * k as f64 / n as f64;
     let matrix = |f: fn(f64) -> f64| -> Tensor<B, 2> {
@@ -180,7 +282,7 @@ fn fourier<B: AutodiffBackend + HostBackend>(backend: &str) {
             cos.clone().matmul(b) - sin.clone().matmul(a).mul_scalar(sign),
         )
     };
-    let dense = median_ms(5, || {
+    select.measure("dft_matmul_256", backend, 5, 1, || {
         let tracked = image.clone().require_grad();
         let x = tracked.clone().reshape([n, n]);
         let (re, im) = dft(x.clone(), x.zeros_like(), 1.0);
@@ -193,35 +295,57 @@ fn fourier<B: AutodiffBackend + HostBackend>(backend: &str) {
             .backward();
         let _ = metamer_core::tensor::flat_data(tracked.grad(&grads).expect("a gradient"));
     });
-    println!("dft_matmul_256 {backend} ms={dense:.3}");
 }
 
-fn run<B: AutodiffBackend + HostBackend>(backend: &str) {
-    println!(
-        "metamer_gaussian30 {backend} ms={:.3}",
-        gaussian_metamer::<B>()
-    );
-    for (name, model) in models::<B>() {
-        println!(
-            "{name} {backend} ms={:.3}",
-            forward_backward::<B>(model.as_ref())
-        );
-    }
-    println!(
-        "steerable_pyramid {backend} ms={:.3}",
-        steerable_pyramid::<B>()
-    );
-    let texture: PortillaSimoncelli<B> = PortillaSimoncelliConfig::new([256, 256])
+fn texture_model<B: AutodiffBackend + HostBackend>(size: usize) -> PortillaSimoncelli<B> {
+    PortillaSimoncelliConfig::new([size, size])
         .init(&Default::default())
-        .expect("valid");
-    println!(
-        "portilla_simoncelli {backend} ms={:.3}",
-        forward_backward::<B>(&texture)
-    );
-    fourier::<B>(backend);
+        .expect("valid")
+}
+
+fn run<B: AutodiffBackend + HostBackend>(select: &Selection, backend: &str) {
+    gaussian_metamer::<B>(select, "metamer_gaussian30", backend, 1, 256);
+    gaussian_metamer::<B>(select, "metamer_gaussian30_batch16", backend, 16, 256);
+    for (name, model) in models::<B>() {
+        let image = random_image::<B>(1, 256);
+        forward_backward(select, name, backend, model.as_ref(), image);
+    }
+    steerable_pyramid::<B>(select, backend);
+    let texture = texture_model::<B>(256);
+    let image = random_image::<B>(1, 256);
+    forward_backward(select, "portilla_simoncelli", backend, &texture, image);
+    fourier::<B>(select, backend);
+    // How time grows with the image's size.
+    for size in [128, 512] {
+        gaussian_metamer::<B>(
+            select,
+            &format!("metamer_gaussian30_{size}"),
+            backend,
+            1,
+            size,
+        );
+        let on_off = pretrained::<B>(FrontEndKind::OnOff);
+        let case = format!("on_off_{size}");
+        forward_backward(
+            select,
+            &case,
+            backend,
+            on_off.as_ref(),
+            random_image(1, size),
+        );
+        let texture = texture_model::<B>(size);
+        let case = format!("portilla_simoncelli_{size}");
+        forward_backward(select, &case, backend, &texture, random_image::<B>(1, size));
+    }
+    memory_growth::<B>(select, backend);
 }
 
 fn main() {
-    run::<metamer::backend::Flex>("flex");
-    run::<metamer::backend::NdArray>("ndarray");
+    let select = Selection::from_args();
+    run::<metamer::backend::Flex>(&select, "flex");
+    run::<metamer::backend::NdArray>(&select, "ndarray");
+    #[cfg(feature = "wgpu")]
+    run::<metamer::backend::Wgpu>(&select, "wgpu");
+    #[cfg(feature = "tch")]
+    run::<metamer::backend::LibTorch>(&select, "tch");
 }

@@ -749,3 +749,72 @@ fn texture_metamers_coarse_to_fine_and_resumed() {
         assert!(message.contains(expected), "{extra:?}: {message}");
     }
 }
+
+/// A synthesis on another compiled backend agrees with ndarray's and records its backend.
+#[cfg(any(feature = "wgpu", feature = "tch"))]
+fn agrees_with_ndarray(backend: &'static str) {
+    let image = small_image(&format!("image-{backend}"), 24, 7, 31);
+    let (here, there) = (
+        temp_dir(&format!("ndarray-vs-{backend}")),
+        temp_dir(&format!("on-{backend}")),
+    );
+    let args = |backend: &'static str| {
+        vec![
+            "--image".to_string(),
+            image.display().to_string(),
+            "--model".into(),
+            "center_surround:kernel_size=7".into(),
+            "--max-iter".into(),
+            "4".into(),
+            "--seed".into(),
+            "3".into(),
+            "--backend".into(),
+            backend.into(),
+        ]
+    };
+    let run = |out: &Path, args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = synth(out, &args);
+        assert!(output.status.success(), "{}", stderr(&output));
+    };
+    run(&here, args("ndarray"));
+    run(&there, args(backend));
+    assert_eq!(history(&there)["settings"]["backend"], backend);
+    let (expected, actual) = (
+        floats(&history(&here)["losses"]),
+        floats(&history(&there)["losses"]),
+    );
+    assert_eq!(actual.len(), expected.len());
+    for (a, e) in actual.iter().zip(&expected) {
+        assert!(
+            (a - e).abs() <= 1e-4 * e.abs(),
+            "{actual:?} vs {expected:?}"
+        );
+    }
+    let (a, e) = (
+        read_npy(there.join("metamer.npy")).unwrap(),
+        read_npy(here.join("metamer.npy")).unwrap(),
+    );
+    let max_diff = a
+        .values
+        .iter()
+        .zip(&e.values)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        max_diff < 1e-4,
+        "{backend} differs from ndarray by {max_diff}"
+    );
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn synthesis_agrees_on_wgpu() {
+    agrees_with_ndarray("wgpu");
+}
+
+#[cfg(feature = "tch")]
+#[test]
+fn synthesis_agrees_on_tch() {
+    agrees_with_ndarray("tch");
+}
