@@ -119,23 +119,18 @@ fn float32_statistics_match_plenoptic_on_flex() {
     against_plenoptic::<Flex>(DType::F32, 1e-4, 1e-5);
 }
 
-/// As on libtorch (below): the statistics match, their input gradient does not (10.7 relative
-/// error on `n3`); ignored until that bug is found.
 #[cfg(feature = "wgpu")]
 #[test]
-#[ignore = "the texture model's gradient is wrong on wgpu (open bug)"]
 fn float32_statistics_match_plenoptic_on_wgpu() {
     against_plenoptic::<Wgpu>(DType::F32, 1e-5, 1e-5);
 }
 
-/// The statistics match on libtorch; their input gradient does not (0.54 relative error on
-/// the `n3` case, NaN where a group's weight is zero): a bug not yet found, so this stays
-/// ignored (`--ignored` runs it).
+/// The float32 bound; libtorch sums in another order (1.2e-5 measured on a skewness, as
+/// for flex).
 #[cfg(feature = "tch")]
 #[test]
-#[ignore = "the texture model's gradient is wrong on libtorch (open bug)"]
 fn float32_statistics_match_plenoptic_on_tch() {
-    against_plenoptic::<Tch>(DType::F32, 1e-5, 1e-5);
+    against_plenoptic::<Tch>(DType::F32, 1e-4, 1e-5);
 }
 
 #[test]
@@ -577,14 +572,12 @@ fn adam_texture_synthesis_matches_plenoptic() {
 
 #[cfg(feature = "wgpu")]
 #[test]
-#[ignore = "the texture model's gradient is wrong on wgpu (open bug)"]
 fn adam_texture_synthesis_matches_plenoptic_on_wgpu() {
     texture_synthesis::<Wgpu>("adam", DType::F32, Optimizer::Adam(0.01), None, ALL);
 }
 
 #[cfg(feature = "tch")]
 #[test]
-#[ignore = "the texture model's gradient is wrong on libtorch (open bug)"]
 fn adam_texture_synthesis_matches_plenoptic_on_tch() {
     texture_synthesis::<Tch>("adam", DType::F32, Optimizer::Adam(0.01), None, ALL);
 }

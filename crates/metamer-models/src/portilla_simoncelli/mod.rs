@@ -458,12 +458,14 @@ fn autocorrelations<B: HostBackend>(
         .iter()
         .map(|c| autocorrelation_crop(c.clone(), width))
         .collect::<Result<Vec<_>>>()?;
-    let stacked: Tensor<B, 6> = Tensor::stack(crops, 2);
+    // Scales stacked after orientations, so the variances need no transpose: on libtorch and
+    // wgpu, a transposed view of the centre lag, used beside the division, gave wrong gradients.
+    let stacked: Tensor<B, 6> = Tensor::stack(crops, 3);
     let centre = center_crop(stacked.clone(), 1)?;
     let normalised = stacked / centre.clone();
-    let [b, c, s, o, _, _] = centre.dims();
-    let variance = centre.reshape([b, c, s, o]).swap_dims(2, 3);
-    Ok((normalised.permute([0, 1, 4, 5, 3, 2]), variance))
+    let [b, c, o, s, _, _] = centre.dims();
+    let variance = centre.reshape([b, c, o, s]);
+    Ok((normalised.permute([0, 1, 4, 5, 2, 3]), variance))
 }
 
 /// `mean(a_i · b_j) / sqrt(var a_i · var b_j)` over space for each pair of orientations `i`,
