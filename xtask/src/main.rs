@@ -285,13 +285,9 @@ fn bench_report(samples: &[Sample]) -> String {
         ) else {
             continue;
         };
-        let ratio = if short > 0.0 {
-            format!("{:.2}", long / short)
-        } else {
-            "–".to_string()
-        };
         growth.push_str(&format!(
-            "| {system} | {short:.2} | {long:.2} | {ratio} |\n"
+            "| {system} | {short:.2} | {long:.2} | {:.2} |\n",
+            long - short
         ));
     }
     format!(

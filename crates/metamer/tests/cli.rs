@@ -52,6 +52,16 @@ fn small_image(name: &str, size: usize, step: usize, period: usize) -> PathBuf {
     path
 }
 
+/// The largest element-wise difference between two arrays of one shape.
+fn max_difference(a: &Array, b: &Array) -> f64 {
+    assert_eq!(a.shape, b.shape);
+    a.values
+        .iter()
+        .zip(&b.values)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -210,12 +220,7 @@ fn float64_and_ndarray_keep_the_dtype_and_agree() {
         read_npy(b.join("metamer.npy")).unwrap(),
     );
     assert_eq!(ma.precision, Precision::F64);
-    let max_diff = ma
-        .values
-        .iter()
-        .zip(&mb.values)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max);
+    let max_diff = max_difference(&ma, &mb);
     assert!(max_diff < 1e-12, "backends differ by {max_diff}");
 }
 
@@ -791,16 +796,10 @@ fn agrees_with_ndarray(backend: &'static str) {
             "{actual:?} vs {expected:?}"
         );
     }
-    let (a, e) = (
-        read_npy(there.join("metamer.npy")).unwrap(),
-        read_npy(here.join("metamer.npy")).unwrap(),
+    let max_diff = max_difference(
+        &read_npy(there.join("metamer.npy")).unwrap(),
+        &read_npy(here.join("metamer.npy")).unwrap(),
     );
-    let max_diff = a
-        .values
-        .iter()
-        .zip(&e.values)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max);
     assert!(
         max_diff < 1e-4,
         "{backend} differs from ndarray by {max_diff}"
