@@ -1,4 +1,6 @@
-//! Project chores: `cargo xtask fixtures | bench | ci`.
+//! Project chores: `cargo xtask test | fixtures | bench | clippy | ci`.
+
+mod setup;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -8,16 +10,23 @@ const REFERENCE_PACKAGES: &[&str] = &["plenoptic==2.1.1", "torch==2.9.0", "safet
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().skip(2).collect();
     let result = match task.as_str() {
+        "test" => test(&args),
         "fixtures" => fixtures(),
-        "bench" => bench(&std::env::args().skip(2).collect::<Vec<_>>()),
+        "bench" => bench(&args),
+        "clippy" => clippy(),
         "ci" => ci(),
-        _ => Err("usage: cargo xtask <fixtures | bench | ci>\n  \
+        _ => Err("usage: cargo xtask <test | fixtures | bench | clippy | ci>\n  \
+                  test      every test on every backend (ndarray, flex, wgpu on lavapipe, libtorch),\n            \
+                        installing what they need first; `test --cpu` only the CPU backends;\n            \
+                        arguments after `--` go to the test binaries (`test -- on_wgpu`)\n  \
                   fixtures  regenerate tests/fixtures from plenoptic (builds .venv)\n  \
                   bench     time and measure every model against plenoptic, one thread each, on\n            \
                         every compiled backend (`--features wgpu,tch` adds those); writes BENCHMARKS.md;\n            \
                         `bench CASE...` runs the cases whose names contain one, and only prints\n  \
-                  ci        the checks CI runs: fmt, clippy, tests"
+                  clippy    lints on every target and feature, warnings as errors\n  \
+                  ci        what CI runs: fmt, clippy, test"
             .to_string()),
     };
     match result {
@@ -141,8 +150,10 @@ fn bench(args: &[String]) -> Result<(), String> {
             filter => filters.push(filter),
         }
     }
+    let environment = setup::prepare(&features)?;
     let mut ours = Command::new("cargo");
     ours.args(["bench", "--quiet", "-p", "metamer", "--bench", "speed"])
+        .envs(environment.iter().map(|(k, v)| (k, v)))
         .current_dir(root())
         .env("RAYON_NUM_THREADS", "1")
         .env("OMP_NUM_THREADS", "1")
@@ -369,16 +380,57 @@ fn parse_samples(output: &str) -> Vec<Sample> {
         .collect()
 }
 
+/// The facade's optional backends; the tests of every crate build with all features at once,
+/// so that one build serves every backend.
+const BACKEND_FEATURES: [&str; 2] = ["wgpu", "tch"];
+
+fn cargo(args: &[&str], environment: &setup::Environment) -> Result<(), String> {
+    run(Command::new("cargo")
+        .args(args)
+        .envs(environment.iter().map(|(k, v)| (k, v)))
+        .current_dir(root()))
+}
+
+fn test(args: &[String]) -> Result<(), String> {
+    let (options, harness) = match args.iter().position(|a| a == "--") {
+        Some(split) => (&args[..split], &args[split + 1..]),
+        None => (args, &[][..]),
+    };
+    let cpu_only = match options {
+        [] => false,
+        [flag] if flag == "--cpu" => true,
+        _ => return Err("usage: cargo xtask test [--cpu] [-- TEST-ARGS...]".into()),
+    };
+    let features: &[&str] = if cpu_only { &[] } else { &BACKEND_FEATURES };
+    let environment = setup::prepare(features)?;
+    let mut command = vec!["test", "--workspace", "--locked"];
+    if !cpu_only {
+        command.push("--all-features");
+    }
+    command.push("--");
+    command.extend(harness.iter().map(String::as_str));
+    cargo(&command, &environment)
+}
+
+fn clippy() -> Result<(), String> {
+    let environment = setup::prepare(&BACKEND_FEATURES)?;
+    cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &environment,
+    )
+}
+
 fn ci() -> Result<(), String> {
-    let cargo = |args: &[&str]| run(Command::new("cargo").args(args).current_dir(root()));
-    cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&[
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ])?;
-    cargo(&["test", "--workspace"])
+    cargo(&["fmt", "--all", "--", "--check"], &Vec::new())?;
+    clippy()?;
+    test(&[])
 }

@@ -1,0 +1,200 @@
+//! Everything the tests and benches need on a fresh machine, installed on first use and cached
+//! after: a font for the figures, lavapipe (Mesa's software Vulkan driver) so that wgpu runs
+//! without a GPU, and torch 2.9.0's libtorch, which tch 0.22 needs exactly.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{root, run};
+
+/// The torch whose libtorch the `tch` feature links against.
+const TORCH: &str = "torch==2.9.0";
+
+/// Environment variables for cargo and the binaries it runs.
+pub type Environment = Vec<(String, OsString)>;
+
+/// Installs what `features` (of the facade: `wgpu`, `tch`) need, and returns the environment
+/// under which they build and run.
+pub fn prepare(features: &[&str]) -> Result<Environment, String> {
+    let mut environment = Environment::new();
+    ensure_font()?;
+    if features.contains(&"wgpu") {
+        environment.extend(wgpu_environment()?);
+    }
+    if features.contains(&"tch") {
+        environment.extend(torch_environment()?);
+    }
+    Ok(environment)
+}
+
+/// The build folder cargo uses here, which also keeps the shader caches.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Installs a Debian package, refreshing the package lists only when the first try fails.
+fn apt_install(package: &str, why: &str) -> Result<(), String> {
+    let install = || {
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", package])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    eprintln!("installing {package} ({why})");
+    if install()
+        || (Command::new("apt-get")
+            .args(["update", "-q"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+            && install())
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "could not install {package} with apt-get (it needs root); install it by hand: {why}"
+        ))
+    }
+}
+
+/// The figure tests draw text with any of the fonts metamer-plot looks for.
+fn ensure_font() -> Result<(), String> {
+    if std::env::var_os("METAMER_FONT").is_some()
+        || Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf").exists()
+    {
+        return Ok(());
+    }
+    apt_install(
+        "fonts-dejavu-core",
+        "the figures' text, or set METAMER_FONT",
+    )
+}
+
+/// Whether a Vulkan driver description whose file name starts with `prefix` is installed.
+fn vulkan_driver(prefix: &str) -> bool {
+    ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
+        .flatten()
+        .any(|entry| entry.file_name().to_string_lossy().starts_with(prefix))
+}
+
+fn wgpu_environment() -> Result<Environment, String> {
+    if !vulkan_driver("") {
+        apt_install(
+            "mesa-vulkan-drivers",
+            "lavapipe, the software Vulkan driver wgpu runs on without a GPU",
+        )?;
+    }
+    let target = target_dir();
+    let mut environment = vec![(
+        // Mesa's shader cache stays with the build rather than in ~/.cache.
+        "MESA_SHADER_CACHE_DIR".to_string(),
+        target.join("mesa-shader-cache").into_os_string(),
+    )];
+    // Without it Mesa prints an error on every start.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        let runtime = target.join("xdg-runtime");
+        create_private_dir(&runtime)?;
+        environment.push(("XDG_RUNTIME_DIR".to_string(), runtime.into_os_string()));
+    }
+    Ok(environment)
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))
+}
+
+/// The torch version a Python environment has, if any.
+fn torch_version(env: &Path) -> Option<String> {
+    let output = Command::new(env.join("bin/python"))
+        .args(["-c", "import torch; print(torch.__version__)"])
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// A Python environment with torch 2.9.0: `METAMER_TORCH_ENV`, else the fixtures' `.venv`
+/// when it has that torch, else ours under `~/.cache/metamer-torch`, made (again) when it
+/// lacks it: about 7 GB, as the registry's torch brings CUDA libraries its libtorch links
+/// against even on CPU.
+fn torch_env() -> Result<PathBuf, String> {
+    let wanted = |env: &Path| torch_version(env).is_some_and(|v| v.starts_with("2.9.0"));
+    if let Some(env) = std::env::var_os("METAMER_TORCH_ENV").map(PathBuf::from) {
+        return if wanted(&env) {
+            Ok(env)
+        } else {
+            Err(format!(
+                "METAMER_TORCH_ENV={} has no torch 2.9.0; unset it to get one made",
+                env.display()
+            ))
+        };
+    }
+    let fixtures_env = root().join(".venv");
+    if wanted(&fixtures_env) {
+        return Ok(fixtures_env);
+    }
+    let home = std::env::var_os("HOME").ok_or("HOME is not set")?;
+    let cache = PathBuf::from(home).join(".cache/metamer-torch");
+    if !wanted(&cache) {
+        eprintln!("installing {TORCH} into {} (about 7 GB)", cache.display());
+        let _ = std::fs::remove_dir_all(&cache);
+        run(Command::new("python3").args(["-m", "venv"]).arg(&cache))?;
+        run(Command::new(cache.join("bin/python")).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-cache-dir",
+            TORCH,
+        ]))?;
+    }
+    Ok(cache)
+}
+
+fn torch_environment() -> Result<Environment, String> {
+    if std::env::var_os("LIBTORCH").is_some() {
+        // The user's own libtorch; torch-sys reads LIBTORCH and they manage its library path.
+        return Ok(Environment::new());
+    }
+    let env = torch_env()?;
+    let lib = {
+        let output = Command::new(env.join("bin/python"))
+            .args([
+                "-c",
+                "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))",
+            ])
+            .output()
+            .map_err(|e| format!("cannot ask {} for torch: {e}", env.display()))?;
+        PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+    };
+    let prepend = |variable: &str, first: &Path| {
+        let mut paths = vec![first.to_path_buf()];
+        if let Some(rest) = std::env::var_os(variable) {
+            paths.extend(std::env::split_paths(&rest));
+        }
+        std::env::join_paths(paths).expect("paths without separators")
+    };
+    Ok(vec![
+        ("LIBTORCH_USE_PYTORCH".to_string(), "1".into()),
+        ("VIRTUAL_ENV".to_string(), env.clone().into_os_string()),
+        ("PATH".to_string(), prepend("PATH", &env.join("bin"))),
+        (
+            "LD_LIBRARY_PATH".to_string(),
+            prepend("LD_LIBRARY_PATH", &lib),
+        ),
+    ])
+}
