@@ -91,22 +91,60 @@ fn resumes_bit_for_bit<B: AutodiffBackend>(optimizer: &str) {
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(resumed.losses().unwrap(), first.losses().unwrap());
     run(&mut resumed, 5);
-    assert_eq!(
-        resumed.losses().unwrap(),
-        straight.losses().unwrap(),
-        "{optimizer}"
+    let same = |what: &str, resumed: &[f64], straight: &[f64]| {
+        assert_resumed::<B>(&format!("{optimizer}: {what}"), resumed, straight)
+    };
+    same(
+        "losses",
+        &resumed.losses().unwrap(),
+        &straight.losses().unwrap(),
     );
-    assert_eq!(resumed.penalties().unwrap(), straight.penalties().unwrap());
-    assert_eq!(resumed.gradient_norm(), straight.gradient_norm());
-    assert_eq!(resumed.pixel_change_norm(), straight.pixel_change_norm());
-    assert_eq!(resumed.learning_rate(), straight.learning_rate());
-    assert_eq!(
-        to_f64(resumed.metamer().unwrap().clone()),
-        to_f64(straight.metamer().unwrap().clone())
+    same(
+        "penalties",
+        &resumed.penalties().unwrap(),
+        &straight.penalties().unwrap(),
     );
-    let saved: Vec<Vec<f64>> = resumed.saved_metamer().into_iter().map(to_f64).collect();
-    let expected: Vec<Vec<f64>> = straight.saved_metamer().into_iter().map(to_f64).collect();
-    assert_eq!(saved, expected);
+    same(
+        "gradient norms",
+        resumed.gradient_norm(),
+        straight.gradient_norm(),
+    );
+    same(
+        "pixel changes",
+        resumed.pixel_change_norm(),
+        straight.pixel_change_norm(),
+    );
+    same(
+        "learning rates",
+        resumed.learning_rate(),
+        straight.learning_rate(),
+    );
+    same(
+        "metamer",
+        &to_f64(resumed.metamer().unwrap().clone()),
+        &to_f64(straight.metamer().unwrap().clone()),
+    );
+    let saved = |met: &Metamer<B>| -> Vec<f64> {
+        met.saved_metamer().into_iter().flat_map(to_f64).collect()
+    };
+    same("saved metamers", &saved(&resumed), &saved(&straight));
+}
+
+/// Exactly equal, except on wgpu: there two evaluations of one reduction can differ in the
+/// last bits (its kernels do not always sum in the same order: the initial loss of one image
+/// came out 0.0074417247 and 0.0074417251 in one process), so 1e-6 relative.
+fn assert_resumed<B: AutodiffBackend>(what: &str, resumed: &[f64], straight: &[f64]) {
+    if !B::name(&Default::default()).contains("wgpu") {
+        assert_eq!(resumed, straight, "{what}");
+        return;
+    }
+    assert_eq!(resumed.len(), straight.len(), "{what}");
+    for (r, s) in resumed.iter().zip(straight) {
+        assert!(
+            (r - s).abs() <= 1e-6 * r.abs().max(s.abs()),
+            "{what}: {resumed:?} against {straight:?}"
+        );
+    }
 }
 
 fn adam_with_plateau_resumes<B: AutodiffBackend>() {
