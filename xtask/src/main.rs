@@ -193,7 +193,8 @@ fn bench(args: &[String]) -> Result<(), String> {
         "# Benchmarks\n\n\
          Written by `cargo xtask bench{features}` on {date}. One thread each \
          (`RAYON_NUM_THREADS=1` and `OMP_NUM_THREADS=1` for us, `torch.set_num_threads(1)` for \
-         plenoptic). {ROUNDS} rounds, our bench and plenoptic's alternating; in each, a case is \
+         plenoptic; wgpu on the adapter it finds: without a GPU, lavapipe, Mesa's software Vulkan \
+         driver, with its default of one thread per core). {ROUNDS} rounds, our bench and plenoptic's alternating; in each, a case is \
          the median of 5 timed runs after 2 warm-ups; the tables give the median over rounds. \
          `metamer_*` is one synthesis iteration, the other cases one forward plus backward \
          pass (the gradient with respect to the image), on random 256×256 images unless the \
