@@ -7,7 +7,10 @@ use std::sync::{
     atomic::{AtomicBool, Ordering},
 };
 
-use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
+use burn::tensor::{
+    DType, Tensor,
+    backend::{AutodiffBackend, Backend},
+};
 use clap::{Args, Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use metamer::models::HostBackend;
@@ -481,6 +484,19 @@ fn build_loss<B: AutodiffBackend + HostBackend>(
     })
 }
 
+/// Refuses a dtype the device cannot compute in (float64 on many GPUs) before anything runs,
+/// rather than failing inside a kernel.
+fn check_dtype<B: Backend>(device: &B::Device, dtype: DType) -> Result<(), CliError> {
+    if B::supports_dtype(device, dtype) {
+        Ok(())
+    } else {
+        Err(CliError::Usage(format!(
+            "the {} device does not support {dtype:?}; use --dtype f32 or another --backend",
+            B::name(device)
+        )))
+    }
+}
+
 /// The synthesis `args` describe, set up afresh or restored from `resumed`.
 pub fn build_metamer<B: AutodiffBackend + HostBackend>(
     args: &SynthArgs,
@@ -491,6 +507,7 @@ pub fn build_metamer<B: AutodiffBackend + HostBackend>(
         DtypeChoice::F32 => DType::F32,
         DtypeChoice::F64 => DType::F64,
     };
+    check_dtype::<B>(&device, dtype)?;
     let target = match resumed {
         Some(snapshot) => Array {
             shape: snapshot.image.shape.clone(),
@@ -773,4 +790,21 @@ fn interruption_flag() -> Arc<AtomicBool> {
     // Only the first synthesis of a process installs the handler; there is only one.
     let _ = ctrlc::set_handler(move || raised.store(true, Ordering::SeqCst));
     flag
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dtypes_the_device_lacks_are_refused_in_one_line() {
+        type Cpu = burn::backend::NdArray<f64>;
+        assert!(check_dtype::<Cpu>(&Default::default(), DType::F64).is_ok());
+        // ndarray computes in neither half precision, as many GPUs lack float64.
+        let error = check_dtype::<Cpu>(&Default::default(), DType::F16).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("does not support F16"), "{message}");
+        assert!(message.contains("--dtype f32"), "{message}");
+        assert_eq!(message.lines().count(), 1);
+    }
 }

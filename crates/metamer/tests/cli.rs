@@ -755,13 +755,14 @@ fn texture_metamers_coarse_to_fine_and_resumed() {
     }
 }
 
-/// A synthesis on another compiled backend agrees with ndarray's and records its backend.
+/// A synthesis on another compiled backend agrees with ndarray's, in `dtype`, to `tolerance`
+/// relative, and records its backend.
 #[cfg(any(feature = "wgpu", feature = "tch"))]
-fn agrees_with_ndarray(backend: &'static str) {
-    let image = small_image(&format!("image-{backend}"), 24, 7, 31);
+fn agrees_with_ndarray(backend: &'static str, dtype: &'static str, tolerance: f64) {
+    let image = small_image(&format!("image-{backend}-{dtype}"), 24, 7, 31);
     let (here, there) = (
-        temp_dir(&format!("ndarray-vs-{backend}")),
-        temp_dir(&format!("on-{backend}")),
+        temp_dir(&format!("ndarray-vs-{backend}-{dtype}")),
+        temp_dir(&format!("on-{backend}-{dtype}")),
     );
     let args = |backend: &'static str| {
         vec![
@@ -775,6 +776,8 @@ fn agrees_with_ndarray(backend: &'static str) {
             "3".into(),
             "--backend".into(),
             backend.into(),
+            "--dtype".into(),
+            dtype.into(),
         ]
     };
     let run = |out: &Path, args: Vec<String>| {
@@ -792,7 +795,7 @@ fn agrees_with_ndarray(backend: &'static str) {
     assert_eq!(actual.len(), expected.len());
     for (a, e) in actual.iter().zip(&expected) {
         assert!(
-            (a - e).abs() <= 1e-4 * e.abs(),
+            (a - e).abs() <= tolerance * e.abs(),
             "{actual:?} vs {expected:?}"
         );
     }
@@ -801,19 +804,32 @@ fn agrees_with_ndarray(backend: &'static str) {
         &read_npy(here.join("metamer.npy")).unwrap(),
     );
     assert!(
-        max_diff < 1e-4,
-        "{backend} differs from ndarray by {max_diff}"
+        max_diff < tolerance,
+        "{backend} differs from ndarray by {max_diff} in {dtype}"
     );
 }
 
 #[cfg(feature = "wgpu")]
 #[test]
 fn synthesis_agrees_on_wgpu() {
-    agrees_with_ndarray("wgpu");
+    agrees_with_ndarray("wgpu", "f32", 1e-4);
+}
+
+/// lavapipe has float64; a GPU without it gets a one-line error instead (`check_dtype`).
+#[cfg(feature = "wgpu")]
+#[test]
+fn float64_synthesis_agrees_on_wgpu() {
+    agrees_with_ndarray("wgpu", "f64", 1e-10);
 }
 
 #[cfg(feature = "tch")]
 #[test]
 fn synthesis_agrees_on_tch() {
-    agrees_with_ndarray("tch");
+    agrees_with_ndarray("tch", "f32", 1e-4);
+}
+
+#[cfg(feature = "tch")]
+#[test]
+fn float64_synthesis_agrees_on_tch() {
+    agrees_with_ndarray("tch", "f64", 1e-10);
 }
