@@ -77,14 +77,11 @@ fn python() -> Result<PathBuf, String> {
     if !python.exists() {
         run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     }
-    let installed = Command::new(&python)
-        .args([
-            "-c",
-            "import plenoptic, torch; print(plenoptic.__version__, torch.__version__)",
-        ])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
+    let installed = stdout_of(Command::new(&python).args([
+        "-c",
+        "import plenoptic, torch; print(plenoptic.__version__, torch.__version__)",
+    ]))
+    .unwrap_or_default();
     if !(installed.starts_with("2.1.1 2.9.0")) {
         run(Command::new(&python)
             .args(["-m", "pip", "install", "--quiet"])
@@ -317,17 +314,18 @@ fn bench_report(samples: &[Sample]) -> String {
 
 /// The first line `program args` prints, or "unknown".
 fn command_line(program: &str, args: &[&str]) -> String {
-    Command::new(program)
-        .args(args)
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(str::to_string)
-        })
+    stdout_of(Command::new(program).args(args))
+        .and_then(|out| out.lines().next().map(str::to_string))
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// What `command` printed, trimmed, when it ran and succeeded.
+fn stdout_of(command: &mut Command) -> Option<String> {
+    let output = command.output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
 /// CPU model, core count, memory and the compiler, for the report.

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{root, run};
+use crate::{root, run, stdout_of};
 
 /// The torch whose libtorch the `tch` feature links against.
 const TORCH: &str = "torch==2.9.0";
@@ -74,18 +74,16 @@ fn ensure_font() -> Result<(), String> {
     )
 }
 
-/// Whether a Vulkan driver description whose file name starts with `prefix` is installed.
-fn vulkan_driver(prefix: &str) -> bool {
+/// Whether any Vulkan driver (a GPU's, or lavapipe) is installed.
+fn vulkan_driver_installed() -> bool {
     ["/usr/share/vulkan/icd.d", "/etc/vulkan/icd.d"]
         .iter()
         .filter_map(|dir| std::fs::read_dir(dir).ok())
-        .flatten()
-        .flatten()
-        .any(|entry| entry.file_name().to_string_lossy().starts_with(prefix))
+        .any(|mut entries| entries.next().is_some())
 }
 
 fn wgpu_environment() -> Result<Environment, String> {
-    if !vulkan_driver("") {
+    if !vulkan_driver_installed() {
         apt_install(
             "mesa-vulkan-drivers",
             "lavapipe, the software Vulkan driver wgpu runs on without a GPU",
@@ -115,54 +113,57 @@ fn create_private_dir(dir: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))
 }
 
-/// The torch version a Python environment has, if any.
-fn torch_version(env: &Path) -> Option<String> {
-    let output = Command::new(env.join("bin/python"))
-        .args(["-c", "import torch; print(torch.__version__)"])
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+/// Where a Python environment's torch keeps libtorch, when that torch is 2.9.0.
+fn torch_lib(env: &Path) -> Option<PathBuf> {
+    stdout_of(Command::new(env.join("bin/python")).args([
+        "-c",
+        "import os, torch; assert torch.__version__.startswith('2.9.0'); \
+         print(os.path.join(os.path.dirname(torch.__file__), 'lib'))",
+    ]))
+    .map(PathBuf::from)
 }
 
-/// A Python environment with torch 2.9.0: `METAMER_TORCH_ENV`, else the fixtures' `.venv`
-/// when it has that torch, else ours under `~/.cache/metamer-torch`, made (again) when it
-/// lacks it: about 7 GB, as the registry's torch brings CUDA libraries its libtorch links
-/// against even on CPU.
-fn torch_env() -> Result<PathBuf, String> {
-    let wanted = |env: &Path| torch_version(env).is_some_and(|v| v.starts_with("2.9.0"));
+/// A Python environment with torch 2.9.0 and its libtorch folder: `METAMER_TORCH_ENV`, else
+/// the fixtures' `.venv` when it has that torch, else ours under `~/.cache/metamer-torch`, made
+/// (again) when it lacks it: about 7 GB, as the registry's torch brings CUDA libraries its
+/// libtorch links against even on CPU.
+fn torch_env() -> Result<(PathBuf, PathBuf), String> {
     if let Some(env) = std::env::var_os("METAMER_TORCH_ENV").map(PathBuf::from) {
-        return if wanted(&env) {
-            Ok(env)
-        } else {
-            Err(format!(
+        return match torch_lib(&env) {
+            Some(lib) => Ok((env, lib)),
+            None => Err(format!(
                 "METAMER_TORCH_ENV={} has no torch 2.9.0; unset it to get one made",
                 env.display()
-            ))
+            )),
         };
     }
     let fixtures_env = root().join(".venv");
-    if wanted(&fixtures_env) {
-        return Ok(fixtures_env);
+    if let Some(lib) = torch_lib(&fixtures_env) {
+        return Ok((fixtures_env, lib));
     }
     let home = std::env::var_os("HOME").ok_or("HOME is not set")?;
     let cache = PathBuf::from(home).join(".cache/metamer-torch");
-    if !wanted(&cache) {
-        eprintln!("installing {TORCH} into {} (about 7 GB)", cache.display());
-        let _ = std::fs::remove_dir_all(&cache);
-        run(Command::new("python3").args(["-m", "venv"]).arg(&cache))?;
-        run(Command::new(cache.join("bin/python")).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-cache-dir",
-            TORCH,
-        ]))?;
+    if let Some(lib) = torch_lib(&cache) {
+        return Ok((cache, lib));
     }
-    Ok(cache)
+    eprintln!("installing {TORCH} into {} (about 7 GB)", cache.display());
+    let _ = std::fs::remove_dir_all(&cache);
+    run(Command::new("python3").args(["-m", "venv"]).arg(&cache))?;
+    run(Command::new(cache.join("bin/python")).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-cache-dir",
+        TORCH,
+    ]))?;
+    match torch_lib(&cache) {
+        Some(lib) => Ok((cache, lib)),
+        None => Err(format!(
+            "{TORCH} was installed into {} but does not import",
+            cache.display()
+        )),
+    }
 }
 
 fn torch_environment() -> Result<Environment, String> {
@@ -170,17 +171,7 @@ fn torch_environment() -> Result<Environment, String> {
         // The user's own libtorch; torch-sys reads LIBTORCH and they manage its library path.
         return Ok(Environment::new());
     }
-    let env = torch_env()?;
-    let lib = {
-        let output = Command::new(env.join("bin/python"))
-            .args([
-                "-c",
-                "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib'))",
-            ])
-            .output()
-            .map_err(|e| format!("cannot ask {} for torch: {e}", env.display()))?;
-        PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
-    };
+    let (env, lib) = torch_env()?;
     let prepend = |variable: &str, first: &Path| {
         let mut paths = vec![first.to_path_buf()];
         if let Some(rest) = std::env::var_os(variable) {
