@@ -8,7 +8,7 @@ use metamer_io::Array;
 pub use serde_json::Value;
 
 /// The autodiff backends the conformance tests run on: both CPU backends always, wgpu and
-/// libtorch with this crate's features of the same names (`.ci/run` prepares and runs both).
+/// libtorch with this crate's features of the same names (`cargo xtask test` prepares both).
 pub type NdArray = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
 pub type NdArray64 = burn::backend::Autodiff<burn::backend::NdArray<f64>>;
 pub type Flex = burn::backend::Autodiff<burn::backend::Flex>;
@@ -19,7 +19,7 @@ pub type Tch = burn::backend::Autodiff<burn::backend::LibTorch<f32>>;
 
 /// Instantiates a generic test body `fn name<B: AutodiffBackend>()` once per backend, as
 /// `name::ndarray`, `name::flex`, `name::on_wgpu`, `name::on_tch` (the last two with their
-/// features; `.ci/run` selects them by those names).
+/// features; `cargo xtask test -- on_wgpu` selects by those names).
 #[macro_export]
 macro_rules! test_on_backends {
     ($($name:ident),* $(,)?) => {$(

@@ -800,7 +800,7 @@ mod tests {
     fn dtypes_the_device_lacks_are_refused_in_one_line() {
         type Cpu = burn::backend::NdArray<f64>;
         assert!(check_dtype::<Cpu>(&Default::default(), DType::F64).is_ok());
-        // ndarray computes in neither half precision, as many GPUs lack float64.
+        // ndarray lacks float16 as many GPUs lack float64: the same refusal.
         let error = check_dtype::<Cpu>(&Default::default(), DType::F16).unwrap_err();
         let message = error.to_string();
         assert!(message.contains("does not support F16"), "{message}");
