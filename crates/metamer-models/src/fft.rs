@@ -19,6 +19,7 @@ use burn::tensor::{Tensor, TensorMetadata, TensorPrimitive, backend::Backend};
 use rustfft::{FftDirection, FftNum, FftPlanner, num_complex::Complex as FftComplex};
 
 use crate::HostBackend;
+use crate::buffers::{Buf, Pool, Pooled};
 use crate::host::{HostValues, dims, host_f64, on_host};
 
 /// A linear map between spectra in FFT order: `to[dst] += coef · from[src]` for each entry.
@@ -111,7 +112,7 @@ fn float<T: Planned>(value: f64) -> T {
 }
 
 /// Unnormalised 2-D transforms of consecutive `height × width` planes, in place.
-fn fft_planes<T: Planned>(
+pub(crate) fn fft_planes<T: Planned>(
     planes: &mut [FftComplex<T>],
     height: usize,
     width: usize,
@@ -132,8 +133,8 @@ fn fft_planes<T: Planned>(
         .get_inplace_scratch_len()
         .max(columns.get_inplace_scratch_len());
     let zero = FftComplex::new(T::zero(), T::zero());
-    let mut scratch = vec![zero; scratch_len];
-    let mut transposed = vec![zero; height * width];
+    let mut scratch = Buf::filled(zero, scratch_len);
+    let mut transposed = Buf::filled(zero, height * width);
     for plane in planes.chunks_exact_mut(height * width) {
         rows.process_with_scratch(plane, &mut scratch);
         transpose(plane, &mut transposed, height, width);
@@ -292,9 +293,11 @@ pub(crate) fn host_autocorrelation_grad<B: Backend>(
     )
 }
 
-/// Plans per precision and length; rustfft's planner caches them.
-trait Planned: FftNum {
+/// Plans per precision and length (rustfft's planner caches them), and the pool of complex
+/// buffers of that precision.
+pub(crate) trait Planned: FftNum + Pooled {
     fn with_planner<R>(f: impl FnOnce(&mut FftPlanner<Self>) -> R) -> R;
+    fn with_complex_pool<R>(f: impl FnOnce(&mut Pool<FftComplex<Self>>) -> R) -> Option<R>;
 }
 
 macro_rules! planned {
@@ -305,6 +308,16 @@ macro_rules! planned {
                     static PLANNER: RefCell<FftPlanner<$t>> = RefCell::new(FftPlanner::new());
                 }
                 PLANNER.with(|planner| f(&mut planner.borrow_mut()))
+            }
+
+            fn with_complex_pool<R>(
+                f: impl FnOnce(&mut Pool<FftComplex<Self>>) -> R,
+            ) -> Option<R> {
+                thread_local! {
+                    static POOL: RefCell<Pool<FftComplex<$t>>> = RefCell::new(Pool::default());
+                }
+                // `None` while the thread is being torn down.
+                POOL.try_with(|pool| f(&mut pool.borrow_mut())).ok()
             }
         }
     )*};

@@ -21,6 +21,8 @@ use crate::correlation::{FixedCorrelation, host_gram, host_gram_grad};
 use crate::fft::{
     SpectralMap, host_autocorrelation, host_autocorrelation_grad, host_fft2, host_resample,
 };
+use crate::portilla_simoncelli::TexturePlan;
+use crate::portilla_simoncelli::statistics::{Records, host_statistics, host_statistics_grad};
 
 /// Backends that run our host operations inside Burn's autodiff graph, each with a
 /// hand-written backward step. Implemented for every `Autodiff<B>`, which is what a synthesis
@@ -53,6 +55,10 @@ pub trait HostBackend: Backend {
     /// `[p, m, k]`. Long rows and few of them, as in the texture model's correlations, where
     /// a matrix product spends its time transposing.
     fn gram_packed(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// The Portilla–Simoncelli statistics `[planes, n]` of `[planes, height, width]` images,
+    /// redundant entries included, in one host pass (see the `statistics` module).
+    fn texture_statistics(x: FloatTensor<Self>, plan: Arc<TexturePlan>) -> FloatTensor<Self>;
 }
 
 impl<B: Backend, C: CheckpointStrategy> HostBackend for Autodiff<B, C> {
@@ -235,6 +241,43 @@ impl<B: Backend, C: CheckpointStrategy> HostBackend for Autodiff<B, C> {
                 prep.finish((a.primitive, b.primitive), output)
             }
             OpsKind::UnTracked(prep) => prep.finish(host_gram::<B>(a.primitive, b.primitive)),
+        }
+    }
+    fn texture_statistics(x: FloatTensor<Self>, plan: Arc<TexturePlan>) -> FloatTensor<Self> {
+        /// The adjoint of the whole statistics pass, from the forward pass's records.
+        #[derive(Debug)]
+        struct TextureStatistics {
+            plan: Arc<TexturePlan>,
+        }
+
+        impl<B: Backend> Backward<B, 1> for TextureStatistics {
+            type State = Arc<Records>;
+
+            fn backward(
+                self,
+                ops: Ops<Self::State, 1>,
+                grads: &mut Gradients,
+                _checkpointer: &mut Checkpointer,
+            ) {
+                let records = ops.state;
+                unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+                    host_statistics_grad::<B>(grad, &self.plan, &records)
+                });
+            }
+        }
+
+        match (TextureStatistics { plan: plan.clone() })
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (out, records) = host_statistics::<B>(x.primitive, &plan, true);
+                prep.finish(Arc::new(records.expect("records kept")), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(host_statistics::<B>(x.primitive, &plan, false).0)
+            }
         }
     }
 }

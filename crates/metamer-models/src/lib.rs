@@ -5,6 +5,7 @@
 //! them, so they can be fitted in Burn; as a metamer [`Model`](metamer_core::Model) they run
 //! with their parameters frozen.
 
+mod buffers;
 mod center_surround;
 mod correlation;
 mod error;

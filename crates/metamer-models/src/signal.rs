@@ -133,7 +133,11 @@ impl CentredMap {
 /// plenoptic's `expand` as a spectral map: the centred spectrum, times `factor²`, placed in
 /// a larger zero spectrum, its first row and column halved and mirrored to the far side
 /// (reversed, not conjugated; spec §14 Q8); the inverse transform's `1 / (H·W)` included.
-fn expand_map(factor: f64, [h, w]: [usize; 2], [mh, mw]: [usize; 2]) -> Arc<SpectralMap> {
+pub(crate) fn expand_map(
+    factor: f64,
+    [h, w]: [usize; 2],
+    [mh, mw]: [usize; 2],
+) -> Arc<SpectralMap> {
     let start = |m: usize, n: usize| (m as f64 / 2.0 + 1.0 - n as f64 / 2.0).ceil() as usize;
     let end = |m: usize, n: usize| (m as f64 / 2.0 + n as f64 / 2.0).ceil() as usize;
     let (y1, x1, y2, x2) = (start(mh, h), start(mw, w), end(mh, h), end(mw, w));
@@ -160,7 +164,7 @@ fn expand_map(factor: f64, [h, w]: [usize; 2], [mh, mw]: [usize; 2]) -> Arc<Spec
 /// plenoptic's `shrink` as a spectral map: the central part of the centred spectrum, divided
 /// by `factor²`, with the rows and columns just outside it averaged into the first row and
 /// column; the inverse transform's `1 / (h·w)` included.
-fn shrink_map(factor: usize, [h, w]: [usize; 2]) -> Arc<SpectralMap> {
+pub(crate) fn shrink_map(factor: usize, [h, w]: [usize; 2]) -> Arc<SpectralMap> {
     let (sh, sw) = (h / factor, w / factor);
     let start = |n: usize, m: usize| (n as f64 / 2.0 + 1.0 - m as f64 / 2.0).ceil() as usize;
     let end = |n: usize, m: usize| (n as f64 / 2.0 + m as f64 / 2.0).ceil() as usize;

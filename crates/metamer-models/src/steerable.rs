@@ -81,42 +81,7 @@ impl SteerablePyramidConfig {
 
     /// Builds the masks, with plenoptic's checks in its order.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<SteerablePyramid<B>> {
-        let [height, width] = self.image_shape;
-        if height == 0 || width == 0 {
-            return Err(ModelError::Pyramid(format!(
-                "image_shape must be positive, but got {:?}",
-                self.image_shape
-            )));
-        }
-        for warning in self.warnings() {
-            log::warn!("{warning}");
-        }
-        let max_height = (height.min(width) as f64).log2().floor() as i64 - 2;
-        let num_scales = match self.height {
-            None => max_height.max(0) as usize,
-            Some(h) if h as i64 > max_height => {
-                return Err(ModelError::Pyramid(format!(
-                    "Cannot build pyramid higher than {max_height} levels."
-                )));
-            }
-            Some(h) => h,
-        };
-        if self.order > 15 {
-            return Err(ModelError::Pyramid(
-                "order must be an integer in the range [0, 15].".into(),
-            ));
-        }
-        if self.order == 0 && self.is_complex {
-            return Err(ModelError::Pyramid(
-                "Complex pyramid cannot have order=0! See \
-                 https://github.com/plenoptic-org/plenoptic/issues/326 for an explanation."
-                    .into(),
-            ));
-        }
-        if self.twidth.is_nan() || self.twidth <= 0.0 {
-            return Err(ModelError::Pyramid("twidth must be positive.".into()));
-        }
-        let masks = Masks::build(self, num_scales);
+        let masks = Masks::build(self, self.num_scales()?);
         let dtype = float_dtype::<B>();
         // Spectra stay in the FFT's own order (zero frequency first), so the masks are
         // stored ifftshifted instead of shifting every spectrum back and forth.
@@ -165,6 +130,92 @@ impl SteerablePyramidConfig {
             scales,
         })
     }
+
+    /// The masks as host values in FFT order, for a downsampling pyramid.
+    pub(crate) fn host_masks(&self) -> Result<HostMasks> {
+        let masks = Masks::build(self, self.num_scales()?);
+        let fft_order = |grid: &Grid| grid.ifftshift().values;
+        Ok(HostMasks {
+            shape: self.image_shape,
+            lo0mask: fft_order(&masks.lo0mask),
+            hi0mask: fft_order(&masks.hi0mask),
+            scales: masks
+                .scales
+                .iter()
+                .map(|scale| {
+                    let size = [scale.himask.height, scale.himask.width];
+                    let (start, end) = scale.crop.expect("a downsampling pyramid");
+                    HostScale {
+                        size,
+                        himask: fft_order(&scale.himask),
+                        lomask: fft_order(&scale.lomask),
+                        anglemasks: scale.anglemasks.iter().map(fft_order).collect(),
+                        anglemasks_recon: scale.anglemasks_recon.iter().map(fft_order).collect(),
+                        crop: [0, 1].map(|a| crop_indices(size[a], start[a], end[a] - start[a])),
+                    }
+                })
+                .collect(),
+        })
+    }
+
+    /// The number of scales, after plenoptic's checks of the options, in its order.
+    fn num_scales(&self) -> Result<usize> {
+        let [height, width] = self.image_shape;
+        if height == 0 || width == 0 {
+            return Err(ModelError::Pyramid(format!(
+                "image_shape must be positive, but got {:?}",
+                self.image_shape
+            )));
+        }
+        for warning in self.warnings() {
+            log::warn!("{warning}");
+        }
+        let max_height = (height.min(width) as f64).log2().floor() as i64 - 2;
+        let num_scales = match self.height {
+            None => max_height.max(0) as usize,
+            Some(h) if h as i64 > max_height => {
+                return Err(ModelError::Pyramid(format!(
+                    "Cannot build pyramid higher than {max_height} levels."
+                )));
+            }
+            Some(h) => h,
+        };
+        if self.order > 15 {
+            return Err(ModelError::Pyramid(
+                "order must be an integer in the range [0, 15].".into(),
+            ));
+        }
+        if self.order == 0 && self.is_complex {
+            return Err(ModelError::Pyramid(
+                "Complex pyramid cannot have order=0! See \
+                 https://github.com/plenoptic-org/plenoptic/issues/326 for an explanation."
+                    .into(),
+            ));
+        }
+        if self.twidth.is_nan() || self.twidth <= 0.0 {
+            return Err(ModelError::Pyramid("twidth must be positive.".into()));
+        }
+        Ok(num_scales)
+    }
+}
+
+/// A downsampling pyramid's masks as host values in FFT order (zero frequency first).
+pub(crate) struct HostMasks {
+    pub shape: [usize; 2],
+    pub lo0mask: Vec<f64>,
+    pub hi0mask: Vec<f64>,
+    pub scales: Vec<HostScale>,
+}
+
+pub(crate) struct HostScale {
+    pub size: [usize; 2],
+    pub himask: Vec<f64>,
+    /// At the next scale's size.
+    pub lomask: Vec<f64>,
+    pub anglemasks: Vec<Vec<f64>>,
+    pub anglemasks_recon: Vec<Vec<f64>>,
+    /// Rows and columns of this scale's spectrum the next scale keeps.
+    pub crop: [Vec<usize>; 2],
 }
 
 /// One level of a pyramid: a real or complex band per orientation, `[batch, channel,

@@ -3,13 +3,15 @@
 //! magnitudes, real parts and partial reconstructions, 710 numbers per image at the
 //! defaults.
 
+mod kernels;
 mod layout;
 mod loss;
+pub(crate) mod statistics;
 
-use std::{fmt, str::FromStr};
+use std::{fmt, str::FromStr, sync::Arc};
 
 use burn::tensor::{
-    DType, Int, Tensor, TensorData,
+    Int, Tensor, TensorData, TensorPrimitive,
     backend::{AutodiffBackend, Backend},
 };
 use metamer_core::{Model, Representation};
@@ -17,11 +19,10 @@ use metamer_core::{Model, Representation};
 pub use layout::{Statistic, StatisticLayout, autocorrelation_mask};
 pub use loss::{groupwise_relative_l2_norm, portilla_simoncelli_loss};
 
+pub use statistics::TexturePlan;
+
 use crate::HostBackend;
-use crate::correlation::gram;
-use crate::fft::Complex;
-use crate::signal::{autocorrelation_crop, center_crop, expand};
-use crate::{Level, ModelError, Result, SteerablePyramid, SteerablePyramidConfig};
+use crate::{ModelError, Result, SteerablePyramidConfig};
 
 /// What a statistic describes, for coarse-to-fine synthesis (plenoptic's scale labels:
 /// strings and pyramid scale numbers).
@@ -132,11 +133,11 @@ impl PortillaSimoncelliConfig {
                     .to_string(),
             ));
         }
-        let pyramid = SteerablePyramidConfig::new(self.image_shape)
+        let masks = SteerablePyramidConfig::new(self.image_shape)
             .with_height(n)
             .with_order(o - 1)
             .with_complex(true)
-            .init(device)?;
+            .host_masks()?;
         let (coarsest_h, coarsest_w) = (h / factor, w / factor);
         if width == 0 || width > coarsest_h.min(coarsest_w) {
             return Err(ModelError::Texture(format!(
@@ -167,9 +168,11 @@ impl PortillaSimoncelliConfig {
             }
             offset += mask.len();
         }
+        let plan = TexturePlan::new(masks, o, width);
+        debug_assert_eq!(plan.len(), offset);
         Ok(PortillaSimoncelli {
             config: self.clone(),
-            pyramid,
+            plan: Arc::new(plan),
             kept_positions: kept.iter().map(|k| *k as usize).collect(),
             kept: Tensor::from_data(TensorData::new(kept, [labels.len()]), device),
             labels,
@@ -193,7 +196,7 @@ pub struct StatisticValues<B: Backend> {
 #[derive(Clone, Debug)]
 pub struct PortillaSimoncelli<B: Backend> {
     config: PortillaSimoncelliConfig,
-    pyramid: SteerablePyramid<B>,
+    plan: Arc<TexturePlan>,
     /// Positions of the kept statistics in the full concatenation.
     kept: Tensor<B, 1, Int>,
     kept_positions: Vec<usize>,
@@ -433,82 +436,6 @@ impl<B: Backend> PortillaSimoncelli<B> {
     }
 }
 
-/// One `[batch, channel, orientation, height, width]` tensor per scale.
-type Bands<B> = Vec<Tensor<B, 5>>;
-
-/// Mean over the last two axes, keeping them.
-fn spatial_mean<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, D> {
-    t.mean_dims(&[D - 2, D - 1])
-}
-
-/// `[batch, channel, …, 1, 1]` to `[batch, channel, n]`.
-fn flat_stats<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, 3> {
-    let dims = t.dims();
-    t.reshape([dims[0] as i32, dims[1] as i32, -1])
-}
-
-/// Autocorrelations of each tensor `[batch, channel, o, h, w]` cropped to `width × width`,
-/// normalised by their centre: `([batch, channel, width, width, o, scales], centres
-/// [batch, channel, o, scales])`.
-fn autocorrelations<B: HostBackend>(
-    coefficients: &[Tensor<B, 5>],
-    width: usize,
-) -> Result<(Tensor<B, 6>, Tensor<B, 4>)> {
-    let crops = coefficients
-        .iter()
-        .map(|c| autocorrelation_crop(c.clone(), width))
-        .collect::<Result<Vec<_>>>()?;
-    // Scales stacked after orientations, so the variances need no transpose: on libtorch and
-    // wgpu, a transposed view of the centre lag, used beside the division, gave wrong gradients.
-    let stacked: Tensor<B, 6> = Tensor::stack(crops, 3);
-    let centre = center_crop(stacked.clone(), 1)?;
-    let normalised = stacked / centre.clone();
-    let [b, c, o, s, _, _] = centre.dims();
-    let variance = centre.reshape([b, c, o, s]);
-    Ok((normalised.permute([0, 1, 4, 5, 2, 3]), variance))
-}
-
-/// `mean(a_i · b_j) / sqrt(var a_i · var b_j)` over space for each pair of orientations `i`,
-/// `j` and each scale: `[batch, channel, o_a, o_b, scales]`. Variances not given are the
-/// mean squares.
-fn cross_correlations<B: HostBackend>(
-    a: &[Tensor<B, 5>],
-    b: &[Tensor<B, 5>],
-    a_variance: Option<Tensor<B, 4>>,
-) -> Tensor<B, 5> {
-    let pairs = a
-        .iter()
-        .zip(b)
-        .enumerate()
-        .map(|(scale, (a, b))| {
-            let [batch, channel, oa, h, w] = a.dims();
-            let ob = b.dims()[2];
-            let n = (h * w) as f64;
-            let rows = a.clone().reshape([batch * channel, oa, h * w]);
-            let columns = b.clone().reshape([batch * channel, ob, h * w]);
-            let covariance = gram(rows.clone(), columns.clone())
-                .mul_scalar(1.0 / n)
-                .reshape([batch, channel, oa, ob]);
-            let a_var = match &a_variance {
-                Some(v) => v.clone().narrow(3, scale, 1).reshape([batch, channel, oa]),
-                None => rows
-                    .square()
-                    .sum_dim(2)
-                    .mul_scalar(1.0 / n)
-                    .reshape([batch, channel, oa]),
-            };
-            let b_var = columns
-                .square()
-                .sum_dim(2)
-                .mul_scalar(1.0 / n)
-                .reshape([batch, channel, ob]);
-            let outer = a_var.unsqueeze_dim::<4>(3) * b_var.unsqueeze_dim::<4>(2);
-            covariance / outer.sqrt()
-        })
-        .collect::<Vec<_>>();
-    Tensor::stack(pairs, 4)
-}
-
 impl<B: HostBackend> PortillaSimoncelli<B> {
     /// The statistics of `image` (`[batch, channel, height, width]`): `[batch, channel,
     /// n_stats]`.
@@ -526,87 +453,23 @@ impl<B: HostBackend> PortillaSimoncelli<B> {
 
     /// Every statistic group, flattened and concatenated, redundant entries included.
     fn all_statistics(&self, image: Tensor<B, 4>) -> Result<Tensor<B, 3>> {
-        let n = self.config.n_scales;
-        let width = self.config.spatial_corr_width;
-        let mut pyramid = self.pyramid.forward(image.clone())?;
-        pyramid.residual_lowpass =
-            pyramid.residual_lowpass.clone() - spatial_mean(pyramid.residual_lowpass.clone());
-        let bands: Vec<Complex<B, 5>> = pyramid
-            .bands
-            .iter()
-            .map(|band| match band {
-                crate::Band::Complex(c) => c.clone(),
-                crate::Band::Real(_) => unreachable!("the texture pyramid is complex"),
-            })
-            .collect();
-        let magnitudes: Vec<Tensor<B, 5>> = bands
-            .iter()
-            .map(|c| {
-                let m = c.clone().abs();
-                m.clone() - spatial_mean(m)
-            })
-            .collect();
-        let reals: Vec<Tensor<B, 5>> = bands.iter().map(|c| c.re.clone()).collect();
-        let reconstructed = self.reconstructed_images(&pyramid)?;
-
-        let pixel = pixel_statistics(image);
-        let (autocorr_magnitude, magnitude_variance) = autocorrelations(&magnitudes, width)?;
-        let (autocorr_recon, recon_variance) = autocorrelations(&reconstructed, width)?;
-        let recon_variance: Tensor<B, 3> = recon_variance.squeeze_dim(2);
-        let (skew, kurtosis) =
-            skew_kurtosis_reconstructed(&reconstructed, recon_variance.clone(), &pixel);
-        let cross_orientation =
-            cross_correlations(&magnitudes, &magnitudes, Some(magnitude_variance.clone()));
-        let [b, c, _, _] = magnitude_variance.dims();
-        let mut stats = vec![
-            flat_stats(pixel),
-            flat_stats(autocorr_magnitude),
-            skew,
-            kurtosis,
-            flat_stats(autocorr_recon.squeeze_dim::<5>(4)),
-            recon_variance.sqrt(),
-            flat_stats(cross_orientation),
-            flat_stats(magnitude_variance.clone().sqrt()),
-        ];
-        if n > 1 {
-            let (doubled_magnitudes, doubled_parts) = double_phase(&bands[1..])?;
-            let cross_scale_magnitude = cross_correlations(
-                &magnitudes[..n - 1],
-                &doubled_magnitudes,
-                Some(magnitude_variance.narrow(3, 0, n - 1)),
-            );
-            let cross_scale_real = cross_correlations(&reals[..n - 1], &doubled_parts, None);
-            stats.push(flat_stats(cross_scale_magnitude));
-            stats.push(flat_stats(cross_scale_real));
+        let [batch, channel, height, width] = image.dims();
+        if [height, width] != self.config.image_shape {
+            return Err(ModelError::Pyramid(format!(
+                "Input tensor height/width ({height}, {width}) does not match image_shape set \
+                 at initialization {:?}. Either resize the input or re-initialize this model.",
+                self.config.image_shape
+            )));
         }
-        let highpass = pyramid.residual_highpass;
-        stats.push(flat_stats(spatial_mean(highpass.square())));
-        let full = Tensor::cat(stats, 2);
-        debug_assert_eq!(full.dims(), [b, c, self.full_len]);
-        Ok(full)
-    }
-
-    /// The lowpass residual plus the bands from each scale down, at that scale's size, fine
-    /// to coarse (the lowpass residual alone last), each `[batch, channel, 1, h, w]`.
-    fn reconstructed_images(&self, pyramid: &crate::Pyramid<B>) -> Result<Vec<Tensor<B, 5>>> {
-        let n = self.config.n_scales;
-        let mut partial = self
-            .pyramid
-            .recon_pyr(pyramid, Some(&[Level::ResidualLowpass]), None)?;
-        let mut images = vec![shrink_real(partial.clone(), 1 << n)?];
-        for scale in (0..n).rev() {
-            partial = partial
-                + self
-                    .pyramid
-                    .recon_pyr(pyramid, Some(&[Level::Scale(scale)]), None)?;
-            images.push(if scale == 0 {
-                partial.clone()
-            } else {
-                shrink_real(partial.clone(), 1 << scale)?
-            });
-        }
-        images.reverse();
-        Ok(images.into_iter().map(|t| t.unsqueeze_dim(2)).collect())
+        let planes = image.reshape([batch * channel, height, width]);
+        let statistics = B::texture_statistics(planes.into_primitive().tensor(), self.plan.clone());
+        Ok(
+            Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(statistics)).reshape([
+                batch,
+                channel,
+                self.full_len,
+            ]),
+        )
     }
 }
 
@@ -650,79 +513,4 @@ impl<B: AutodiffBackend + HostBackend> Model<B> for PortillaSimoncelli<B> {
             .unwrap_or_else(|e| panic!("{e}"))
             .into()
     }
-}
-
-/// plenoptic's Fourier down-sampling of a real image by `factor`, times `factor²`.
-fn shrink_real<B: HostBackend>(image: Tensor<B, 4>, factor: usize) -> Result<Tensor<B, 4>> {
-    Ok(crate::signal::shrink_real(image, factor)?.mul_scalar((factor * factor) as f64))
-}
-
-/// Mean, unbiased variance, skewness, kurtosis, minimum and maximum of each image:
-/// `[batch, channel, 6, 1]`.
-fn pixel_statistics<B: Backend>(image: Tensor<B, 4>) -> Tensor<B, 4> {
-    let [_, _, h, w] = image.dims();
-    let mean = spatial_mean(image.clone());
-    let centred = image.clone() - mean.clone();
-    let variance = centred
-        .clone()
-        .square()
-        .sum_dims(&[2, 3])
-        .mul_scalar(1.0 / (h * w - 1) as f64);
-    let skew = spatial_mean(centred.clone().square() * centred.clone())
-        / variance.clone().powf_scalar(1.5);
-    let kurtosis = spatial_mean(centred.square().square()) / variance.clone().square();
-    let min = image.clone().min_dim(3).min_dim(2);
-    let max = image.max_dim(3).max_dim(2);
-    Tensor::cat(vec![mean, variance, skew, kurtosis, min, max], 2)
-}
-
-/// Skewness and kurtosis of the zero-mean reconstructed images, `[batch, channel, n + 1]`
-/// each; 0 and 3 where an image's variance is negligible next to the pixel variance.
-fn skew_kurtosis_reconstructed<B: Backend>(
-    images: &[Tensor<B, 5>],
-    variance: Tensor<B, 3>,
-    pixel: &Tensor<B, 4>,
-) -> (Tensor<B, 3>, Tensor<B, 3>) {
-    let moment = |power: fn(Tensor<B, 5>) -> Tensor<B, 5>| {
-        let moments: Vec<Tensor<B, 3>> = images
-            .iter()
-            .map(|im| flat_stats(spatial_mean(power(im.clone()))))
-            .collect();
-        Tensor::cat(moments, 2)
-    };
-    let skew = moment(|x| x.clone().square() * x) / variance.clone().powf_scalar(1.5);
-    let kurtosis = moment(|x| x.square().square()) / variance.clone().square();
-    let [b, c, _, _] = pixel.dims();
-    let pixel_variance = pixel.clone().narrow(2, 1, 1).reshape([b, c, 1]);
-    let resolution = if variance.dtype() == DType::F64 {
-        1e-15
-    } else {
-        1e-6
-    };
-    let unstable = (variance / pixel_variance).lower_elem(resolution);
-    (
-        skew.mask_fill(unstable.clone(), 0.0),
-        kurtosis.mask_fill(unstable, 3.0),
-    )
-}
-
-/// Coarser bands up-sampled to the next finer scale with their phase doubled (plenoptic's
-/// `expand(·, 2) / 4` and `modulate_phase(·, 2)`): the demeaned magnitudes, and the real
-/// parts followed by the imaginary parts along the orientation axis.
-fn double_phase<B: HostBackend>(bands: &[Complex<B, 5>]) -> Result<(Bands<B>, Bands<B>)> {
-    let mut magnitudes = Vec::with_capacity(bands.len());
-    let mut parts = Vec::with_capacity(bands.len());
-    for band in bands {
-        let up = expand(band.clone(), 2.0)?.mul_scalar(0.25);
-        let magnitude = up.clone().abs();
-        // |u|·e^{2i·arg u} = u² / |u|, with 0 where u is 0.
-        let safe = magnitude
-            .clone()
-            .mask_fill(magnitude.clone().equal_elem(0.0), 1.0);
-        let re = (up.re.clone().square() - up.im.clone().square()) / safe.clone();
-        let im = (up.re * up.im).mul_scalar(2.0) / safe;
-        magnitudes.push(magnitude.clone() - spatial_mean(magnitude));
-        parts.push(Tensor::cat(vec![re, im], 2));
-    }
-    Ok((magnitudes, parts))
 }
