@@ -113,10 +113,9 @@ fn float32_statistics_match_plenoptic_on_ndarray() {
     against_plenoptic::<NdArray>(DType::F32, 1e-5, 1e-5);
 }
 
-/// The float32 bound; flex sums in another order (2e-5 measured on a skewness).
 #[test]
 fn float32_statistics_match_plenoptic_on_flex() {
-    against_plenoptic::<Flex>(DType::F32, 1e-4, 1e-5);
+    against_plenoptic::<Flex>(DType::F32, 1e-5, 1e-5);
 }
 
 #[cfg(feature = "wgpu")]
@@ -125,12 +124,10 @@ fn float32_statistics_match_plenoptic_on_wgpu() {
     against_plenoptic::<Wgpu>(DType::F32, 1e-5, 1e-5);
 }
 
-/// The float32 bound; libtorch sums in another order (1.2e-5 measured on a skewness, as
-/// for flex).
 #[cfg(feature = "tch")]
 #[test]
 fn float32_statistics_match_plenoptic_on_tch() {
-    against_plenoptic::<Tch>(DType::F32, 1e-4, 1e-5);
+    against_plenoptic::<Tch>(DType::F32, 1e-5, 1e-5);
 }
 
 #[test]

@@ -55,6 +55,20 @@ pub(crate) struct Buf<X: Pooled>(Vec<X>);
 impl<X: Pooled> Buf<X> {
     /// An empty buffer with room for exactly `capacity` elements.
     pub fn with_capacity(capacity: usize) -> Self {
+        let mut buf = Self::recycled(capacity);
+        buf.0.clear();
+        buf
+    }
+
+    /// A buffer of `len` elements to be overwritten: a recycled one keeps its old values,
+    /// a new one holds `fill`.
+    pub fn scratch(len: usize, fill: X) -> Self {
+        let mut buf = Self::recycled(len);
+        buf.0.resize(len, fill);
+        buf
+    }
+
+    fn recycled(capacity: usize) -> Self {
         let recycled = X::with_pool(|pool| {
             let vec = pool.free.get_mut(&capacity)?.pop()?;
             pool.bytes -= capacity * size_of::<X>();
@@ -70,6 +84,11 @@ impl<X: Pooled> Buf<X> {
         buf
     }
 
+    /// Appends `values` (within the capacity asked for, or the buffer grows like a `Vec`).
+    pub fn extend_from_slice(&mut self, values: &[X]) {
+        self.0.extend_from_slice(values);
+    }
+
     pub fn from_slice(values: &[X]) -> Self {
         let mut buf = Self::with_capacity(values.len());
         buf.0.extend_from_slice(values);
@@ -79,12 +98,11 @@ impl<X: Pooled> Buf<X> {
 
 impl<X: Pooled> Drop for Buf<X> {
     fn drop(&mut self) {
-        let mut vec = std::mem::take(&mut self.0);
+        let vec = std::mem::take(&mut self.0);
         let capacity = vec.capacity();
         if capacity == 0 {
             return;
         }
-        vec.clear();
         X::with_pool(|pool| {
             let bytes = capacity * size_of::<X>();
             if pool.bytes + bytes <= KEPT_BYTES {
@@ -156,5 +174,8 @@ mod tests {
         let other = Buf::<f32>::filled(0.0, 10);
         assert_ne!(other.as_ptr(), address);
         assert_eq!(other.len(), 10);
+        drop(second);
+        let scratch = Buf::<f32>::scratch(1000, 0.0);
+        assert_eq!((scratch.as_ptr(), scratch[999]), (address, 999.0));
     }
 }

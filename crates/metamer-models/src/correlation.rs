@@ -12,7 +12,7 @@ use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 use rustfft::FftNum;
 
 use crate::HostBackend;
-use crate::host::{HostValues, dims, host_f64, on_host};
+use crate::host::{HostValues, dims, on_host};
 use crate::padding::{Padding, padded_source, same_padding_amounts};
 
 /// Weights `[out, in, kh, kw]` and the padding that keeps the image size.
@@ -173,80 +173,4 @@ pub fn correlate_fixed<B: HostBackend>(
     crate::padding::assert_fits(w, same_padding_amounts(kw), filter.pad_mode);
     let x = x.into_primitive().tensor();
     Tensor::from_primitive(TensorPrimitive::Float(B::correlate_fixed(x, filter)))
-}
-
-/// Inner products of every row of `a` (`[p, m, n]`) with every row of `b` (`[p, k, n]`):
-/// `[p, m, k]`, differentiable in both.
-pub fn gram<B: HostBackend>(a: Tensor<B, 3>, b: Tensor<B, 3>) -> Tensor<B, 3> {
-    let (a, b) = (a.into_primitive().tensor(), b.into_primitive().tensor());
-    Tensor::from_primitive(TensorPrimitive::Float(B::gram_packed(a, b)))
-}
-
-/// `[p, m, k]` inner products of the rows of `a` (`[p, m, n]`) and `b` (`[p, k, n]`), summed in
-/// float64 whatever the precision.
-pub(crate) fn host_gram<B: Backend>(a: FloatTensor<B>, b: FloatTensor<B>) -> FloatTensor<B> {
-    let [p, m, n] = dims::<B, 3>(&a);
-    let k = dims::<B, 3>(&b)[1];
-    let rows = host_f64::<B>(b);
-    on_host::<B, 3>(a, [p, m, k], |values| {
-        map_values(values, |a: &[f64]| {
-            let mut out = vec![0.0; p * m * k];
-            for q in 0..p {
-                for i in 0..m {
-                    let x = &a[(q * m + i) * n..][..n];
-                    for j in 0..k {
-                        let y = &rows[(q * k + j) * n..][..n];
-                        out[(q * m + i) * k + j] = x.iter().zip(y).map(|(x, y)| x * y).sum();
-                    }
-                }
-            }
-            out
-        })
-    })
-}
-
-/// The Gram product's gradient for one operand: `g · other` (`[p, m, n]`, with `g` `[p, m,
-/// k]` and `other` `[p, k, n]`), or `gᵀ · other` when `transposed` (`other` then `[p, m, n]`).
-pub(crate) fn host_gram_grad<B: Backend>(
-    grad: FloatTensor<B>,
-    other: FloatTensor<B>,
-    transposed: bool,
-) -> FloatTensor<B> {
-    let [p, gm, gk] = dims::<B, 3>(&grad);
-    let n = dims::<B, 3>(&other)[2];
-    let g = host_f64::<B>(grad);
-    let (rows, inner) = if transposed { (gk, gm) } else { (gm, gk) };
-    on_host::<B, 3>(other, [p, rows, n], |values| {
-        map_values(values, |other: &[f64]| {
-            let mut out = vec![0.0; p * rows * n];
-            for q in 0..p {
-                for r in 0..rows {
-                    let target = &mut out[(q * rows + r) * n..][..n];
-                    for s in 0..inner {
-                        let weight = if transposed {
-                            g[(q * gm + s) * gk + r]
-                        } else {
-                            g[(q * gm + r) * gk + s]
-                        };
-                        let source = &other[(q * inner + s) * n..][..n];
-                        for (t, v) in target.iter_mut().zip(source) {
-                            *t += weight * v;
-                        }
-                    }
-                }
-            }
-            out
-        })
-    })
-}
-
-/// Runs an `f64` computation on values of either precision, rounding back to float32 ones.
-fn map_values(values: HostValues, op: impl FnOnce(&[f64]) -> Vec<f64>) -> HostValues {
-    match values {
-        HostValues::F64(v) => HostValues::F64(op(&v)),
-        HostValues::F32(v) => {
-            let wide: Vec<f64> = v.into_iter().map(f64::from).collect();
-            HostValues::F32(op(&wide).into_iter().map(|x| x as f32).collect())
-        }
-    }
 }

@@ -133,8 +133,8 @@ pub(crate) fn fft_planes<T: Planned>(
         .get_inplace_scratch_len()
         .max(columns.get_inplace_scratch_len());
     let zero = FftComplex::new(T::zero(), T::zero());
-    let mut scratch = Buf::filled(zero, scratch_len);
-    let mut transposed = Buf::filled(zero, height * width);
+    let mut scratch = Buf::scratch(scratch_len, zero);
+    let mut transposed = Buf::scratch(height * width, zero);
     for plane in planes.chunks_exact_mut(height * width) {
         rows.process_with_scratch(plane, &mut scratch);
         transpose(plane, &mut transposed, height, width);

@@ -2,8 +2,9 @@
 //!
 //! Some steps run much faster as plain loops or FFTs on the host than as chains of Burn
 //! operations: Fourier transforms of any size, spectral resampling, windowed
-//! autocorrelations, small fixed-weight correlations. Each is one autodiff operation whose
-//! backward step is its adjoint, written by hand; on GPUs it pays a host round trip.
+//! autocorrelations, small fixed-weight correlations, and the texture model's statistics as
+//! a whole. Each is one autodiff operation whose backward step is its adjoint, written by
+//! hand; on GPUs it pays a host round trip.
 
 use std::sync::Arc;
 
@@ -11,13 +12,13 @@ use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, binary, unary};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{
     DType, Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive, backend::Backend,
 };
 
-use crate::correlation::{FixedCorrelation, host_gram, host_gram_grad};
+use crate::correlation::FixedCorrelation;
 use crate::fft::{
     SpectralMap, host_autocorrelation, host_autocorrelation_grad, host_fft2, host_resample,
 };
@@ -50,11 +51,6 @@ pub trait HostBackend: Backend {
     /// A "same"-size correlation of `[batch, in, h, w]` with fixed weights: `[batch, out, h,
     /// w]`. Small kernels run far faster as plain loops than through im2col.
     fn correlate_fixed(x: FloatTensor<Self>, filter: Arc<FixedCorrelation>) -> FloatTensor<Self>;
-
-    /// Inner products of every row of `a` (`[p, m, n]`) with every row of `b` (`[p, k, n]`):
-    /// `[p, m, k]`. Long rows and few of them, as in the texture model's correlations, where
-    /// a matrix product spends its time transposing.
-    fn gram_packed(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// The Portilla–Simoncelli statistics `[planes, n]` of `[planes, height, width]` images,
     /// redundant entries included, in one host pass (see the `statistics` module).
@@ -206,43 +202,6 @@ impl<B: Backend, C: CheckpointStrategy> HostBackend for Autodiff<B, C> {
         .stateless(output)
     }
 
-    fn gram_packed(a: FloatTensor<Self>, b: FloatTensor<Self>) -> FloatTensor<Self> {
-        /// `∂G/∂a = g · b` and `∂G/∂b = gᵀ · a`, both on the host.
-        #[derive(Debug)]
-        struct Gram;
-
-        impl<B: Backend> Backward<B, 2> for Gram {
-            type State = (FloatTensor<B>, FloatTensor<B>);
-
-            fn backward(
-                self,
-                ops: Ops<Self::State, 2>,
-                grads: &mut Gradients,
-                _checkpointer: &mut Checkpointer,
-            ) {
-                let (a, b) = ops.state;
-                binary::<B, _, _>(
-                    ops.parents,
-                    ops.node,
-                    grads,
-                    |grad| host_gram_grad::<B>(grad, b, false),
-                    |grad| host_gram_grad::<B>(grad, a, true),
-                );
-            }
-        }
-
-        match Gram
-            .prepare::<C>([a.node.clone(), b.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let output = host_gram::<B>(a.primitive.clone(), b.primitive.clone());
-                prep.finish((a.primitive, b.primitive), output)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(host_gram::<B>(a.primitive, b.primitive)),
-        }
-    }
     fn texture_statistics(x: FloatTensor<Self>, plan: Arc<TexturePlan>) -> FloatTensor<Self> {
         /// The adjoint of the whole statistics pass, from the forward pass's records.
         #[derive(Debug)]

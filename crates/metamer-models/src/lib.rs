@@ -28,7 +28,7 @@ use burn::{
 };
 
 pub use center_surround::{CenterSurround, CenterSurroundConfig};
-pub use correlation::{FixedCorrelation, correlate_fixed, gram};
+pub use correlation::{FixedCorrelation, correlate_fixed};
 pub use error::{ModelError, Result};
 pub use frontend::{
     Activate, Activation, FrontEnd, FrontEndConfig, FrontEndKind, ModelWarning, disk,

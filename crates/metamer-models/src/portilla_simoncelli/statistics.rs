@@ -22,16 +22,12 @@ use crate::signal::{expand_map, shrink_map};
 use crate::steerable::HostMasks;
 
 /// The two precisions the statistics are computed in: the tensor's own.
-pub(crate) trait Real: Planned + Float {
+pub(crate) trait Real: Planned + Float + kernels::Lanes {
     fn wide(self) -> f64;
     fn narrow(value: f64) -> Self;
     /// plenoptic builds the reconstructions' spectra in a complex64 grid whatever the dtype
     /// (spec §14 Q7), so float64 values, and their gradients, are rounded to float32 there.
     fn through_complex64(self) -> Self;
-    /// `Σ a·b`, accumulated in float64.
-    fn dot(a: &[Self], b: &[Self]) -> f64;
-    /// `y += alpha · x`.
-    fn axpy(y: &mut [Self], alpha: Self, x: &[Self]);
 }
 
 impl Real for f32 {
@@ -44,12 +40,6 @@ impl Real for f32 {
     fn through_complex64(self) -> Self {
         self
     }
-    fn dot(a: &[Self], b: &[Self]) -> f64 {
-        kernels::dot_f32(a, b)
-    }
-    fn axpy(y: &mut [Self], alpha: Self, x: &[Self]) {
-        kernels::axpy_f32(y, alpha, x)
-    }
 }
 
 impl Real for f64 {
@@ -61,12 +51,6 @@ impl Real for f64 {
     }
     fn through_complex64(self) -> Self {
         f64::from(self as f32)
-    }
-    fn dot(a: &[Self], b: &[Self]) -> f64 {
-        kernels::dot_f64(a, b)
-    }
-    fn axpy(y: &mut [Self], alpha: Self, x: &[Self]) {
-        kernels::axpy_f64(y, alpha, x)
     }
 }
 
@@ -306,13 +290,8 @@ fn subtract_mean<T: Real>(a: &mut [T]) {
     a.iter_mut().for_each(|v| *v = *v - m);
 }
 
-/// `y += alpha · x`.
-fn axpy<T: Real>(y: &mut [T], alpha: f64, x: &[T]) {
-    T::axpy(y, T::narrow(alpha), x);
-}
-
 fn dot<T: Real>(a: &[T], b: &[T]) -> f64 {
-    T::dot(a, b)
+    kernels::dot(a, b)
 }
 
 fn to_complex<T: Real>(x: &[T]) -> Plane<T> {
@@ -349,6 +328,15 @@ fn scaled<T: Real>(x: &[Complex<T>], mask: &[f64]) -> Plane<T> {
     x.iter()
         .zip(mask)
         .map(|(v, m)| *v * T::narrow(*m))
+        .collect()
+}
+
+/// `x · mask · phase`.
+fn filtered<T: Real>(x: &[Complex<T>], mask: &[f64], phase: Complex<f64>) -> Plane<T> {
+    let phase = Complex::new(T::narrow(phase.re), T::narrow(phase.im));
+    x.iter()
+        .zip(mask)
+        .map(|(x, m)| *x * phase * T::narrow(*m))
         .collect()
 }
 
@@ -409,39 +397,31 @@ fn negated(index: usize, [h, w]: [usize; 2]) -> usize {
 /// sums.
 fn autocorrelation<T: Real>(x: &[T], [h, w]: [usize; 2], width: usize) -> Vec<f64> {
     let half = width / 2;
-    let n = (h * w) as f64;
+    let lag = |at: usize| {
+        (
+            (at / width) as isize - half as isize,
+            (at % width) as isize - half as isize,
+        )
+    };
+    // The index of `−d`, when it is in the window and comes first.
+    let mirror = |at: usize| {
+        let (my, mx) = (2 * half - at / width, 2 * half - at % width);
+        (my < width && mx < width && my * width + mx < at).then_some(my * width + mx)
+    };
+    let lags: Vec<(isize, isize)> = (0..width * width)
+        .filter(|at| mirror(*at).is_none())
+        .map(lag)
+        .collect();
+    let padded = kernels::pad_rows(x, w, half);
+    let mut sums = kernels::lag_sums(x, &padded, [h, w], half, &lags).into_iter();
     let mut out = vec![0.0; width * width];
-    for ly in 0..width {
-        for lx in 0..width {
-            let (my, mx) = (
-                2 * half as isize - ly as isize,
-                2 * half as isize - lx as isize,
-            );
-            let mirror = (my >= 0 && (my as usize) < width && mx >= 0 && (mx as usize) < width)
-                .then(|| my as usize * width + mx as usize);
-            let at = ly * width + lx;
-            out[at] = match mirror {
-                Some(m) if m < at => out[m],
-                _ => {
-                    let dy = (ly + h - half % h) % h;
-                    let dx = (lx + w - half % w) % w;
-                    lag_sum(x, [h, w], dy, dx) / n
-                }
-            };
-        }
+    for at in 0..width * width {
+        out[at] = match mirror(at) {
+            Some(m) => out[m],
+            None => sums.next().expect("a sum per lag") / (h * w) as f64,
+        };
     }
     out
-}
-
-/// `Σ_z x(z) · x(z + (dy, dx))`, circular, for shifts already in `0..h`, `0..w`.
-fn lag_sum<T: Real>(x: &[T], [h, w]: [usize; 2], dy: usize, dx: usize) -> f64 {
-    (0..h)
-        .map(|y| {
-            let row = &x[y * w..(y + 1) * w];
-            let other = &x[((y + dy) % h) * w..((y + dy) % h + 1) * w];
-            dot(&row[..w - dx], &other[dx..]) + dot(&row[w - dx..], &other[..dx])
-        })
-        .sum()
 }
 
 /// The adjoint of [`autocorrelation`]: `out(z) += (1/N) Σ_d g[d] (x(z + d) + x(z − d))`,
@@ -453,36 +433,30 @@ fn add_autocorrelation_adjoint<T: Real>(
     width: usize,
     lag_grad: &[f64],
 ) {
-    let half = width as isize / 2;
-    let n = (h * w) as f64;
-    let lag = |i: usize| {
-        (
-            i as isize / width as isize - half,
-            i as isize % width as isize - half,
-        )
-    };
+    let half = width / 2;
     let span = 2 * half + 1;
-    let mut weights = vec![0.0; (span * span) as usize];
+    let n = (h * w) as f64;
+    let mut weights = vec![0.0; span * span];
     for (i, g) in lag_grad.iter().enumerate() {
-        let (dy, dx) = lag(i);
-        for (sy, sx) in [(dy, dx), (-dy, -dx)] {
-            weights[((sy + half) * span + sx + half) as usize] += g / n;
-        }
+        let (ly, lx) = (i / width, i % width);
+        weights[ly * span + lx] += g / n;
+        weights[(2 * half - ly) * span + (2 * half - lx)] += g / n;
     }
-    for (i, weight) in weights.iter().enumerate() {
-        if *weight == 0.0 {
-            continue;
-        }
-        let (dy, dx) = (i as isize / span - half, i as isize % span - half);
-        let sy = dy.rem_euclid(h as isize) as usize;
-        let sx = dx.rem_euclid(w as isize) as usize;
-        for y in 0..h {
-            let source = &x[((y + sy) % h) * w..((y + sy) % h + 1) * w];
-            let row = &mut out[y * w..(y + 1) * w];
-            axpy(&mut row[..w - sx], *weight, &source[sx..]);
-            axpy(&mut row[w - sx..], *weight, &source[..sx]);
-        }
-    }
+    let taps: Vec<(isize, isize, f64)> = weights
+        .iter()
+        .enumerate()
+        .filter(|(_, weight)| **weight != 0.0)
+        .map(|(i, weight)| {
+            let (ly, lx) = (i / span, i % span);
+            (
+                ly as isize - half as isize,
+                lx as isize - half as isize,
+                *weight,
+            )
+        })
+        .collect();
+    let padded = kernels::pad_rows(x, w, half);
+    kernels::correlate_taps(out, &padded, [h, w], half, &taps);
 }
 
 /// Normalised lags `ac / ac(0)`.
@@ -578,19 +552,6 @@ fn cross_adjoint(
     }
 }
 
-/// `out += Σ c·x` over the terms, a cache-sized stretch of `out` at a time.
-fn add_combination<T: Real>(out: &mut [T], terms: &[(f64, &[T])]) {
-    const STRETCH: usize = 1024;
-    for start in (0..out.len()).step_by(STRETCH) {
-        let end = (start + STRETCH).min(out.len());
-        for (c, x) in terms {
-            if *c != 0.0 {
-                axpy(&mut out[start..end], *c, &x[start..end]);
-            }
-        }
-    }
-}
-
 /// `(Σ x³, Σ x⁴)`.
 fn third_and_fourth<T: Real>(x: &[T]) -> [f64; 2] {
     let mut lanes = [[0.0f64; 8]; 2];
@@ -638,8 +599,7 @@ pub(crate) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
                 .filters
                 .iter()
                 .map(|filter| {
-                    let mut band = Buf::filled(Complex::new(T::zero(), T::zero()), low.len());
-                    add_filtered(&mut band, low, filter, plan.phase);
+                    let mut band = filtered(low, filter, plan.phase);
                     ifft(&mut band, scale.size);
                     let scale = T::narrow(1.0 / cells);
                     band.iter_mut().for_each(|v| *v = *v * scale);
@@ -894,8 +854,7 @@ fn double_phase<T: Real>(plan: &TexturePlan, low: &[Complex<T>], s: usize) -> Do
     };
     let mut imaginary_parts = Vec::new();
     for filter in &scale.filters {
-        let mut band = Buf::filled(Complex::new(T::zero(), T::zero()), low.len());
-        add_filtered(&mut band, low, filter, plan.phase);
+        let band = filtered(low, filter, plan.phase);
         let mut up = apply_map(map, &band, 0.25);
         ifft(&mut up, map.to);
         let magnitude: Buf<T> = up.iter().map(|v| v.norm_sqr().sqrt()).collect();
@@ -1007,7 +966,7 @@ pub(crate) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
                 terms.extend((0..o).map(|j| (magnitude.on_a[k][j], &doubled.centred[j][..])));
                 magnitude_variance_grad[s][k] += magnitude.a_variance_grad[k];
             }
-            add_combination(&mut magnitude_grad[s][k], &terms);
+            kernels::combine(&mut magnitude_grad[s][k], &terms);
         }
         let Some((doubled, magnitude)) = &coarser else {
             continue;
@@ -1017,7 +976,7 @@ pub(crate) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
             let mut terms: Vec<(f64, &[T])> =
                 (0..o).map(|i| (magnitude.on_b[j][i], m[i])).collect();
             terms.push((magnitude.b_self[j], &doubled.centred[j]));
-            add_combination(g, &terms);
+            kernels::combine(g, &terms);
         }
         let reals: Planes<T> = record.bands[s]
             .iter()
@@ -1034,13 +993,13 @@ pub(crate) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
                 .map(|j| (real.on_a[i][j], &doubled.parts[j][..]))
                 .collect();
             terms.push((real.a_self[i], &reals[i]));
-            add_combination(g, &terms);
+            kernels::combine(g, &terms);
         }
         for (j, g) in parts_grad.iter_mut().enumerate() {
             let mut terms: Vec<(f64, &[T])> =
                 (0..o).map(|i| (real.on_b[j][i], &reals[i][..])).collect();
             terms.push((real.b_self[j], &doubled.parts[j]));
-            add_combination(g, &terms);
+            kernels::combine(g, &terms);
         }
     }
     for s in 0..n {
