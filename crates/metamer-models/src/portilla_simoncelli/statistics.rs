@@ -219,8 +219,6 @@ impl TexturePlan {
 #[derive(Debug)]
 pub(crate) struct Record<T: Real> {
     highpass: Buf<T>,
-    /// The pyramid's low-pass spectra, `L_0` (full size) to `L_n`.
-    lows: Vec<Plane<T>>,
     /// `[scale][orientation]` complex bands.
     bands: Vec<Vec<Plane<T>>>,
     magnitudes: Vec<Planes<T>>,
@@ -749,7 +747,6 @@ pub(crate) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
     stats[at.highpass_variance] = dot(&highpass, &highpass) / pixels;
     let record = Record {
         highpass,
-        lows,
         bands,
         magnitudes,
         centred_magnitudes,
@@ -883,12 +880,70 @@ fn double_phase<T: Real>(plan: &TexturePlan, low: &[Complex<T>], s: usize) -> Do
 
 // ---- backward ----------------------------------------------------------------------------
 
-/// The image gradient of `Σ grad · statistics` for one plane.
+/// The gradients of the planes the statistics are sums over.
+struct PlaneGrads<T: Real> {
+    magnitudes: Vec<Planes<T>>,
+    reals: Vec<Planes<T>>,
+    recon: Planes<T>,
+    /// For scales 1 to n − 1, at index `s − 1`: the phase-doubled band's centred magnitudes
+    /// and parts.
+    doubled: Vec<(Planes<T>, Planes<T>)>,
+}
+
+/// The image gradient of `Σ grad · statistics` for one plane: the statistics' adjoints
+/// give the planes' gradients, which go back through the bands and the reconstructions to
+/// the low-pass spectra, down the low-pass chain to the image's spectrum, and to the image.
 pub(crate) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[f64]) -> Buf<T> {
+    let (n, full) = (plan.n_scales, plan.shape);
+    let pixels = (full[0] * full[1]) as f64;
+    let planes = statistics_adjoint(plan, record, grad);
+    let mut lows_grad: Vec<Plane<T>> = (0..=n)
+        .map(|s| {
+            let [h, w] = plan.size(s);
+            Buf::filled(Complex::new(T::zero(), T::zero()), h * w)
+        })
+        .collect();
+    add_bands_adjoint(plan, record, &planes, &mut lows_grad);
+    add_reconstructions_adjoint(plan, &planes.recon, &mut lows_grad);
+    // Down the low-pass chain to the image's spectrum.
+    for s in (0..n).rev() {
+        let scale = &plan.scales[s];
+        let masked = scaled(&lows_grad[s + 1], &scale.lomask);
+        add_uncropped(
+            &mut lows_grad[s],
+            scale.size[1],
+            &scale.rows,
+            &scale.columns,
+            &masked,
+        );
+    }
+    let highpass_grad: Buf<T> = {
+        let g = 2.0 * grad[plan.offsets.highpass_variance] / pixels;
+        record.highpass.iter().map(|v| *v * T::narrow(g)).collect()
+    };
+    let highpass_spectrum = fft_real(&highpass_grad, full);
+    let mut spectrum_grad = scaled(&lows_grad[0], &plan.lo0mask);
+    let inv = 1.0 / pixels;
+    for ((g, h), m) in spectrum_grad
+        .iter_mut()
+        .zip(&highpass_spectrum)
+        .zip(&plan.hi0mask)
+    {
+        *g = *g + *h * T::narrow(m * inv);
+    }
+    let mut image_grad = ifft_real(spectrum_grad, full, 1.0);
+    add_pixel_adjoint(&mut image_grad, &record.x, &record.pixel, &grad[..6]);
+    image_grad
+}
+
+/// The adjoints of the statistics: the gradients of the planes they are sums over.
+fn statistics_adjoint<T: Real>(
+    plan: &TexturePlan,
+    record: &Record<T>,
+    grad: &[f64],
+) -> PlaneGrads<T> {
     let (n, o, width) = (plan.n_scales, plan.n_orientations, plan.width);
     let at = &plan.offsets;
-    let full = plan.shape;
-    let pixels = (full[0] * full[1]) as f64;
     let zeros = |s: usize| Buf::filled(T::zero(), plan.size(s)[0] * plan.size(s)[1]);
     let centre = (width / 2) * width + width / 2;
 
@@ -1033,25 +1088,35 @@ pub(crate) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
             &lag_grad,
         );
     }
+    PlaneGrads {
+        magnitudes: magnitude_grad,
+        reals: real_grad,
+        recon: recon_grad,
+        doubled: doubled_grad,
+    }
+}
 
-    // Back to the low-pass spectra: first the bands and their doubled-phase copies.
-    let mut lows_grad: Vec<Plane<T>> = record
-        .lows
-        .iter()
-        .map(|l| Buf::filled(Complex::new(T::zero(), T::zero()), l.len()))
-        .collect();
+/// Adds to the low-pass spectra's gradients what comes through the bands and their
+/// phase-doubled copies.
+fn add_bands_adjoint<T: Real>(
+    plan: &TexturePlan,
+    record: &Record<T>,
+    planes: &PlaneGrads<T>,
+    lows_grad: &mut [Plane<T>],
+) {
+    let o = plan.n_orientations;
     let conjugate_phase = plan.phase.conj();
-    for s in 0..n {
+    for (s, low_grad) in lows_grad.iter_mut().enumerate().take(plan.n_scales) {
         let size = plan.size(s);
         let cells = (size[0] * size[1]) as f64;
         for b in 0..o {
             let band = &record.bands[s][b];
-            let mut centred = magnitude_grad[s][b].clone();
+            let mut centred = planes.magnitudes[s][b].clone();
             subtract_mean(&mut centred);
             let mut band_grad: Plane<T> = band
                 .iter()
                 .zip(&record.magnitudes[s][b])
-                .zip(centred.iter().zip(&real_grad[s][b]))
+                .zip(centred.iter().zip(&planes.reals[s][b]))
                 .map(|((v, m), (g, r))| {
                     if *m == T::zero() {
                         Complex::new(*r, T::zero())
@@ -1064,7 +1129,7 @@ pub(crate) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
             let inv = T::narrow(1.0 / cells);
             band_grad.iter_mut().for_each(|v| *v = *v * inv);
             if s >= 1 {
-                let (centred_grad, parts_grad) = &doubled_grad[s - 1];
+                let (centred_grad, parts_grad) = &planes.doubled[s - 1];
                 let up_grad = double_phase_adjoint(
                     &record.doubled[s - 1],
                     b,
@@ -1082,16 +1147,25 @@ pub(crate) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
                     .for_each(|(g, v)| *g = *g + *v);
             }
             add_filtered(
-                &mut lows_grad[s],
+                low_grad,
                 &band_grad,
                 &plan.scales[s].filters[b],
                 conjugate_phase,
             );
         }
     }
+}
 
-    // The reconstructions: each level's spectrum feeds every reconstruction from its scale
-    // down, so a level's gradient is the running sum of theirs.
+/// Adds to the low-pass spectra's gradients what comes through the partial
+/// reconstructions: each level's spectrum feeds every reconstruction from its scale down, so
+/// a level's gradient is the running sum of theirs.
+fn add_reconstructions_adjoint<T: Real>(
+    plan: &TexturePlan,
+    recon_grad: &[Buf<T>],
+    lows_grad: &mut [Plane<T>],
+) {
+    let (n, full) = (plan.n_scales, plan.shape);
+    let pixels = (full[0] * full[1]) as f64;
     let mut running = Buf::filled(Complex::new(T::zero(), T::zero()), full[0] * full[1]);
     let mut lowpass_grad = None;
     for k in 0..=n {
@@ -1138,36 +1212,6 @@ pub(crate) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
         .iter_mut()
         .zip(&spectrum)
         .for_each(|(g, v)| *g = *g + *v * scale);
-
-    // Down the low-pass chain to the image's spectrum.
-    for s in (0..n).rev() {
-        let scale = &plan.scales[s];
-        let masked = scaled(&lows_grad[s + 1], &scale.lomask);
-        add_uncropped(
-            &mut lows_grad[s],
-            scale.size[1],
-            &scale.rows,
-            &scale.columns,
-            &masked,
-        );
-    }
-    let highpass_grad: Buf<T> = {
-        let g = 2.0 * grad[at.highpass_variance] / pixels;
-        record.highpass.iter().map(|v| *v * T::narrow(g)).collect()
-    };
-    let highpass_spectrum = fft_real(&highpass_grad, full);
-    let mut spectrum_grad = scaled(&lows_grad[0], &plan.lo0mask);
-    let inv = 1.0 / pixels;
-    for ((g, h), m) in spectrum_grad
-        .iter_mut()
-        .zip(&highpass_spectrum)
-        .zip(&plan.hi0mask)
-    {
-        *g = *g + *h * T::narrow(m * inv);
-    }
-    let mut image_grad = ifft_real(spectrum_grad, full, 1.0);
-    add_pixel_adjoint(&mut image_grad, &record.x, &record.pixel, &grad[..6]);
-    image_grad
 }
 
 /// The adjoint of [`carried_up`]: from a full-size gradient down to scale `level`'s size.
