@@ -15,7 +15,7 @@ use rustfft::num_complex::Complex;
 use crate::fft::Planned;
 
 /// How much freed memory one thread keeps per element type.
-const KEPT_BYTES: usize = 512 << 20;
+const KEPT_BYTES: usize = 256 << 20;
 
 #[derive(Default)]
 pub(crate) struct Pool<X> {
