@@ -81,43 +81,35 @@ impl SteerablePyramidConfig {
 
     /// Builds the masks, with plenoptic's checks in its order.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<SteerablePyramid<B>> {
-        let masks = Masks::build(self, self.num_scales()?);
+        let masks = self.host_masks()?;
         let dtype = float_dtype::<B>();
-        // Spectra stay in the FFT's own order (zero frequency first), so the masks are
-        // stored ifftshifted instead of shifting every spectrum back and forth.
-        let tensor2 = |grid: &Grid| -> Tensor<B, 2> {
-            let grid = grid.ifftshift();
-            from_f64(grid.values, [grid.height, grid.width], dtype, device)
+        let tensor2 = |values: &[f64], size: [usize; 2]| -> Tensor<B, 2> {
+            from_f64(values.to_vec(), size, dtype, device)
         };
-        let tensor3 = |grids: &[Grid]| -> Tensor<B, 3> {
-            let values = grids.iter().flat_map(|g| g.ifftshift().values).collect();
-            from_f64(
-                values,
-                [grids.len(), grids[0].height, grids[0].width],
-                dtype,
-                device,
-            )
+        let tensor3 = |grids: &[Vec<f64>], [h, w]: [usize; 2]| -> Tensor<B, 3> {
+            from_f64(grids.concat(), [grids.len(), h, w], dtype, device)
         };
         let scales = masks
             .scales
             .iter()
-            .map(|scale| ScaleMasks {
-                himask: tensor2(&scale.himask),
-                lomask: tensor2(&scale.lomask),
-                anglemasks: tensor3(&scale.anglemasks),
-                anglemasks_recon: tensor3(&scale.anglemasks_recon),
-                crop: scale.crop.map(|(start, end)| {
-                    let size = [scale.himask.height, scale.himask.width];
-                    let axis = |a: usize| {
-                        let indices: Vec<i64> = crop_indices(size[a], start[a], end[a] - start[a])
-                            .into_iter()
-                            .map(|i| i as i64)
-                            .collect();
-                        Tensor::<B, 1, Int>::from_data(indices.as_slice(), device)
-                    };
-                    [axis(0), axis(1)]
-                }),
-                size: [scale.himask.height, scale.himask.width],
+            .map(|scale| {
+                let lomask_size = scale
+                    .crop
+                    .as_ref()
+                    .map_or(scale.size, |[rows, columns]| [rows.len(), columns.len()]);
+                ScaleMasks {
+                    himask: tensor2(&scale.himask, scale.size),
+                    lomask: tensor2(&scale.lomask, lomask_size),
+                    anglemasks: tensor3(&scale.anglemasks, scale.size),
+                    anglemasks_recon: tensor3(&scale.anglemasks_recon, scale.size),
+                    crop: scale.crop.as_ref().map(|axes| {
+                        axes.clone().map(|indices| {
+                            let indices: Vec<i64> = indices.iter().map(|i| *i as i64).collect();
+                            Tensor::<B, 1, Int>::from_data(indices.as_slice(), device)
+                        })
+                    }),
+                    size: scale.size,
+                }
             })
             .collect();
         Ok(SteerablePyramid {
@@ -125,13 +117,15 @@ impl SteerablePyramidConfig {
             order: self.order,
             is_complex: self.is_complex,
             tight_frame: self.tight_frame,
-            lo0mask: tensor2(&masks.lo0mask),
-            hi0mask: tensor2(&masks.hi0mask),
+            lo0mask: tensor2(&masks.lo0mask, self.image_shape),
+            hi0mask: tensor2(&masks.hi0mask, self.image_shape),
             scales,
         })
     }
 
-    /// The masks as host values in FFT order, for a downsampling pyramid.
+    /// The masks as host values in FFT order (zero frequency first): spectra stay in that
+    /// order, so the masks are stored ifftshifted instead of shifting every spectrum back and
+    /// forth, and the Fourier crops are index maps.
     pub(crate) fn host_masks(&self) -> Result<HostMasks> {
         let masks = Masks::build(self, self.num_scales()?);
         let fft_order = |grid: &Grid| grid.ifftshift().values;
@@ -144,14 +138,15 @@ impl SteerablePyramidConfig {
                 .iter()
                 .map(|scale| {
                     let size = [scale.himask.height, scale.himask.width];
-                    let (start, end) = scale.crop.expect("a downsampling pyramid");
                     HostScale {
                         size,
                         himask: fft_order(&scale.himask),
                         lomask: fft_order(&scale.lomask),
                         anglemasks: scale.anglemasks.iter().map(fft_order).collect(),
                         anglemasks_recon: scale.anglemasks_recon.iter().map(fft_order).collect(),
-                        crop: [0, 1].map(|a| crop_indices(size[a], start[a], end[a] - start[a])),
+                        crop: scale.crop.map(|(start, end)| {
+                            [0, 1].map(|a| crop_indices(size[a], start[a], end[a] - start[a]))
+                        }),
                     }
                 })
                 .collect(),
@@ -199,7 +194,7 @@ impl SteerablePyramidConfig {
     }
 }
 
-/// A downsampling pyramid's masks as host values in FFT order (zero frequency first).
+/// A pyramid's masks as host values in FFT order (zero frequency first).
 pub(crate) struct HostMasks {
     pub shape: [usize; 2],
     pub lo0mask: Vec<f64>,
@@ -214,8 +209,8 @@ pub(crate) struct HostScale {
     pub lomask: Vec<f64>,
     pub anglemasks: Vec<Vec<f64>>,
     pub anglemasks_recon: Vec<Vec<f64>>,
-    /// Rows and columns of this scale's spectrum the next scale keeps.
-    pub crop: [Vec<usize>; 2],
+    /// Rows and columns of this scale's spectrum the next scale keeps, when downsampling.
+    pub crop: Option<[Vec<usize>; 2]>,
 }
 
 /// One level of a pyramid: a real or complex band per orientation, `[batch, channel,

@@ -168,8 +168,7 @@ impl PortillaSimoncelliConfig {
             }
             offset += mask.len();
         }
-        let plan = TexturePlan::new(masks, o, width);
-        debug_assert_eq!(plan.len(), offset);
+        let plan = TexturePlan::new(masks, &layout);
         Ok(PortillaSimoncelli {
             config: self.clone(),
             plan: Arc::new(plan),

@@ -14,7 +14,7 @@ use burn::tensor::ops::FloatTensor;
 use rustfft::num_complex::Complex;
 use rustfft::num_traits::Float;
 
-use super::kernels;
+use super::{Statistic, StatisticLayout, kernels};
 use crate::buffers::Buf;
 use crate::fft::{Planned, SpectralMap, fft_planes};
 use crate::host::{HostValues, dims, on_host};
@@ -111,7 +111,8 @@ struct Offsets {
 }
 
 impl TexturePlan {
-    pub(crate) fn new(masks: HostMasks, n_orientations: usize, width: usize) -> Self {
+    pub(crate) fn new(masks: HostMasks, layout: &StatisticLayout) -> Self {
+        let (n_orientations, width) = (layout.n_orientations, layout.spatial_corr_width);
         let shape = masks.shape;
         let n = masks.scales.len();
         let o = n_orientations;
@@ -141,7 +142,7 @@ impl TexturePlan {
                         scale.himask[i] * scale.himask[i] * angular
                     })
                     .collect();
-                let [rows, columns] = scale.crop;
+                let [rows, columns] = scale.crop.expect("the texture pyramid downsamples");
                 ScalePlan {
                     size: scale.size,
                     filters,
@@ -162,26 +163,31 @@ impl TexturePlan {
         let expand = (1..n)
             .map(|s| with_transpose(expand_map(2.0, scales[s].size, scales[s - 1].size)))
             .collect();
-        let lags = width * width;
-        let mut at = 6;
-        let mut next = |len: usize| {
-            let start = at;
-            at += len;
-            start
+        // Each group's start: the sizes of the groups before it, in representation order.
+        let mut starts = Vec::with_capacity(Statistic::ALL.len() + 1);
+        let mut at = 0;
+        for statistic in Statistic::ALL {
+            starts.push(at);
+            at += layout.shape(statistic).iter().product::<usize>();
+        }
+        let start = |statistic: Statistic| {
+            starts[Statistic::ALL
+                .iter()
+                .position(|s| *s == statistic)
+                .expect("a group")]
         };
-        let cross_scales = n.saturating_sub(1);
         let offsets = Offsets {
-            magnitude_autocorrelation: next(lags * o * n),
-            skew: next(n + 1),
-            kurtosis: next(n + 1),
-            recon_autocorrelation: next(lags * (n + 1)),
-            recon_std: next(n + 1),
-            cross_orientation: next(o * o * n),
-            magnitude_std: next(o * n),
-            cross_scale_magnitude: next(o * o * cross_scales),
-            cross_scale_real: next(2 * o * o * cross_scales),
-            highpass_variance: next(1),
-            len: next(0),
+            magnitude_autocorrelation: start(Statistic::AutoCorrelationMagnitude),
+            skew: start(Statistic::SkewReconstructed),
+            kurtosis: start(Statistic::KurtosisReconstructed),
+            recon_autocorrelation: start(Statistic::AutoCorrelationReconstructed),
+            recon_std: start(Statistic::StdReconstructed),
+            cross_orientation: start(Statistic::CrossOrientationCorrelationMagnitude),
+            magnitude_std: start(Statistic::MagnitudeStd),
+            cross_scale_magnitude: start(Statistic::CrossScaleCorrelationMagnitude),
+            cross_scale_real: start(Statistic::CrossScaleCorrelationReal),
+            highpass_variance: start(Statistic::VarHighpassResidual),
+            len: at,
         };
         Self {
             shape,
@@ -221,6 +227,8 @@ pub(crate) struct Record<T: Real> {
     highpass: Buf<T>,
     /// `[scale][orientation]` complex bands.
     bands: Vec<Vec<Plane<T>>>,
+    /// The bands' real parts.
+    reals: Vec<Planes<T>>,
     magnitudes: Vec<Planes<T>>,
     centred_magnitudes: Vec<Planes<T>>,
     /// For scales 1 to n − 1, at index `s − 1`: the band brought to scale `s − 1`.
@@ -721,6 +729,15 @@ pub(crate) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
             stats[at.magnitude_std + b * n + s] = v.sqrt();
         }
     }
+    let reals: Vec<Planes<T>> = bands
+        .iter()
+        .map(|scale| {
+            scale
+                .iter()
+                .map(|band| band.iter().map(|v| v.re).collect())
+                .collect()
+        })
+        .collect();
     let mut cross_scale_magnitude = Vec::with_capacity(n.saturating_sub(1));
     let mut cross_scale_real = Vec::with_capacity(n.saturating_sub(1));
     for s in 0..n.saturating_sub(1) {
@@ -730,11 +747,7 @@ pub(crate) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
             &gather(&coarser.centred),
             Some(magnitude_variance[s].clone()),
         );
-        let reals: Planes<T> = bands[s]
-            .iter()
-            .map(|b| b.iter().map(|v| v.re).collect())
-            .collect();
-        let real = cross(&gather(&reals), &gather(&coarser.parts), None);
+        let real = cross(&gather(&reals[s]), &gather(&coarser.parts), None);
         for (ij, value) in magnitude.out.iter().enumerate() {
             stats[at.cross_scale_magnitude + ij * (n - 1) + s] = *value;
         }
@@ -748,6 +761,7 @@ pub(crate) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
     let record = Record {
         highpass,
         bands,
+        reals,
         magnitudes,
         centred_magnitudes,
         doubled,
@@ -1033,10 +1047,7 @@ fn statistics_adjoint<T: Real>(
             terms.push((magnitude.b_self[j], &doubled.centred[j]));
             kernels::combine(g, &terms);
         }
-        let reals: Planes<T> = record.bands[s]
-            .iter()
-            .map(|b| b.iter().map(|v| v.re).collect())
-            .collect();
+        let reals = &record.reals[s];
         let real = cross_adjoint(
             &record.cross_scale_real[s],
             |i, j| grad[at.cross_scale_real + (i * 2 * o + j) * (n - 1) + s],
