@@ -40,6 +40,9 @@ pub mod plot {
     pub use metamer_plot::*;
 }
 
+pub mod study;
+pub mod synthesis;
+
 /// Autodiff backends selected by this crate's features.
 pub mod backend {
     /// Burn's Flex CPU backend (feature `flex`, on by default).

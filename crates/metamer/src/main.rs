@@ -1,16 +1,11 @@
-//! `metamer synth`: synthesize a model metamer from the command line.
+//! The `metamer` command: one file per subcommand in `cli/`, over the library's synthesis and
+//! study code.
 
-mod model_spec;
-mod options;
-mod plot;
-mod synth;
-mod training;
+mod cli;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-use crate::synth::SynthArgs;
 
 #[derive(Parser)]
 #[command(name = "metamer", version, about = "Synthesize model metamers")]
@@ -22,16 +17,16 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Synthesize a metamer and write it, its history and figures to an output folder.
-    Synth(Box<SynthArgs>),
+    Synth(Box<cli::synth::SynthArgs>),
     /// List the models `--model` accepts, with their options and defaults.
     Models,
-    /// Describe a saved synthesis: versions, type, dtype, iterations, settings, tensor shapes.
     /// Draw a saved synthesis: its status at an iteration (PNG or SVG) or its animation.
-    Plot(plot::PlotArgs),
-    Examine {
-        /// A `synthesis.safetensors` file.
-        file: std::path::PathBuf,
-    },
+    Plot(cli::plot::PlotArgs),
+    /// Describe a saved synthesis: versions, type, dtype, iterations, settings, tensor shapes.
+    Examine(cli::examine::ExamineArgs),
+    /// Run many syntheses from one plan, on this machine or a Slurm cluster.
+    #[command(subcommand)]
+    Study(cli::study::StudyCommand),
 }
 
 fn main() -> ExitCode {
@@ -52,19 +47,15 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Synth(args) => synth::run(*args),
-        Command::Models => {
-            print!("{}", model_spec::listing());
-            Ok(())
-        }
-        Command::Plot(args) => plot::run(args),
-        Command::Examine { file } => metamer::io::examine_saved_synthesis(&file)
-            .map(|report| print!("{report}"))
-            .map_err(synth::CliError::from),
+        Command::Synth(args) => cli::synth::run(*args),
+        Command::Models => cli::models::run(),
+        Command::Plot(args) => cli::plot::run(args),
+        Command::Examine(args) => cli::examine::run(args),
+        Command::Study(command) => cli::study::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error @ synth::CliError::Interrupted { .. }) => {
+        Err(error) if error.is_interruption() => {
             eprintln!("{error}");
             // The shell convention for a process stopped by SIGINT.
             ExitCode::from(INTERRUPTED)

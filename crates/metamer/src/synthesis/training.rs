@@ -1,15 +1,17 @@
 //! `--optimizer`/`--optimizer-opt` and `--scheduler`/`--scheduler-opt`, with torch's option names.
 
-use burn::tensor::backend::Backend;
-use clap::ValueEnum;
-use metamer::{
+use crate::{
     Adam, AdamConfig, EpochSchedule, EpochScheduler, Lbfgs, LbfgsConfig, LineSearch, LrScheduler,
     PixelOptimizer, PlateauConfig, PlateauMode, ReduceLrOnPlateau, Sgd, SgdConfig, ThresholdMode,
 };
+use burn::tensor::backend::Backend;
+use clap::ValueEnum;
+use serde::{Deserialize, Serialize};
 
-use crate::options::KeyValues;
+use super::options::KeyValues;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OptimizerChoice {
     Adam,
     Adamw,
@@ -17,7 +19,8 @@ pub enum OptimizerChoice {
     Lbfgs,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum SchedulerChoice {
     Plateau,
     Step,
@@ -49,25 +52,46 @@ fn adam_config(options: &mut KeyValues, base: AdamConfig) -> Result<AdamConfig, 
     })
 }
 
+/// An optimizer's configuration, checked before any backend is chosen (a study checks every
+/// job's options before the first one runs).
+#[derive(Clone, Debug)]
+pub enum OptimizerConfig {
+    Adam(AdamConfig),
+    AdamW(AdamConfig),
+    Sgd(SgdConfig),
+    Lbfgs(LbfgsConfig),
+}
+
+impl OptimizerConfig {
+    pub fn build<B: Backend>(self) -> Box<dyn PixelOptimizer<B, 4>> {
+        match self {
+            Self::Adam(config) => Box::new(Adam::new(config)),
+            Self::AdamW(config) => Box::new(Adam::adamw(config)),
+            Self::Sgd(config) => Box::new(Sgd::new(config)),
+            Self::Lbfgs(config) => Box::new(Lbfgs::new(config)),
+        }
+    }
+}
+
 /// The optimizer chosen on the command line. Without `--optimizer` this is plenoptic's default,
 /// Adam with AMSGrad; a named optimizer starts from torch's defaults. `lr` always applies.
-pub fn optimizer<B: Backend>(
+pub fn optimizer(
     choice: Option<OptimizerChoice>,
     options: &str,
     lr: f64,
-) -> Result<Box<dyn PixelOptimizer<B, 4>>, String> {
+) -> Result<OptimizerConfig, String> {
     let Some(choice) = choice else {
         if !options.trim().is_empty() {
             return Err("--optimizer-opt needs --optimizer".to_string());
         }
-        return Ok(Box::new(Adam::new(AdamConfig {
+        return Ok(OptimizerConfig::Adam(AdamConfig {
             lr,
             ..AdamConfig::plenoptic()
-        })));
+        }));
     };
     let name = format!("{choice:?}").to_lowercase();
     let mut options = KeyValues::parse(&name, options)?;
-    let optimizer: Box<dyn PixelOptimizer<B, 4>> = match choice {
+    let optimizer = match choice {
         OptimizerChoice::Adam => {
             let config = adam_config(
                 &mut options,
@@ -77,7 +101,7 @@ pub fn optimizer<B: Backend>(
                 },
             )?;
             options.finish(ADAM_KEYS)?;
-            Box::new(Adam::new(config))
+            OptimizerConfig::Adam(config)
         }
         OptimizerChoice::Adamw => {
             let config = adam_config(
@@ -88,7 +112,7 @@ pub fn optimizer<B: Backend>(
                 },
             )?;
             options.finish(ADAM_KEYS)?;
-            Box::new(Adam::adamw(config))
+            OptimizerConfig::AdamW(config)
         }
         OptimizerChoice::Sgd => {
             let base = SgdConfig::default();
@@ -104,7 +128,7 @@ pub fn optimizer<B: Backend>(
             if config.nesterov && (config.momentum <= 0.0 || config.dampening != 0.0) {
                 return Err("Nesterov momentum requires a momentum and zero dampening".to_string());
             }
-            Box::new(Sgd::new(config))
+            OptimizerConfig::Sgd(config)
         }
         OptimizerChoice::Lbfgs => {
             let base = LbfgsConfig::default();
@@ -134,7 +158,7 @@ pub fn optimizer<B: Backend>(
             if config.max_iter == 0 || config.history_size == 0 {
                 return Err("L-BFGS needs max_iter and history_size of at least 1".to_string());
             }
-            Box::new(Lbfgs::new(config))
+            OptimizerConfig::Lbfgs(config)
         }
     };
     Ok(optimizer)
@@ -228,34 +252,37 @@ mod tests {
 
     #[test]
     fn builds_each_optimizer_with_torch_names() {
-        let adam = optimizer::<B>(None, "", 0.02).unwrap();
+        let adam = optimizer(None, "", 0.02).unwrap().build::<B>();
         assert_eq!((adam.name(), adam.learning_rate()), ("Adam", 0.02));
-        let sgd = optimizer::<B>(
+        let sgd = optimizer(
             Some(OptimizerChoice::Sgd),
             "momentum=0.9,nesterov=true",
             0.01,
         )
-        .unwrap();
+        .unwrap()
+        .build::<B>();
         assert_eq!(sgd.name(), "SGD");
-        let lbfgs = optimizer::<B>(
+        let lbfgs = optimizer(
             Some(OptimizerChoice::Lbfgs),
             "history_size=10,max_iter=4,line_search_fn=strong_wolfe",
             1.0,
         )
-        .unwrap();
+        .unwrap()
+        .build::<B>();
         assert_eq!(lbfgs.name(), "LBFGS");
-        let adamw = optimizer::<B>(
+        let adamw = optimizer(
             Some(OptimizerChoice::Adamw),
             "betas=0.8:0.99,amsgrad=true",
             0.01,
         )
-        .unwrap();
+        .unwrap()
+        .build::<B>();
         assert_eq!(adamw.name(), "AdamW");
     }
 
     #[test]
     fn optimizer_errors_list_what_is_accepted() {
-        let err = |choice, options: &str| optimizer::<B>(choice, options, 0.01).err().unwrap();
+        let err = |choice, options: &str| optimizer(choice, options, 0.01).err().unwrap();
         assert_eq!(
             err(Some(OptimizerChoice::Sgd), "momentun=0.9"),
             format!("unknown sgd option \"momentun\"; expected: {SGD_KEYS}")

@@ -1,51 +1,20 @@
-//! `metamer plot`, and the figures `metamer synth` writes.
+//! `metamer plot`: figures of a saved synthesis.
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
-use metamer::Metamer;
 use metamer::Snapshot;
+use metamer::models::HostBackend;
 use metamer::plot::{
-    AnimateOptions, LossPanel, PlotError, PlotName, PlotWarning, Selection, StatusOptions,
-    synthesis_animate, synthesis_status,
+    AnimateOptions, LossPanel, PlotError, PlotName, Selection, StatusOptions, synthesis_animate,
+    synthesis_status,
+};
+use metamer::synthesis::{
+    BackendJob, Settings, SynthesisError, build_metamer, load_checkpoint, on_backend,
 };
 
-use crate::synth::{self, BackendJob, CliError, on_backend, print_warning_line};
-
-/// Which figures to write where.
-pub struct Figures {
-    pub status: Option<PathBuf>,
-    pub animation: Option<PathBuf>,
-}
-
-impl Figures {
-    /// Writes the status figure and the animation; returns the warnings raised.
-    pub fn write<B: AutodiffBackend>(
-        &self,
-        met: &Metamer<B>,
-        options: &StatusOptions,
-    ) -> Result<Vec<PlotWarning>, PlotError> {
-        let mut warnings = Vec::new();
-        if let Some(path) = &self.status {
-            let figure = synthesis_status(met, options)?;
-            warnings.extend(figure.warnings().iter().cloned());
-            figure.save(path)?;
-        }
-        if let Some(path) = &self.animation {
-            let animation = synthesis_animate(
-                met,
-                &AnimateOptions {
-                    status: options.clone(),
-                    ..Default::default()
-                },
-            )?;
-            warnings.extend(animation.warnings().iter().cloned());
-            animation.save(path)?;
-        }
-        Ok(warnings)
-    }
-}
+use super::CliError;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Format {
@@ -122,20 +91,23 @@ pub fn run(args: PlotArgs) -> Result<(), CliError> {
         ..Default::default()
     };
     options.imshow.zoom = args.zoom;
-    let (settings, snapshot) = synth::replay(&args.file, vec!["--quiet".to_string()])?;
+    let checkpoint = load_checkpoint(&args.file)?;
     let output = args.output.clone().unwrap_or_else(|| default_output(&args));
-    on_backend(
-        settings.backend,
-        settings.dtype,
+    let warnings = on_backend(
+        checkpoint.settings.backend,
+        checkpoint.settings.dtype,
         Draw {
-            settings: &settings,
-            snapshot: &snapshot,
+            settings: &checkpoint.settings,
+            snapshot: &checkpoint.snapshot,
             options,
             output: &output,
             format: args.format,
             framerate: args.framerate,
         },
     )?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
     println!("{}", output.display());
     Ok(())
 }
@@ -160,7 +132,7 @@ fn extension(format: Format) -> &'static str {
 }
 
 struct Draw<'a> {
-    settings: &'a synth::SynthArgs,
+    settings: &'a Settings,
     snapshot: &'a Snapshot,
     options: StatusOptions,
     output: &'a Path,
@@ -169,8 +141,11 @@ struct Draw<'a> {
 }
 
 impl BackendJob for Draw<'_> {
-    fn run<B: AutodiffBackend + metamer::models::HostBackend>(self) -> Result<(), CliError> {
-        let met = synth::build_metamer::<B>(self.settings, Some(self.snapshot))?;
+    /// The warnings the figure raised.
+    type Output = Vec<String>;
+
+    fn run<B: AutodiffBackend + HostBackend>(self) -> Result<Vec<String>, SynthesisError> {
+        let met = build_metamer::<B>(self.settings, Some(self.snapshot), true)?;
         let warnings = match self.format {
             Format::Png | Format::Svg => {
                 let figure = synthesis_status(&met, &self.options)?;
@@ -198,10 +173,7 @@ impl BackendJob for Draw<'_> {
                 warnings
             }
         };
-        for warning in warnings {
-            print_warning_line(&warning.to_string(), false);
-        }
-        Ok(())
+        Ok(warnings.iter().map(ToString::to_string).collect())
     }
 }
 
@@ -211,7 +183,7 @@ fn write_figure(
     output: &Path,
     format: Format,
     save: impl FnOnce(&Path) -> Result<(), PlotError>,
-) -> Result<(), CliError> {
+) -> Result<(), SynthesisError> {
     let matches = output
         .extension()
         .and_then(|e| e.to_str())
@@ -219,7 +191,7 @@ fn write_figure(
     if matches {
         return Ok(save(output)?);
     }
-    Err(CliError::Usage(format!(
+    Err(SynthesisError::Settings(format!(
         "--output {} must end in .{} for --format {}",
         output.display(),
         extension(format),

@@ -1,15 +1,17 @@
 //! `--model` specifications: `name` or `name:key=value,key=value`, and `metamer models`.
 
-use burn::tensor::backend::AutodiffBackend;
-use metamer::Model;
-use metamer::models::HostBackend;
-use metamer::models::{
+use crate::Model;
+use crate::models::HostBackend;
+use crate::models::{
     Activation, CenterSurroundConfig, FrontEndConfig, FrontEndKind, GaussianConfig, Identity,
     LaplacianPyramid, LinearConfig, ModelWarning, Padding, PortillaSimoncelli,
     PortillaSimoncelliConfig,
 };
+use burn::tensor::backend::AutodiffBackend;
 
-use crate::options::KeyValues;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::options::KeyValues;
 
 /// A model chosen on the command line, before it is built on a device.
 #[derive(Clone, Debug, PartialEq)]
@@ -435,6 +437,20 @@ impl ModelSpec {
     }
 }
 
+/// Written as its description, so a saved synthesis or a study plan reads it back with `FromStr`.
+impl Serialize for ModelSpec {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.describe())
+    }
+}
+
+impl<'de> Deserialize<'de> for ModelSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 fn front_end_kind(name: &str) -> Option<FrontEndKind> {
     match name {
         "linear_nonlinear" => Some(FrontEndKind::LinearNonlinear),
@@ -530,7 +546,7 @@ mod tests {
         assert!("identity:x=1".parse::<ModelSpec>().is_err());
         let build = |spec: &str| {
             spec.parse::<ModelSpec>().and_then(|s| {
-                s.build::<metamer::backend::NdArray>([64, 64], &Default::default())
+                s.build::<crate::backend::NdArray>([64, 64], &Default::default())
                     .map(|_| ())
             })
         };
@@ -561,8 +577,8 @@ mod tests {
     /// T-MD20, T-MD22: a single kernel size means a square kernel, with identical outputs.
     #[test]
     fn square_kernel_sizes_are_one_number() {
-        type B = metamer::backend::NdArray;
-        let image = metamer::io::default_image(48)
+        type B = crate::backend::NdArray;
+        let image = crate::io::default_image(48)
             .to_tensor::<B, 4>(&Default::default())
             .unwrap();
         let output = |spec: &str| {

@@ -1,0 +1,61 @@
+//! The synthesis `metamer synth` performs, as a library: [`Settings`] in, a results folder out
+//! (`metamer.npy`, `metamer.png`, `history.json`, figures and `synthesis.safetensors`), with
+//! checkpoints, interruption and exact continuation. The `synth` command and the study runner
+//! are thin callers of [`run`].
+//!
+//! ```no_run
+//! use metamer::synthesis::{RunOptions, Settings, run};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let settings = Settings { max_iter: 50, seed: 3, ..Default::default() };
+//! let outcome = run(&settings, None, &RunOptions::quiet("out"))?;
+//! println!("{} iterations, loss {:?}", outcome.iterations, outcome.loss);
+//! # Ok(())
+//! # }
+//! ```
+
+mod backend;
+mod figures;
+pub mod model_spec;
+mod options;
+mod run;
+mod settings;
+pub mod training;
+
+use std::path::PathBuf;
+
+pub use backend::{BackendJob, compiled_in, on_backend};
+pub use figures::Figures;
+pub use model_spec::{BuiltModel, ModelSpec};
+pub use options::KeyValues;
+pub use run::{
+    Checkpoint, Outcome, RunOptions, SYNTHESIS_FILE, Synthesis, build_metamer, load_checkpoint,
+    load_target, run,
+};
+pub use settings::{
+    BackendChoice, CtfChoice, DtypeChoice, LossChoice, ScaleCriterion, Settings, value_name,
+};
+
+use crate::MetamerError;
+use crate::io::IoError;
+use crate::plot::PlotError;
+
+/// Why a synthesis could not run or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum SynthesisError {
+    #[error(transparent)]
+    Metamer(#[from] MetamerError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+    /// A setting, or a combination of settings, that cannot work.
+    #[error("{0}")]
+    Settings(String),
+    /// Stopped by Ctrl-C or SIGTERM after writing the synthesis and its outputs.
+    #[error(
+        "interrupted after {iterations} iterations; continue with `metamer synth --resume {}`",
+        file.display()
+    )]
+    Interrupted { iterations: usize, file: PathBuf },
+}
