@@ -5,8 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::StudyError;
-use crate::synthesis::{Settings, load_target};
-use crate::synthesis::{compiled_in, value_name};
+use crate::synthesis::{Settings, compiled_in, load_target, training, value_name};
 
 /// Every job of a plan, checked.
 #[derive(Clone, Debug)]
@@ -203,10 +202,12 @@ fn combinations(axes: &[(String, Vec<toml::Value>)]) -> Vec<Vec<(String, toml::V
     all
 }
 
-/// A value as the plan writes it: strings without quotes.
+/// A value as the plan writes it: strings without quotes, numbers in their shortest form
+/// (`1e30`, `0.01`).
 fn written(value: &toml::Value) -> String {
     match value {
         toml::Value::String(text) => text.clone(),
+        toml::Value::Float(number) => format!("{number:?}"),
         other => other.to_string(),
     }
 }
@@ -241,13 +242,20 @@ fn parse_job(
                     .unwrap_or_default();
                 format!("{message}{unknown}")
             } else {
+                let message = message
+                    .strip_suffix(&format!(" in `{key}`"))
+                    .unwrap_or(&message);
                 format!("{key}{}: {message}", origin_of(&key))
             }
         })?;
     let id = job_id(&settings);
+    training::optimizer(settings.optimizer, &settings.optimizer_opt, settings.lr)
+        .map_err(|message| format!("optimizer-opt{}: {message}", origin_of("optimizer-opt")))?;
+    training::scheduler(settings.scheduler, &settings.scheduler_opt)
+        .map_err(|message| format!("scheduler-opt{}: {message}", origin_of("scheduler-opt")))?;
     settings
         .check()
-        .map_err(|message| format!("{message} (check the job's options)"))?;
+        .map_err(|message| format!("loss{}: {message}", origin_of("loss")))?;
     if !compiled_in(settings.backend) {
         let name = value_name(settings.backend);
         return Err(format!(

@@ -73,10 +73,10 @@ pub fn write(plan: &Plan, dir: &StudyDir) -> Result<(), StudyError> {
                     titles.push(label);
                 }
                 (_, status) => {
-                    let blank = ImageBatch::new([1, 1, 1, 1], vec![0.5])?;
-                    panels.push(blank);
-                    let state = status.map_or("no such job", |s| s.name());
-                    titles.push(format!("{label} ({state})"));
+                    panels.push(ImageBatch::new([1, 1, 1, 1], vec![0.5])?);
+                    // A combination the plan does not have stays unlabelled.
+                    titles
+                        .push(status.map_or(String::new(), |s| format!("{label} ({})", s.name())));
                 }
             }
         }
