@@ -401,7 +401,10 @@ fn test(args: &[String]) -> Result<(), String> {
         _ => return Err("usage: cargo xtask test [--cpu] [-- TEST-ARGS...]".into()),
     };
     let features: &[&str] = if cpu_only { &[] } else { &BACKEND_FEATURES };
-    let environment = setup::prepare(features)?;
+    let mut environment = setup::prepare(features)?;
+    if !cpu_only {
+        environment.extend(setup::slurm_environment()?);
+    }
     let mut command = vec!["test", "--workspace", "--locked"];
     if !cpu_only {
         command.push("--all-features");

@@ -35,11 +35,14 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
-/// Installs a Debian package, refreshing the package lists only when the first try fails.
-fn apt_install(package: &str, why: &str) -> Result<(), String> {
+/// Installs Debian packages, refreshing the package lists only when the first try fails.
+fn apt_install(packages: &[&str], why: &str) -> Result<(), String> {
+    let package = packages.join(" ");
     let install = || {
         Command::new("apt-get")
-            .args(["install", "-y", "-q", package])
+            .args(["install", "-y", "-q"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive")
             .stdout(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
@@ -61,6 +64,29 @@ fn apt_install(package: &str, why: &str) -> Result<(), String> {
     }
 }
 
+/// Slurm and munge for the study test, which starts a single-node cluster of its own and
+/// must then run rather than skip.
+pub fn slurm_environment() -> Result<Environment, String> {
+    let installed = [
+        "/usr/sbin/slurmctld",
+        "/usr/sbin/slurmd",
+        "/usr/bin/sbatch",
+        "/usr/sbin/munged",
+    ]
+    .iter()
+    .all(|program| Path::new(program).exists());
+    if !installed {
+        apt_install(
+            &["slurmctld", "slurmd", "slurm-client", "munge"],
+            "the Slurm study test",
+        )?;
+    }
+    Ok(vec![(
+        "METAMER_SLURM_TEST".to_string(),
+        OsString::from("required"),
+    )])
+}
+
 /// The figure tests draw text with any of the fonts metamer-plot looks for.
 fn ensure_font() -> Result<(), String> {
     if std::env::var_os("METAMER_FONT").is_some()
@@ -69,7 +95,7 @@ fn ensure_font() -> Result<(), String> {
         return Ok(());
     }
     apt_install(
-        "fonts-dejavu-core",
+        &["fonts-dejavu-core"],
         "the figures' text, or set METAMER_FONT",
     )
 }
@@ -85,7 +111,7 @@ fn vulkan_driver_installed() -> bool {
 fn wgpu_environment() -> Result<Environment, String> {
     if !vulkan_driver_installed() {
         apt_install(
-            "mesa-vulkan-drivers",
+            &["mesa-vulkan-drivers"],
             "lavapipe, the software Vulkan driver wgpu runs on without a GPU",
         )?;
     }
