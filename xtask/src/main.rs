@@ -1,6 +1,7 @@
 //! Project chores: `cargo xtask test | fixtures | bench | clippy | ci`.
 
 mod setup;
+mod study_bench;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -24,7 +25,8 @@ fn main() -> ExitCode {
                   fixtures  regenerate tests/fixtures from plenoptic (builds .venv)\n  \
                   bench     time and measure every model against plenoptic, one thread each, on\n            \
                         every compiled backend (`--features wgpu,tch` adds those); writes BENCHMARKS.md;\n            \
-                        `bench CASE...` runs the cases whose names contain one, and only prints\n  \
+                        `bench CASE...` runs the cases whose names contain one, and only prints;\n            \
+                        `bench study` the study benchmark alone, rewriting its section\n  \
                   clippy    lints on every target and feature, warnings as errors\n  \
                   ci        what CI runs: fmt, clippy, test"
             .to_string()),
@@ -148,6 +150,15 @@ fn bench(args: &[String]) -> Result<(), String> {
         }
     }
     let environment = setup::prepare(&features)?;
+    let wants_study = filters.is_empty() || filters.iter().any(|f| "study".contains(f));
+    let only_study = !filters.is_empty() && filters.iter().all(|f| "study".contains(f));
+    if only_study {
+        let section = study_bench::report(&environment, ROUNDS)?;
+        print!("{section}");
+        study_bench::update_section(&root().join("BENCHMARKS.md"), &section)?;
+        println!("BENCHMARKS.md: its Studies section rewritten");
+        return Ok(());
+    }
     let mut ours = Command::new("cargo");
     ours.args(["bench", "--quiet", "-p", "metamer", "--bench", "speed"])
         .envs(environment.iter().map(|(k, v)| (k, v)))
@@ -180,7 +191,10 @@ fn bench(args: &[String]) -> Result<(), String> {
             samples.extend(bench_output(command, "the plenoptic benchmark")?);
         }
     }
-    let report = bench_report(&samples);
+    let mut report = bench_report(&samples);
+    if wants_study {
+        report.push_str(&format!("\n{}", study_bench::report(&environment, ROUNDS)?));
+    }
     print!("{report}");
     if !filters.is_empty() {
         println!("(some cases only: BENCHMARKS.md left as it was)");

@@ -29,7 +29,7 @@ pub fn prepare(features: &[&str]) -> Result<Environment, String> {
 }
 
 /// The build folder cargo uses here, which also keeps the shader caches.
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join("target"))

@@ -238,7 +238,7 @@ fn parse_job(
                 let unknown = message
                     .split('`')
                     .nth(1)
-                    .map(|k| origin_of(k))
+                    .map(&origin_of)
                     .unwrap_or_default();
                 format!("{message}{unknown}")
             } else {
