@@ -85,6 +85,7 @@ pub fn report(environment: &Environment, rounds: usize) -> Result<String, String
                     .arg(&out)
                     .arg("2")
                     .args(&seeds)
+                    .env("TQDM_DISABLE", "1")
                     .env("OMP_NUM_THREADS", "1"))
             })?);
         }
@@ -121,7 +122,8 @@ pub fn report(environment: &Environment, rounds: usize) -> Result<String, String
         None => " (plenoptic's `.venv` was absent: `cargo xtask fixtures` makes it.)".to_string(),
     };
     Ok(format!(
-        "## Studies\n\nEight Gaussian(30) syntheses of einstein (seeds 0–7, 200 iterations, \
+        "## Studies\n\nMeasured on {date} by `cargo xtask bench study` (or a full `cargo xtask \
+         bench`). Eight Gaussian(30) syntheses of einstein (seeds 0–7, 200 iterations, \
          stop criterion 0), each whole command timed, median of {rounds} rounds. On two \
          cores the study takes {:.2} of the time of the same syntheses run one after another \
          (goal: at most 0.6). With one job at a time it costs {:.0} ms per job more than \
@@ -129,6 +131,7 @@ pub fn report(environment: &Environment, rounds: usize) -> Result<String, String
          it, recording it and rewriting `summary.csv`, plus the contact sheet once.{plenoptic_line}\n\n{table}",
         parallel / sequential,
         (serial_study - sequential) / jobs * 1000.0,
+        date = crate::command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
     ))
 }
 
