@@ -109,6 +109,16 @@ pub enum MetamerError {
         requirement: &'static str,
         value: String,
     },
+    /// The model cannot run on the image (e.g. it is too small for the model's kernels).
+    #[error("{model} cannot run on an image of shape {shape:?}: {message}")]
+    ModelInput {
+        model: String,
+        shape: Vec<usize>,
+        message: String,
+    },
+    /// An optimizer's hyper-parameter that torch refuses, with torch's message.
+    #[error("{0}")]
+    Hyperparameter(String),
 }
 
 pub type Result<T, E = MetamerError> = std::result::Result<T, E>;

@@ -176,6 +176,13 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         }
         let warnings = validate_input(&image, "image")?;
         let (shape, dtype, device) = (image.dims(), image.dtype(), image.device());
+        if let Some(message) = model.check_input(&shape) {
+            return Err(MetamerError::ModelInput {
+                model: model.name(),
+                shape: shape.to_vec(),
+                message,
+            });
+        }
         validate_model::<B, D>(&model, shape, dtype, &device)?;
         validate_penalty::<B, D>(&penalty, shape, dtype, &device)?;
         let target = guarded("model", &shape, || {
@@ -390,8 +397,16 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         }
         let pixels = self.metamer.clone().expect("set up above");
         let (objective, penalty) = self.evaluate(Tensor::from_inner(pixels), &self.target, None)?;
-        self.current = Some((scalar(objective.inner()), scalar(penalty.inner())));
+        let loss = scalar(objective.inner());
+        self.current = Some((loss, scalar(penalty.inner())));
         self.warnings.extend(report.warnings.iter().cloned());
+        // The last step's result is checked like every other: a run must not end in NaN quietly.
+        if !loss.is_finite() {
+            return Err(MetamerError::NanLoss {
+                iteration: self.losses.len(),
+                loss,
+            });
+        }
         Ok(report)
     }
 

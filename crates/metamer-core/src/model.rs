@@ -25,6 +25,14 @@ pub trait Model<B: Backend, const D: usize = 4> {
         None
     }
 
+    /// Why the model cannot run on images of `shape` (too small for its kernels, pyramid or
+    /// windows), found before it runs so that the user gets that reason rather than a failure
+    /// deep inside; `None` when it can.
+    fn check_input(&self, shape: &[usize]) -> Option<String> {
+        let _ = shape;
+        None
+    }
+
     /// The scales coarse-to-fine synthesis steps through, coarse to fine (plenoptic's
     /// `model.scales`); `None` for models that cannot restrict their output to scales.
     fn scales(&self) -> Option<Vec<String>> {
@@ -60,6 +68,10 @@ impl<B: Backend, const D: usize> Model<B, D> for Box<dyn Model<B, D>> {
 
     fn name(&self) -> String {
         self.as_ref().name()
+    }
+
+    fn check_input(&self, shape: &[usize]) -> Option<String> {
+        self.as_ref().check_input(shape)
     }
 
     fn representation_panels(&self, values: &[f64]) -> Option<Vec<(String, Vec<f64>)>> {

@@ -38,7 +38,7 @@ pub fn validate_input<B: Backend, const D: usize>(
 
 /// Runs `f`, turning a panic inside user code into an error naming the call.
 pub(crate) fn guarded<T>(what: &'static str, shape: &[usize], f: impl FnOnce() -> T) -> Result<T> {
-    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
+    catch_quietly(f).map_err(|panic| {
         let message = panic
             .downcast_ref::<String>()
             .cloned()
@@ -50,6 +50,29 @@ pub(crate) fn guarded<T>(what: &'static str, shape: &[usize], f: impl FnOnce() -
             message,
         }
     })
+}
+
+thread_local! {
+    /// Set while this thread runs a call whose panic becomes an error value.
+    static QUIET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `catch_unwind` without the panic hook's message and backtrace on stderr: the panic comes
+/// back as an error that says what failed, once. Other threads' panics are reported as usual.
+fn catch_quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET.with(|quiet| quiet.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    QUIET.with(|quiet| quiet.set(was));
+    result
 }
 
 fn same_precision(input: DType, output: DType) -> bool {

@@ -202,6 +202,10 @@ impl<B: Backend> Model<B, 4> for CenterSurround<B> {
         self.respond(image, false).into()
     }
 
+    fn check_input(&self, shape: &[usize]) -> Option<String> {
+        crate::padding::padding_problem(self.kernel_size, shape, self.pad_mode)
+    }
+
     fn name(&self) -> String {
         format!(
             "CenterSurround(kernel_size={:?}, on_center={:?}, pad_mode={})",

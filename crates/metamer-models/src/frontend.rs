@@ -438,6 +438,15 @@ impl<B: Backend, A: Activate> Model<B, 4> for FrontEnd<B, A> {
         self.respond(image, false).into()
     }
 
+    fn check_input(&self, shape: &[usize]) -> Option<String> {
+        let gaussians = self.luminance.iter().chain(&self.contrast);
+        Model::<B, 4>::check_input(&self.center_surround, shape).or_else(|| {
+            gaussians
+                .filter_map(|gaussian| Model::<B, 4>::check_input(gaussian, shape))
+                .next()
+        })
+    }
+
     fn name(&self) -> String {
         format!(
             "{}(kernel_size={:?}, on_center={:?}, pad_mode={}, activation={}, apply_mask={})",

@@ -115,6 +115,10 @@ impl<B: Backend> Model<B, 4> for Gaussian<B> {
         self.blur(image, false).into()
     }
 
+    fn check_input(&self, shape: &[usize]) -> Option<String> {
+        crate::padding::padding_problem(self.kernel_size, shape, self.pad_mode)
+    }
+
     fn name(&self) -> String {
         format!(
             "Gaussian(kernel_size={:?}, std={:?}, pad_mode={})",

@@ -66,6 +66,22 @@ impl<B: Backend> Model<B, 4> for LaplacianPyramid {
         Tensor::cat(flat, 0).into()
     }
 
+    fn check_input(&self, shape: &[usize]) -> Option<String> {
+        let &[.., mut height, mut width] = shape else {
+            return Some(format!(
+                "expected an image of rank 2 or more, got shape {shape:?}"
+            ));
+        };
+        for _ in 1..self.n_scales {
+            let smaller = height.min(width);
+            if smaller < MIN_SIDE {
+                return Some(too_small(smaller));
+            }
+            (height, width) = (height.div_ceil(2), width.div_ceil(2));
+        }
+        None
+    }
+
     fn name(&self) -> String {
         format!(
             "LaplacianPyramid(n_scales={}, scale_filter={})",
@@ -117,11 +133,19 @@ struct Operator {
 }
 
 /// `out[i] = Σ_t taps[t] · pad(x)[2i + t]`, reflect padding of 2 on each side.
+/// The five-tap blur's reflect padding needs this many pixels per side at every scale.
+const MIN_SIDE: usize = 3;
+
+fn too_small(side: usize) -> String {
+    format!(
+        "the Laplacian pyramid needs at least {MIN_SIDE} pixels per side at every scale, got \
+         {side}; use fewer scales"
+    )
+}
+
 fn downsample_operator(n: usize, taps: &[f64; 5]) -> Operator {
-    assert!(
-        n >= 3,
-        "the Laplacian pyramid needs at least 3 pixels per side at every scale, got {n}; use fewer scales"
-    );
+    // `Model::check_input` reports this before a synthesis runs.
+    assert!(n >= MIN_SIDE, "{}", too_small(n));
     let m = n.div_ceil(2);
     let mut values = vec![0.0; m * n];
     for i in 0..m {

@@ -88,6 +88,11 @@ impl<B: HostBackend> Model<B, 4> for Linear<B> {
         correlate_fixed(image, Arc::new(filter)).into()
     }
 
+    fn check_input(&self, shape: &[usize]) -> Option<String> {
+        let [_, _, kh, kw] = self.weight.dims();
+        crate::padding::padding_problem([kh, kw], shape, self.pad_mode)
+    }
+
     fn name(&self) -> String {
         let [_, _, kh, kw] = self.weight.dims();
         format!(

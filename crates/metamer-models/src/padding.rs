@@ -62,6 +62,21 @@ pub fn padded_source(p: usize, n: usize, before: usize, mode: Padding) -> Option
     }
 }
 
+/// Why `mode` padding cannot keep the height and width (the last two dimensions of `shape`)
+/// under a `kernel`; `None` when it can. Models check this before they run.
+pub fn padding_problem(kernel: [usize; 2], shape: &[usize], mode: Padding) -> Option<String> {
+    let rank = shape.len();
+    if rank < 2 {
+        return Some(format!(
+            "expected an image of rank 2 or more, got shape {shape:?}"
+        ));
+    }
+    kernel
+        .iter()
+        .enumerate()
+        .find_map(|(axis, &k)| fit_problem(shape[rank - 2 + axis], same_padding_amounts(k), mode))
+}
+
 /// `(before, after)` padding that keeps a size-`n` dimension the same under a size-`k` kernel.
 pub fn same_padding_amounts(k: usize) -> (usize, usize) {
     let total = k.saturating_sub(1);
@@ -84,15 +99,23 @@ pub fn same_pad<B: Backend, const D: usize>(
     pad_dim(x, D - 1, same_padding_amounts(kernel[1]), mode)
 }
 
-/// Panics with a clear message when a reflect or circular pad is as long as the dimension.
-pub(crate) fn assert_fits(n: usize, (before, after): (usize, usize), mode: Padding) {
-    if matches!(mode, Padding::Reflect | Padding::Circular) {
-        assert!(
-            before < n && after < n,
+/// Why a reflect or circular pad cannot extend a dimension of length `n` (it is as long as
+/// the dimension; torch refuses too).
+fn fit_problem(n: usize, (before, after): (usize, usize), mode: Padding) -> Option<String> {
+    let reads_inside = matches!(mode, Padding::Reflect | Padding::Circular);
+    (reads_inside && !(before < n && after < n)).then(|| {
+        format!(
             "{} padding of ({before}, {after}) needs a dimension longer than that, but it has {n}; \
              use a smaller kernel or a larger image",
             mode.name()
-        );
+        )
+    })
+}
+
+/// Panics with [`fit_problem`]'s message; models report it earlier through `check_input`.
+pub(crate) fn assert_fits(n: usize, amounts: (usize, usize), mode: Padding) {
+    if let Some(problem) = fit_problem(n, amounts, mode) {
+        panic!("{problem}");
     }
 }
 

@@ -20,7 +20,8 @@ pub enum PlotError {
         format: &'static str,
         message: String,
     },
-    #[error("cannot write {}: {source}", path.display())]
+    /// The I/O error names the path already.
+    #[error("{source}")]
     Write {
         path: PathBuf,
         source: metamer_io::IoError,

@@ -530,6 +530,22 @@ fn draw_loss<DB: DrawingBackend>(
     Ok(())
 }
 
+/// How many ticks an index axis of `n` values asks for: one per value up to ten, so that a few
+/// values are not given fractional ticks (which printed as repeated integers).
+fn index_ticks(n: usize) -> usize {
+    n.clamp(1, 10)
+}
+
+/// Labels whole positions only: an index axis has no fractional values.
+fn index_label(value: &f64) -> String {
+    if (value - value.round()).abs() < 1e-9 {
+        // Adding zero turns -0 into 0.
+        format!("{:.0}", value + 0.0)
+    } else {
+        String::new()
+    }
+}
+
 /// Log-axis ticks: powers of ten when the axis spans two or more (as matplotlib labels
 /// them), else 1, 2 and 5 times them, else every multiple.
 fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
@@ -606,7 +622,8 @@ fn draw_stems<DB: DrawingBackend>(
         .disable_mesh()
         .label_style(text_style(TICK_SIZE))
         .y_label_formatter(&|v| python_sci(*v, 1))
-        .x_label_formatter(&|v| format!("{v:.0}"))
+        .x_labels(index_ticks(chart.values.len()))
+        .x_label_formatter(&index_label)
         .draw()
         .map_err(draw_error)?;
     let colour = series_colour(0);
@@ -779,6 +796,18 @@ mod tests {
         assert_eq!(python_sci(12345.0, 1), "1.2e+04");
         assert_eq!(python_sci(0.0, 1), "0.0e+00");
         assert_eq!(python_sci(-2.5e-10, 2), "-2.50e-10");
+    }
+
+    #[test]
+    fn index_axes_label_whole_positions_only() {
+        assert_eq!(index_label(&2.0), "2");
+        assert_eq!(index_label(&-0.0), "0");
+        assert_eq!(index_label(&0.5), "");
+        assert_eq!(index_label(&1.4999), "");
+        assert_eq!(
+            (index_ticks(3), index_ticks(0), index_ticks(700)),
+            (3, 1, 10)
+        );
     }
 
     #[test]

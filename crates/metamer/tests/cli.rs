@@ -385,6 +385,156 @@ fn a_diverging_synthesis_keeps_its_history() {
     assert!(out.join("metamer.npy").is_file());
 }
 
+/// Optimizer hyper-parameters torch refuses are refused with torch's messages (and a NaN
+/// learning rate, which torch's SGD lets through, everywhere).
+#[test]
+fn optimizer_arguments_are_checked_as_torch_checks_them() {
+    let out = temp_dir("torch-checks");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--lr", "-1"], "Invalid learning rate: -1.0"),
+        (&["--lr", "nan"], "Invalid learning rate: nan"),
+        (
+            &["--optimizer", "sgd", "--lr", "nan"],
+            "Invalid learning rate: nan",
+        ),
+        (
+            &["--optimizer", "lbfgs", "--lr", "-0.5"],
+            "Invalid learning rate: -0.5",
+        ),
+        (
+            &["--optimizer", "adam", "--optimizer-opt", "betas=2:3"],
+            "Invalid beta parameter at index 0: 2.0",
+        ),
+        (
+            &["--optimizer", "adamw", "--optimizer-opt", "betas=0.9:1"],
+            "Invalid beta parameter at index 1: 1.0",
+        ),
+        (
+            &["--optimizer", "adam", "--optimizer-opt", "eps=-1e-8"],
+            "Invalid epsilon value: -1e-8",
+        ),
+        (
+            &["--optimizer", "adam", "--optimizer-opt", "weight_decay=-1"],
+            "Invalid weight_decay value: -1.0",
+        ),
+        (
+            &["--optimizer", "sgd", "--optimizer-opt", "momentum=-0.5"],
+            "Invalid momentum value: -0.5",
+        ),
+        (
+            &["--optimizer", "sgd", "--optimizer-opt", "nesterov=true"],
+            "Nesterov momentum requires a momentum and zero dampening",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = synth(&out, args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let text = stderr(&output);
+        assert_eq!(text.trim_end(), format!("error: {expected}"), "{args:?}");
+    }
+}
+
+/// A run whose last step makes the loss NaN fails like any other NaN, keeping its history.
+#[test]
+fn a_nan_after_the_last_step_is_an_error() {
+    let out = temp_dir("last-nan");
+    let image = small_image("last-nan-image", 24, 3, 7);
+    let output = synth(
+        &out,
+        &[
+            "--image",
+            image.to_str().unwrap(),
+            "--model",
+            "gaussian:kernel_size=3",
+            "--optimizer",
+            "sgd",
+            "--lr",
+            "1e30",
+            "--max-iter",
+            "1",
+        ],
+    );
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.starts_with("error: Found a NaN in loss during optimization (iteration 1"),
+        "{text}"
+    );
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    assert_eq!(history(&out)["iterations"], 1);
+}
+
+/// Images too small for a model's kernels are refused before the model runs, in one line,
+/// with no panic message or backtrace.
+#[test]
+fn images_too_small_for_a_model_are_refused_in_one_line() {
+    let image = small_image("tiny", 8, 3, 7);
+    let cases: &[(&str, &str)] = &[
+        (
+            "gaussian:kernel_size=30",
+            "reflect padding of (14, 15) needs a dimension longer than that, but it has 8",
+        ),
+        (
+            "center_surround:kernel_size=31",
+            "reflect padding of (15, 15)",
+        ),
+        ("on_off:kernel_size=31", "reflect padding of (15, 15)"),
+        (
+            "linear:kernel_size=21,pad_mode=circular",
+            "circular padding of (10, 10)",
+        ),
+        (
+            "laplacian_pyramid:n_scales=4",
+            "needs at least 3 pixels per side at every scale, got 2",
+        ),
+    ];
+    for (model, expected) in cases {
+        let out = temp_dir("tiny-out");
+        let output = synth(
+            &out,
+            &["--image", image.to_str().unwrap(), "--model", model],
+        );
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{model}: {text}");
+        assert!(text.contains(expected), "{model}: {text}");
+        assert!(text.contains("[1, 1, 8, 8]"), "{model}: {text}");
+        assert_eq!(text.trim_end().lines().count(), 1, "{model}: {text}");
+    }
+}
+
+/// Odd but valid values work: no iteration at all, a store interval longer than the run.
+#[test]
+fn odd_but_valid_values_work() {
+    let image = small_image("odd", 16, 3, 7);
+    let image = image.to_str().unwrap();
+    let model = "gaussian:kernel_size=3";
+    let out = temp_dir("zero-iterations");
+    let output = synth(
+        &out,
+        &["--image", image, "--model", model, "--max-iter", "0"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let written = history(&out);
+    assert_eq!(written["iterations"], 0);
+    assert_eq!(written["losses"].as_array().unwrap().len(), 1);
+    let out = temp_dir("long-store");
+    let output = synth(
+        &out,
+        &[
+            "--image",
+            image,
+            "--model",
+            model,
+            "--max-iter",
+            "3",
+            "--store-progress",
+            "50",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(history(&out)["iterations"], 3);
+}
+
 #[test]
 fn seeded_einstein_reproduces_plenoptic() {
     if metamer::io::data_dir().is_err() {
@@ -832,4 +982,259 @@ fn synthesis_agrees_on_tch() {
 #[test]
 fn float64_synthesis_agrees_on_tch() {
     agrees_with_ndarray("tch", "f64", 1e-10);
+}
+
+#[test]
+fn help_describes_each_command_with_its_own_text() {
+    let output = Command::new(env!("CARGO_BIN_EXE_metamer"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = |command: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&format!("{command} ")))
+            .unwrap_or_else(|| panic!("no line for {command} in:\n{text}"))
+            .to_string()
+    };
+    assert!(line("synth").contains("Synthesize a metamer"), "{text}");
+    assert!(line("plot").contains("Draw a saved synthesis"), "{text}");
+    assert!(
+        line("examine").contains("Describe a saved synthesis"),
+        "{text}"
+    );
+    assert!(line("study").contains("many syntheses"), "{text}");
+}
+
+/// A binary built with libtorch starts without `LD_LIBRARY_PATH` (its rpath names libtorch's
+/// folder), whichever backend it then uses.
+#[cfg(feature = "tch")]
+#[test]
+fn a_tch_build_starts_without_a_library_path() {
+    let out = temp_dir("no-library-path");
+    for backend in ["ndarray", "tch"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_metamer"))
+            .args([
+                "synth",
+                "--quiet",
+                "--max-iter",
+                "1",
+                "--backend",
+                backend,
+                "--out",
+            ])
+            .arg(&out)
+            .env_remove("LD_LIBRARY_PATH")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{backend}: {}", stderr(&output));
+    }
+}
+
+/// Every option of `synth`, `plot` and `examine` given a bad value: one line, non-zero exit
+/// (2 for values the command line itself refuses, 1 for the rest), never a panic.
+#[test]
+fn bad_values_of_every_command_give_one_line() {
+    let image = small_image("bad-values", 12, 3, 7);
+    let image = image.to_str().unwrap();
+    let saved = temp_dir("bad-values-saved");
+    let output = synth(
+        &saved,
+        &[
+            "--image",
+            image,
+            "--model",
+            "gaussian:kernel_size=3",
+            "--max-iter",
+            "3",
+            "--store-progress",
+            "1",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let scratch = temp_dir("bad-values-scratch");
+    let file = saved.join("synthesis.safetensors");
+    let file = file.to_str().unwrap();
+    let small = [
+        "synth",
+        "--image",
+        image,
+        "--model",
+        "gaussian:kernel_size=3",
+    ];
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["synth", "--max-iter", "-1"],
+            2,
+            "unexpected argument '-1'",
+        ),
+        (
+            vec!["synth", "--seed", "abc"],
+            2,
+            "invalid value 'abc' for '--seed",
+        ),
+        (
+            vec!["synth", "--range", "1,0"],
+            2,
+            "range minimum 1 must be below its maximum 0",
+        ),
+        (vec!["synth", "--range", "abc"], 2, "range must be MIN,MAX"),
+        (
+            vec!["synth", "--change-scale-criterion", "abc"],
+            2,
+            "expected a number or none",
+        ),
+        (
+            vec!["synth", "--dtype", "f16"],
+            2,
+            "invalid value 'f16' for '--dtype",
+        ),
+        (
+            vec!["synth", "--backend", "cuda"],
+            2,
+            "invalid value 'cuda' for '--backend",
+        ),
+        (
+            vec!["synth", "--checkpoint-every", "x"],
+            2,
+            "invalid value 'x'",
+        ),
+        (
+            vec!["synth", "--store-progress", "x"],
+            2,
+            "invalid value 'x'",
+        ),
+        (
+            vec!["synth", "--loss", "ps"],
+            1,
+            "it needs --model portilla_simoncelli",
+        ),
+        (
+            [&small[..], &["--coarse-to-fine", "together"]].concat(),
+            1,
+            "cannot do coarse-to-fine synthesis",
+        ),
+        (
+            vec!["synth", "--scheduler-opt", "gamma=2"],
+            1,
+            "--scheduler-opt needs --scheduler",
+        ),
+        (
+            vec![
+                "synth",
+                "--scheduler",
+                "step",
+                "--scheduler-opt",
+                "step_size=0",
+            ],
+            1,
+            "step_size must be a positive integer",
+        ),
+        (
+            vec![
+                "synth",
+                "--scheduler",
+                "plateau",
+                "--scheduler-opt",
+                "factor=2",
+            ],
+            1,
+            "factor must be below 1.0",
+        ),
+        (
+            vec!["synth", "--init", "/nonexistent.npy"],
+            1,
+            "cannot read /nonexistent.npy",
+        ),
+        (
+            vec!["synth", "--resume", "/nonexistent"],
+            1,
+            "cannot read /nonexistent",
+        ),
+        (
+            [&small[..], &["--out", "/proc/forbidden"]].concat(),
+            1,
+            "cannot write /proc/forbidden",
+        ),
+        (vec!["plot", "/nonexistent"], 1, "cannot read /nonexistent"),
+        (vec!["plot", file, "--iteration", "999"], 1, "out of bounds"),
+        (
+            vec!["plot", file, "--format", "gif", "--iteration", "1"],
+            1,
+            "--iteration applies",
+        ),
+        (
+            vec!["plot", file, "--zoom", "0"],
+            1,
+            "zoom must be positive",
+        ),
+        (vec!["plot", file, "--plots", "nonsense"], 1, "['nonsense']"),
+        (
+            vec!["plot", file, "--output", "/tmp/x.jpg"],
+            1,
+            "must end in .png",
+        ),
+        (
+            vec!["plot", file, "--batch-idx", "5"],
+            1,
+            "batch_idx=5 is out of bounds",
+        ),
+        (
+            vec!["plot", file, "--channel-idx", "3"],
+            1,
+            "channel_idx=3 is out of bounds",
+        ),
+        (
+            vec!["plot", file, "--format", "gif", "--framerate", "0"],
+            1,
+            "framerate must be positive",
+        ),
+        (
+            vec!["plot", file, "--format", "webp"],
+            2,
+            "invalid value 'webp'",
+        ),
+        (
+            vec!["plot", file, "--output", "/nonexistent/dir/x.png"],
+            1,
+            "cannot write /nonexistent/dir/x.png: No such file",
+        ),
+        (
+            vec!["examine", "/nonexistent"],
+            1,
+            "cannot read /nonexistent",
+        ),
+        (
+            vec!["examine", "/etc/hostname"],
+            1,
+            "is not a valid metamer safetensors file",
+        ),
+        (
+            vec!["study", "run", "/nonexistent.toml", "--out", "x"],
+            1,
+            "cannot read the plan",
+        ),
+        (vec!["study", "run", "plan.toml"], 2, "--out <OUT>"),
+        (
+            vec!["study", "run", "plan.toml", "--out", "x", "--jobs", "0"],
+            2,
+            "invalid value '0'",
+        ),
+    ];
+    for (args, code, expected) in cases {
+        let mut args = args;
+        if args[0] == "synth" && !args.contains(&"--out") {
+            args.extend(["--out", scratch.to_str().unwrap()]);
+            args.insert(1, "--quiet");
+        }
+        let output = Command::new(env!("CARGO_BIN_EXE_metamer"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {text}");
+        assert!(text.contains(expected), "{args:?}: {text}");
+        assert_eq!(text.trim_end().lines().count(), 1, "{args:?}: {text}");
+        assert!(!text.contains("panicked"), "{args:?}: {text}");
+    }
 }

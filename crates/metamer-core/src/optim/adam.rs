@@ -1,7 +1,7 @@
 use burn::tensor::{DType, Tensor, backend::Backend};
 
-use super::{Objective, PixelOptimizer, State, convert};
-use crate::Result;
+use super::{Objective, PixelOptimizer, State, convert, non_negative, python_float};
+use crate::{MetamerError, Result};
 
 /// Adam's and AdamW's hyper-parameters. `Default` is torch's, with plenoptic's learning rate
 /// (0.01, which plenoptic injects whenever none is given).
@@ -36,6 +36,25 @@ impl AdamConfig {
             amsgrad: true,
             ..Self::default()
         }
+    }
+
+    /// Checks the hyper-parameters as torch's `Adam` and `AdamW` do, with torch's messages.
+    ///
+    /// # Errors
+    /// [`MetamerError::Hyperparameter`] for a negative or NaN learning rate, epsilon or
+    /// weight decay, or a beta outside `[0, 1)`.
+    pub fn check(&self) -> Result<()> {
+        non_negative(self.lr, "learning rate")?;
+        non_negative(self.eps, "epsilon value")?;
+        for (index, beta) in [self.betas.0, self.betas.1].into_iter().enumerate() {
+            if !(0.0..1.0).contains(&beta) {
+                return Err(MetamerError::Hyperparameter(format!(
+                    "Invalid beta parameter at index {index}: {}",
+                    python_float(beta)
+                )));
+            }
+        }
+        non_negative(self.weight_decay, "weight_decay value")
     }
 
     /// torch's AdamW defaults (weight decay 0.01) with plenoptic's learning rate.

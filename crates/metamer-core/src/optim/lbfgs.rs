@@ -2,7 +2,7 @@ use std::collections::VecDeque;
 
 use burn::tensor::{DType, Tensor, backend::Backend};
 
-use super::{Objective, PixelOptimizer, State, convert};
+use super::{Objective, PixelOptimizer, State, convert, non_negative};
 use crate::{MetamerError, Result, tensor::scalar};
 
 /// How L-BFGS chooses its step length.
@@ -40,6 +40,23 @@ impl Default for LbfgsConfig {
             history_size: 100,
             line_search: LineSearch::None,
         }
+    }
+}
+
+impl LbfgsConfig {
+    /// Checks the learning rate as torch's `LBFGS` does, and that a step can iterate at all.
+    ///
+    /// # Errors
+    /// [`MetamerError::Hyperparameter`] for a negative or NaN learning rate, or a zero
+    /// `max_iter` or `history_size`.
+    pub fn check(&self) -> Result<()> {
+        non_negative(self.lr, "learning rate")?;
+        if self.max_iter == 0 || self.history_size == 0 {
+            return Err(MetamerError::Hyperparameter(
+                "L-BFGS needs max_iter and history_size of at least 1".to_string(),
+            ));
+        }
+        Ok(())
     }
 }
 

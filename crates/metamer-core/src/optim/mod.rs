@@ -16,7 +16,31 @@ pub use state::{State, StateTensor};
 
 use burn::tensor::{DType, Tensor, backend::Backend};
 
-use crate::Result;
+use crate::{MetamerError, Result};
+
+/// A float as Python prints it (`-1.0`, `nan`, `inf`), for torch's messages.
+fn python_float(value: f64) -> String {
+    if value.is_nan() {
+        "nan".to_string()
+    } else if value.is_infinite() {
+        if value > 0.0 { "inf" } else { "-inf" }.to_string()
+    } else {
+        format!("{value:?}")
+    }
+}
+
+/// torch's `if not 0.0 <= value: raise ValueError(f"Invalid {what}: {value}")`, which also
+/// refuses NaN.
+fn non_negative(value: f64, what: &str) -> Result<()> {
+    if value >= 0.0 {
+        Ok(())
+    } else {
+        Err(MetamerError::Hyperparameter(format!(
+            "Invalid {what}: {}",
+            python_float(value)
+        )))
+    }
+}
 
 /// The objective and its gradient at one pixel state.
 #[derive(Clone, Debug)]

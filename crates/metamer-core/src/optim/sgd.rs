@@ -1,7 +1,7 @@
 use burn::tensor::{DType, Tensor, backend::Backend};
 
-use super::{Objective, PixelOptimizer, State, convert};
-use crate::Result;
+use super::{Objective, PixelOptimizer, State, convert, non_negative};
+use crate::{MetamerError, Result};
 
 /// SGD's hyper-parameters: torch's defaults with plenoptic's learning rate.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,6 +24,26 @@ impl Default for SgdConfig {
             nesterov: false,
             maximize: false,
         }
+    }
+}
+
+impl SgdConfig {
+    /// Checks the hyper-parameters as torch's `SGD` does, with torch's messages (a NaN
+    /// learning rate, which torch lets through, is refused too).
+    ///
+    /// # Errors
+    /// [`MetamerError::Hyperparameter`] for a negative or NaN learning rate, momentum or
+    /// weight decay, or Nesterov momentum without momentum or with dampening.
+    pub fn check(&self) -> Result<()> {
+        non_negative(self.lr, "learning rate")?;
+        non_negative(self.momentum, "momentum value")?;
+        non_negative(self.weight_decay, "weight_decay value")?;
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            return Err(MetamerError::Hyperparameter(
+                "Nesterov momentum requires a momentum and zero dampening".to_string(),
+            ));
+        }
+        Ok(())
     }
 }
 

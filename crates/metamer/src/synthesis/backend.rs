@@ -37,7 +37,10 @@ pub fn on_backend<J: BackendJob>(
         #[cfg(feature = "ndarray")]
         (BackendChoice::Ndarray, DtypeChoice::F64) => job.run::<crate::backend::NdArray64>(),
         #[cfg(feature = "wgpu")]
-        (BackendChoice::Wgpu, _) => job.run::<crate::backend::Wgpu>(),
+        (BackendChoice::Wgpu, _) => {
+            wgpu_starts()?;
+            job.run::<crate::backend::Wgpu>()
+        }
         #[cfg(feature = "tch")]
         (BackendChoice::Tch, _) => job.run::<crate::backend::LibTorch>(),
         #[allow(unreachable_patterns)]
@@ -58,4 +61,31 @@ pub fn compiled_in(backend: BackendChoice) -> bool {
         BackendChoice::Wgpu => cfg!(feature = "wgpu"),
         BackendChoice::Tch => cfg!(feature = "tch"),
     }
+}
+
+/// Starts the wgpu device once, so that a machine without a usable adapter gets one line with
+/// the cure instead of the panics wgpu's runtime raises on its threads.
+#[cfg(feature = "wgpu")]
+fn wgpu_starts() -> Result<(), SynthesisError> {
+    use burn::tensor::Tensor;
+    // The runtime panics on its own threads too, so every panic is kept quiet while it starts;
+    // nothing else runs yet.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let started = std::panic::catch_unwind(|| {
+        Tensor::<burn::backend::Wgpu, 1>::zeros([1], &Default::default()).into_data()
+    });
+    std::panic::set_hook(hook);
+    started.map(|_| ()).map_err(|panic| {
+        let reason = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "no adapter".to_string());
+        SynthesisError::Settings(format!(
+            "the wgpu backend cannot start ({}); install a Vulkan driver (Debian: \
+             mesa-vulkan-drivers, whose lavapipe runs on the CPU) or use --backend ndarray",
+            reason.lines().next().unwrap_or_default().trim()
+        ))
+    })
 }

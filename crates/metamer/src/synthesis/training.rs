@@ -84,10 +84,12 @@ pub fn optimizer(
         if !options.trim().is_empty() {
             return Err("--optimizer-opt needs --optimizer".to_string());
         }
-        return Ok(OptimizerConfig::Adam(AdamConfig {
+        let config = AdamConfig {
             lr,
             ..AdamConfig::plenoptic()
-        }));
+        };
+        config.check().map_err(|e| e.to_string())?;
+        return Ok(OptimizerConfig::Adam(config));
     };
     let name = format!("{choice:?}").to_lowercase();
     let mut options = KeyValues::parse(&name, options)?;
@@ -101,6 +103,7 @@ pub fn optimizer(
                 },
             )?;
             options.finish(ADAM_KEYS)?;
+            config.check().map_err(|e| e.to_string())?;
             OptimizerConfig::Adam(config)
         }
         OptimizerChoice::Adamw => {
@@ -112,6 +115,7 @@ pub fn optimizer(
                 },
             )?;
             options.finish(ADAM_KEYS)?;
+            config.check().map_err(|e| e.to_string())?;
             OptimizerConfig::AdamW(config)
         }
         OptimizerChoice::Sgd => {
@@ -125,9 +129,7 @@ pub fn optimizer(
                 maximize: options.flag("maximize")?.unwrap_or(base.maximize),
             };
             options.finish(SGD_KEYS)?;
-            if config.nesterov && (config.momentum <= 0.0 || config.dampening != 0.0) {
-                return Err("Nesterov momentum requires a momentum and zero dampening".to_string());
-            }
+            config.check().map_err(|e| e.to_string())?;
             OptimizerConfig::Sgd(config)
         }
         OptimizerChoice::Lbfgs => {
@@ -155,9 +157,7 @@ pub fn optimizer(
                 line_search,
             };
             options.finish(LBFGS_KEYS)?;
-            if config.max_iter == 0 || config.history_size == 0 {
-                return Err("L-BFGS needs max_iter and history_size of at least 1".to_string());
-            }
+            config.check().map_err(|e| e.to_string())?;
             OptimizerConfig::Lbfgs(config)
         }
     };
