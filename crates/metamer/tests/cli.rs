@@ -1238,3 +1238,31 @@ fn bad_values_of_every_command_give_one_line() {
         assert!(!text.contains("panicked"), "{args:?}: {text}");
     }
 }
+
+/// `--backend wgpu` where no Vulkan driver can be found: one line saying so and how to mend it.
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_wgpu_backend_without_an_adapter_says_so_in_one_line() {
+    let out = temp_dir("no-adapter");
+    let output = Command::new(env!("CARGO_BIN_EXE_metamer"))
+        .args([
+            "synth",
+            "--quiet",
+            "--max-iter",
+            "1",
+            "--backend",
+            "wgpu",
+            "--out",
+        ])
+        .arg(&out)
+        // The Vulkan loader then finds no driver, lavapipe included.
+        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+        .env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+        .output()
+        .unwrap();
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    assert!(text.contains("the wgpu backend cannot start"), "{text}");
+    assert!(text.contains("mesa-vulkan-drivers"), "{text}");
+}

@@ -42,6 +42,22 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Writes `folder/plan.toml`.
+fn write_plan(folder: &Path, text: &str) -> PathBuf {
+    let path = folder.join("plan.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A plan of Gaussian(5) syntheses of `a.npy` long enough to be stopped mid-run.
+fn long_plan(iterations: usize, checkpoint_every: usize, seeds: &str) -> String {
+    format!(
+        "[defaults]\nimage = \"a.npy\"\nmodel = \"gaussian:kernel_size=5\"\n\
+         max-iter = {iterations}\ncheckpoint-every = {checkpoint_every}\nstop-criterion = -1\n\
+         [grid]\nseed = [{seeds}]\n"
+    )
+}
+
 /// The summary as `id → row`, each row `column → value`.
 fn summary(dir: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
     let text = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
@@ -261,14 +277,12 @@ fn a_local_study_matches_synth_alone_and_records_failures() {
     write_image(&folder, "a.npy", 32, 3);
     std::fs::create_dir_all(folder.join("photos")).unwrap();
     write_image(&folder.join("photos"), "b.npy", 32, 7);
-    let plan_path = folder.join("plan.toml");
-    std::fs::write(
-        &plan_path,
+    let plan_path = write_plan(
+        &folder,
         "[defaults]\nmodel = \"gaussian:kernel_size=5\"\nmax-iter = 30\ncheckpoint-every = 7\n\
          [grid]\nimage = [\"a.npy\", \"photos/b.npy\"]\nseed = [0, 1]\n\
          [[job]]\nimage = \"a.npy\"\nlr = 1e30\n",
-    )
-    .unwrap();
+    );
     let out = folder.join("out");
     let run = || {
         metamer(&[
@@ -373,13 +387,11 @@ fn a_crashing_job_fails_alone() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&worker, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let plan_path = folder.join("plan.toml");
-    std::fs::write(
-        &plan_path,
+    let plan_path = write_plan(
+        &folder,
         "[defaults]\nmodel = \"gaussian:kernel_size=3\"\nmax-iter = 5\n\
          [grid]\nimage = [\"crash.npy\", \"fine.npy\"]\n",
-    )
-    .unwrap();
+    );
     let plan = Plan::load(&plan_path).unwrap();
     let dir = StudyDir::new(folder.join("out"));
     let report = study::run(
@@ -410,13 +422,11 @@ fn a_crashing_job_fails_alone() {
 fn in_process_jobs_match_job_processes() {
     let folder = temp_dir("in-process");
     write_image(&folder, "a.npy", 24, 3);
-    let plan_path = folder.join("plan.toml");
-    std::fs::write(
-        &plan_path,
+    let plan_path = write_plan(
+        &folder,
         "[defaults]\nimage = \"a.npy\"\nmodel = \"gaussian:kernel_size=3\"\nmax-iter = 12\n\
          [grid]\nseed = [0, 1]\n",
-    )
-    .unwrap();
+    );
     let plan = Plan::load(&plan_path).unwrap();
     let inside = StudyDir::new(folder.join("inside"));
     let outside = StudyDir::new(folder.join("outside"));
@@ -449,13 +459,7 @@ fn a_study_killed_mid_run_resumes_exactly() {
     use std::os::unix::process::CommandExt;
     let folder = temp_dir("killed");
     write_image(&folder, "a.npy", 48, 3);
-    let plan_path = folder.join("plan.toml");
-    std::fs::write(
-        &plan_path,
-        "[defaults]\nimage = \"a.npy\"\nmodel = \"gaussian:kernel_size=5\"\nmax-iter = 1500\n\
-         checkpoint-every = 25\nstop-criterion = -1\n[grid]\nseed = [0, 1, 2]\n",
-    )
-    .unwrap();
+    let plan_path = write_plan(&folder, &long_plan(1500, 25, "0, 1, 2"));
     let out = folder.join("out");
     let plan = Plan::load(&plan_path).unwrap();
     let dir = StudyDir::new(&out);
@@ -519,13 +523,7 @@ fn a_study_killed_mid_run_resumes_exactly() {
 fn a_terminated_study_checkpoints_and_continues() {
     let folder = temp_dir("terminated");
     write_image(&folder, "a.npy", 48, 5);
-    let plan_path = folder.join("plan.toml");
-    std::fs::write(
-        &plan_path,
-        "[defaults]\nimage = \"a.npy\"\nmodel = \"gaussian:kernel_size=5\"\nmax-iter = 2000\n\
-         checkpoint-every = 1000\nstop-criterion = -1\n[grid]\nseed = [4, 5]\n",
-    )
-    .unwrap();
+    let plan_path = write_plan(&folder, &long_plan(2000, 10, "4, 5"));
     let out = folder.join("out");
     let plan = Plan::load(&plan_path).unwrap();
     let dir = StudyDir::new(&out);
@@ -536,12 +534,12 @@ fn a_terminated_study_checkpoints_and_continues() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("both jobs to start", Duration::from_secs(60), || {
+    // Both synthesizing: a job stopped before its first iteration has nothing to save.
+    wait_for("both jobs to checkpoint", Duration::from_secs(120), || {
         plan.jobs
             .iter()
-            .all(|job| dir.status(&job.id).0 == Status::Running)
+            .all(|job| dir.job(&job.id).join("synthesis.safetensors").exists())
     });
-    std::thread::sleep(Duration::from_millis(300));
     let signalled = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -573,13 +571,11 @@ fn a_terminated_study_checkpoints_and_continues() {
 fn concurrent_runners_and_shards_share_the_jobs() {
     let folder = temp_dir("concurrent");
     write_image(&folder, "a.npy", 32, 3);
-    let plan_path = folder.join("plan.toml");
-    std::fs::write(
-        &plan_path,
+    let plan_path = write_plan(
+        &folder,
         "[defaults]\nimage = \"a.npy\"\nmodel = \"gaussian:kernel_size=5\"\nmax-iter = 60\n\
          [grid]\nseed = [0, 1, 2, 3, 4, 5]\n",
-    )
-    .unwrap();
+    );
     let plan = Plan::load(&plan_path).unwrap();
     let out = folder.join("out");
     let start = |extra: &[&str]| {

@@ -67,25 +67,40 @@ pub fn compiled_in(backend: BackendChoice) -> bool {
 /// the cure instead of the panics wgpu's runtime raises on its threads.
 #[cfg(feature = "wgpu")]
 fn wgpu_starts() -> Result<(), SynthesisError> {
+    use std::sync::{Arc, Mutex};
+
     use burn::tensor::Tensor;
-    // The runtime panics on its own threads too, so every panic is kept quiet while it starts;
-    // nothing else runs yet.
+    // The runtime panics on its own threads (the first panic says why), and the caller then
+    // fails on a closed channel; every panic is kept quiet while it starts, and the first one
+    // kept as the reason. Nothing else runs yet.
+    let first = Arc::new(Mutex::new(None::<String>));
+    let seen = Arc::clone(&first);
     let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()));
+        if let (Ok(mut slot), Some(message)) = (seen.lock(), message) {
+            slot.get_or_insert(message);
+        }
+    }));
     let started = std::panic::catch_unwind(|| {
         Tensor::<burn::backend::Wgpu, 1>::zeros([1], &Default::default()).into_data()
     });
     std::panic::set_hook(hook);
-    started.map(|_| ()).map_err(|panic| {
-        let reason = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "no adapter".to_string());
-        SynthesisError::Settings(format!(
-            "the wgpu backend cannot start ({}); install a Vulkan driver (Debian: \
-             mesa-vulkan-drivers, whose lavapipe runs on the CPU) or use --backend ndarray",
-            reason.lines().next().unwrap_or_default().trim()
-        ))
-    })
+    if started.is_ok() {
+        return Ok(());
+    }
+    let reason = first
+        .lock()
+        .ok()
+        .and_then(|slot| slot.clone())
+        .unwrap_or_else(|| "no adapter".to_string());
+    Err(SynthesisError::Settings(format!(
+        "the wgpu backend cannot start ({}); install a Vulkan driver (Debian: \
+         mesa-vulkan-drivers, whose lavapipe runs on the CPU) or use --backend ndarray",
+        reason.lines().next().unwrap_or_default().trim()
+    )))
 }

@@ -409,13 +409,13 @@ fn synthesize<B: AutodiffBackend + HostBackend>(
         })
     } else {
         met.synthesize_with(settings, remaining, |met, info| {
-            let iterations = met.gradient_norm().len();
-            let due_by_count = settings.checkpoint_every > 0
-                && iterations.is_multiple_of(settings.checkpoint_every);
-            let due_by_time = options
-                .checkpoint_interval
-                .is_some_and(|interval| last_checkpoint.elapsed() >= interval);
-            if due_by_count || due_by_time {
+            let due = checkpoint_due(
+                met.gradient_norm().len(),
+                settings.checkpoint_every,
+                last_checkpoint.elapsed(),
+                options.checkpoint_interval,
+            );
+            if due {
                 if let Err(error) = write_synthesis(met, settings, &options.out, false) {
                     checkpoint_error = Some(error);
                     return ControlFlow::Break(());
@@ -479,6 +479,18 @@ fn synthesize<B: AutodiffBackend + HostBackend>(
         loss: losses.last().copied(),
         converged,
     })
+}
+
+/// Whether a checkpoint is due after `iterations`: every `every` iterations (0: never by
+/// count), and whenever `interval` has passed since the last one.
+fn checkpoint_due(
+    iterations: usize,
+    every: usize,
+    since_last: Duration,
+    interval: Option<Duration>,
+) -> bool {
+    let by_count = every > 0 && iterations.is_multiple_of(every);
+    by_count || interval.is_some_and(|interval| since_last >= interval)
 }
 
 /// Prints a warning on stderr unless `quiet`.
@@ -615,6 +627,18 @@ fn write_synthesis<B: AutodiffBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checkpoints_come_by_count_and_by_time() {
+        let minute = Some(Duration::from_secs(60));
+        let seconds = Duration::from_secs;
+        assert!(checkpoint_due(10, 5, seconds(0), None));
+        assert!(!checkpoint_due(11, 5, seconds(0), None));
+        assert!(!checkpoint_due(11, 0, seconds(3600), None));
+        assert!(checkpoint_due(11, 5, seconds(60), minute));
+        assert!(!checkpoint_due(11, 0, seconds(59), minute));
+        assert!(checkpoint_due(11, 0, seconds(61), minute));
+    }
 
     #[test]
     fn dtypes_the_device_lacks_are_refused_in_one_line() {
