@@ -11,10 +11,6 @@ use metamer_models::{
     CenterSurroundConfig, FrontEndConfig, FrontEndKind, GaussianConfig, HostBackend,
     LaplacianPyramid, LinearConfig, ModelError, ModelWarning, Padding, disk,
 };
-#[cfg(feature = "tch")]
-use metamer_tests::Tch;
-#[cfg(feature = "wgpu")]
-use metamer_tests::Wgpu;
 use metamer_tests::{
     Flex, NdArray, NdArray64, assert_history, assert_scaled_close, floats, json, npy, relative_l2,
 };
@@ -151,10 +147,9 @@ fn outputs_and_gradients<B: AutodiffBackend + HostBackend>(
     }
 }
 
-#[test]
-fn ndarray_f32() {
-    outputs_and_gradients::<NdArray>(DType::F32, 1e-5, 1e-4);
-}
+metamer_tests::test_on_backends!(
+    outputs_and_gradients_f32 => outputs_and_gradients(DType::F32, 1e-5, 1e-4),
+);
 
 #[test]
 fn ndarray_f64() {
@@ -162,25 +157,8 @@ fn ndarray_f64() {
 }
 
 #[test]
-fn flex_f32() {
-    outputs_and_gradients::<Flex>(DType::F32, 1e-5, 1e-4);
-}
-
-#[test]
 fn flex_f64() {
     outputs_and_gradients::<Flex>(DType::F64, 1e-10, 1e-10);
-}
-
-#[cfg(feature = "wgpu")]
-#[test]
-fn f32_on_wgpu() {
-    outputs_and_gradients::<Wgpu>(DType::F32, 1e-5, 1e-4);
-}
-
-#[cfg(feature = "tch")]
-#[test]
-fn f32_on_tch() {
-    outputs_and_gradients::<Tch>(DType::F32, 1e-5, 1e-4);
 }
 
 /// Parameters drawn at construction equal plenoptic's for the same seed.

@@ -7,11 +7,9 @@ use metamer_core::{rng, set_seed, tensor::to_f64};
 use metamer_models::HostBackend;
 use metamer_models::portilla_simoncelli::{Scale, Statistic};
 use metamer_models::{PortillaSimoncelli, PortillaSimoncelliConfig};
-#[cfg(feature = "tch")]
-use metamer_tests::Tch;
-#[cfg(feature = "wgpu")]
-use metamer_tests::Wgpu;
-use metamer_tests::{Flex, NdArray, NdArray64, Value, floats, json, npy, sample_image};
+use metamer_tests::{
+    Flex, NdArray, NdArray64, Value, floats, json, npy, sample_image, test_on_backends,
+};
 
 fn config(case: &Value, shape: [usize; 2]) -> PortillaSimoncelliConfig {
     let options = &case["options"];
@@ -108,27 +106,9 @@ fn against_plenoptic<B: AutodiffBackend + HostBackend>(dtype: DType, bound: f64,
     }
 }
 
-#[test]
-fn float32_statistics_match_plenoptic_on_ndarray() {
-    against_plenoptic::<NdArray>(DType::F32, 1e-5, 1e-5);
-}
-
-#[test]
-fn float32_statistics_match_plenoptic_on_flex() {
-    against_plenoptic::<Flex>(DType::F32, 1e-5, 1e-5);
-}
-
-#[cfg(feature = "wgpu")]
-#[test]
-fn float32_statistics_match_plenoptic_on_wgpu() {
-    against_plenoptic::<Wgpu>(DType::F32, 1e-5, 1e-5);
-}
-
-#[cfg(feature = "tch")]
-#[test]
-fn float32_statistics_match_plenoptic_on_tch() {
-    against_plenoptic::<Tch>(DType::F32, 1e-5, 1e-5);
-}
+test_on_backends!(
+    float32_statistics_match_plenoptic => against_plenoptic(DType::F32, 1e-5, 1e-5),
+);
 
 #[test]
 fn float64_statistics_match_plenoptic() {
@@ -167,22 +147,7 @@ fn textures<B: AutodiffBackend + HostBackend>(dtype: DType, float64_bound: f64) 
     }
 }
 
-#[test]
-fn float32_texture_statistics_match_plenoptic() {
-    textures::<NdArray>(DType::F32, 1e-6);
-}
-
-#[cfg(feature = "wgpu")]
-#[test]
-fn float32_texture_statistics_match_plenoptic_on_wgpu() {
-    textures::<Wgpu>(DType::F32, 1e-6);
-}
-
-#[cfg(feature = "tch")]
-#[test]
-fn float32_texture_statistics_match_plenoptic_on_tch() {
-    textures::<Tch>(DType::F32, 1e-6);
-}
+test_on_backends!(float32_texture_statistics_match_plenoptic => textures(DType::F32, 1e-6));
 
 #[test]
 fn float64_texture_statistics_match_plenoptic() {
@@ -566,22 +531,15 @@ fn texture_synthesis<B: AutodiffBackend + HostBackend>(
 
 const ALL: usize = usize::MAX;
 
-#[test]
-fn adam_texture_synthesis_matches_plenoptic() {
-    texture_synthesis::<NdArray>("adam", DType::F32, Optimizer::Adam(0.01), None, ALL);
-}
-
-#[cfg(feature = "wgpu")]
-#[test]
-fn adam_texture_synthesis_matches_plenoptic_on_wgpu() {
-    texture_synthesis::<Wgpu>("adam", DType::F32, Optimizer::Adam(0.01), None, ALL);
-}
-
-#[cfg(feature = "tch")]
-#[test]
-fn adam_texture_synthesis_matches_plenoptic_on_tch() {
-    texture_synthesis::<Tch>("adam", DType::F32, Optimizer::Adam(0.01), None, ALL);
-}
+test_on_backends!(
+    adam_texture_synthesis_matches_plenoptic => texture_synthesis(
+        "adam",
+        DType::F32,
+        Optimizer::Adam(0.01),
+        None,
+        ALL
+    ),
+);
 
 /// L-BFGS on the texture objective is chaotic: plenoptic itself, started from its initial
 /// image changed by 1e-15 relative, drifts 2e-3 away by iteration 15 (the fixture records

@@ -6,12 +6,8 @@ use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
 use metamer_core::{rng, set_seed, tensor::to_f64};
 use metamer_models::HostBackend;
 use metamer_models::{Band, Level, Pyramid, SteerablePyramid, SteerablePyramidConfig};
-#[cfg(feature = "tch")]
-use metamer_tests::Tch;
-#[cfg(feature = "wgpu")]
-use metamer_tests::Wgpu;
 use metamer_tests::{
-    Flex, NdArray, NdArray64, Value, assert_scaled_close, floats, json, npy, relative_l2,
+    NdArray64, Value, assert_scaled_close, floats, json, npy, relative_l2, test_on_backends,
 };
 
 fn config(case: &Value, shape: [usize; 2]) -> SteerablePyramidConfig {
@@ -116,27 +112,7 @@ fn against_plenoptic<B: AutodiffBackend + HostBackend>(dtype: DType, rtol: f64, 
     }
 }
 
-#[test]
-fn float32_matches_plenoptic_on_ndarray() {
-    against_plenoptic::<NdArray>(DType::F32, 1e-5, 1e-4);
-}
-
-#[test]
-fn float32_matches_plenoptic_on_flex() {
-    against_plenoptic::<Flex>(DType::F32, 1e-5, 1e-4);
-}
-
-#[cfg(feature = "wgpu")]
-#[test]
-fn float32_matches_plenoptic_on_wgpu() {
-    against_plenoptic::<Wgpu>(DType::F32, 1e-5, 1e-4);
-}
-
-#[cfg(feature = "tch")]
-#[test]
-fn float32_matches_plenoptic_on_tch() {
-    against_plenoptic::<Tch>(DType::F32, 1e-5, 1e-4);
-}
+test_on_backends!(float32_matches_plenoptic => against_plenoptic(DType::F32, 1e-5, 1e-4));
 
 #[test]
 fn float64_matches_plenoptic() {
@@ -385,23 +361,13 @@ fn signal_helpers<B: AutodiffBackend + HostBackend>(dtype: DType, rtol: f64, ele
 }
 
 #[test]
-fn fourier_helpers_match_plenoptic() {
+fn float64_fourier_helpers_match_plenoptic() {
     signal_helpers::<NdArray64>(DType::F64, 1e-10, 1e-9);
-    signal_helpers::<NdArray>(DType::F32, 1e-5, 1e-4);
-    signal_helpers::<Flex>(DType::F32, 1e-5, 1e-4);
 }
 
-#[cfg(feature = "wgpu")]
-#[test]
-fn fourier_helpers_match_plenoptic_on_wgpu() {
-    signal_helpers::<Wgpu>(DType::F32, 1e-5, 1e-4);
-}
-
-#[cfg(feature = "tch")]
-#[test]
-fn fourier_helpers_match_plenoptic_on_tch() {
-    signal_helpers::<Tch>(DType::F32, 1e-5, 1e-4);
-}
+test_on_backends!(
+    float32_fourier_helpers_match_plenoptic => signal_helpers(DType::F32, 1e-5, 1e-4),
+);
 
 #[test]
 fn fourier_helpers_refuse_what_plenoptic_refuses() {

@@ -20,8 +20,40 @@ pub type Tch = burn::backend::Autodiff<burn::backend::LibTorch<f32>>;
 /// Instantiates a generic test body `fn name<B: AutodiffBackend>()` once per backend, as
 /// `name::ndarray`, `name::flex`, `name::on_wgpu`, `name::on_tch` (the last two with their
 /// features; `cargo xtask test -- on_wgpu` selects by those names).
+///
+/// `test_on_backends!(test => body(DType::F32, 1e-5, 1e-4))` does the same for a body that
+/// takes the dtype and tolerances, each backend with the same arguments, as `test::ndarray` and
+/// so on.
 #[macro_export]
 macro_rules! test_on_backends {
+    ($($test:ident => $body:ident($($arg:expr),* $(,)?)),+ $(,)?) => {$(
+        mod $test {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[test]
+            fn ndarray() {
+                super::$body::<$crate::NdArray>($($arg),*);
+            }
+
+            #[test]
+            fn flex() {
+                super::$body::<$crate::Flex>($($arg),*);
+            }
+
+            #[cfg(feature = "wgpu")]
+            #[test]
+            fn on_wgpu() {
+                super::$body::<$crate::Wgpu>($($arg),*);
+            }
+
+            #[cfg(feature = "tch")]
+            #[test]
+            fn on_tch() {
+                super::$body::<$crate::Tch>($($arg),*);
+            }
+        }
+    )+};
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             #[test]
