@@ -1,4 +1,4 @@
-//! plenoptic's metamer tests (spec section 11) that need no reference numbers: bookkeeping,
+//! plenoptic's metamer tests (its `tests/test_metamers.py`) that need no reference numbers: bookkeeping,
 //! shapes, warnings, errors and the extension seams, on every CPU backend.
 
 use burn::{

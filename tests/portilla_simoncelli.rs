@@ -156,7 +156,7 @@ fn float64_texture_statistics_match_plenoptic() {
 
 #[test]
 fn reptile_skin_reference_values() {
-    // The values plenoptic's documentation gives (spec MOD14).
+    // The values plenoptic's documentation gives.
     let Some(image) = sample_image::<burn::backend::NdArray>("reptile_skin", DType::F32) else {
         return;
     };
@@ -630,7 +630,7 @@ fn ctf_options(
 #[test]
 fn coarse_to_fine_scale_lists_and_timing() {
     use metamer_core::{CoarseToFine, MetamerCtf};
-    // plenoptic's scale lists (spec C2) and its documented timing (C7: five iterations, no
+    // plenoptic's scale lists (`MetamerCTF.scales`) and its documented timing (C7: five iterations, no
     // criterion, two iterations per scale).
     let together = MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
     assert_eq!(
@@ -904,7 +904,7 @@ fn dropped_autocorrelation_entries_are_duplicates() {
     }
 }
 
-/// plenoptic's `plot_representation` summary (spec MOD16): on all-ones statistics each
+/// plenoptic's `plot_representation` summary: on all-ones statistics each
 /// correlation panel holds the square root of the number of kept entries it sums.
 #[test]
 fn figure_groups_summarise_like_plenoptic() {

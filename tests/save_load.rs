@@ -1,4 +1,4 @@
-//! Saving and loading a synthesis (spec S1–S5): resuming is bit for bit, and a load into a
+//! Saving and loading a synthesis (plenoptic's `Metamer.save` and `load`): resuming is bit for bit, and a load into a
 //! different synthesis is refused (or warned about) with plenoptic's messages.
 
 use std::path::PathBuf;

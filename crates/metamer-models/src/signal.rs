@@ -44,7 +44,8 @@ fn check_crop(h: usize, w: usize, size: usize) -> Result<()> {
 /// The circular autocorrelation over the last two axes, zero shift at the centre
 /// `(h/2, w/2)`, divided by `h·w` (so the centre is the mean square), as plenoptic's
 /// `autocorrelation`. Odd widths are refused: there plenoptic's inverse real FFT silently
-/// returns a non-circular result one column narrower (spec §14 Q9).
+/// returns a non-circular result one column narrower
+/// (docs/plenoptic-quirks.md#odd-autocorrelation).
 pub fn autocorrelation<B: HostBackend, const D: usize>(x: Tensor<B, D>) -> Result<Tensor<B, D>> {
     let dims = x.dims();
     let (h, w) = (dims[D - 2], dims[D - 1]);
@@ -132,7 +133,8 @@ impl CentredMap {
 
 /// plenoptic's `expand` as a spectral map: the centred spectrum, times `factor²`, placed in
 /// a larger zero spectrum, its first row and column halved and mirrored to the far side
-/// (reversed, not conjugated; spec §14 Q8); the inverse transform's `1 / (H·W)` included.
+/// (reversed, not conjugated; docs/plenoptic-quirks.md#expand-mirror); the inverse
+/// transform's `1 / (H·W)` included.
 pub(crate) fn expand_map(
     factor: f64,
     [h, w]: [usize; 2],
@@ -192,7 +194,8 @@ pub(crate) fn shrink_map(factor: usize, [h, w]: [usize; 2]) -> Arc<SpectralMap> 
 
 /// Fourier up-sampling by `factor` (plenoptic's `expand`): the centred spectrum, times
 /// `factor²`, is placed in a larger zero spectrum, its first row and column halved and
-/// mirrored to the far side (reversed, not conjugated, as plenoptic does; spec §14 Q8).
+/// mirrored to the far side (reversed, not conjugated, as plenoptic does;
+/// docs/plenoptic-quirks.md#expand-mirror).
 pub fn expand<B: HostBackend, const D: usize>(
     x: Complex<B, D>,
     factor: f64,

@@ -426,7 +426,7 @@ impl<B: HostBackend> SteerablePyramid<B> {
             if scale.crop.is_none() && !self.tight_frame {
                 coarser = coarser.mul_scalar(0.5);
             }
-            // plenoptic writes this into a complex64 grid whatever the dtype (spec §14 Q7);
+            // plenoptic writes this into a complex64 grid whatever the dtype (docs/plenoptic-quirks.md#complex64-reconstruction);
             // float64 results keep that rounding so they match its reference values.
             let coarser = coarser
                 .mul_real(broadcast2(scale.lomask.clone()))

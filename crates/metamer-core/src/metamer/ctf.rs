@@ -1,4 +1,4 @@
-//! Coarse-to-fine synthesis (plenoptic's `MetamerCTF`, spec C1–C7): the optimizer first
+//! Coarse-to-fine synthesis (plenoptic's `MetamerCTF`): the optimizer first
 //! sees only the coarsest statistics, then each finer scale in turn, then all of them, while
 //! the recorded loss is always the full objective.
 
@@ -350,7 +350,8 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     }
 
     /// plenoptic's extra convergence condition: "all" reached and run for more than
-    /// `ctf_iters_to_check` iterations, counted from this call's loop index (spec §14 Q3).
+    /// `ctf_iters_to_check` iterations, counted from this call's loop index
+    /// (docs/plenoptic-quirks.md#ctf-loop-index).
     pub(super) fn ctf_long_enough(&self, call_iteration: usize, run: &CtfRun) -> bool {
         let Some(state) = self.ctf.as_ref() else {
             return true;

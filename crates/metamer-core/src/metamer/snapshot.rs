@@ -1,5 +1,5 @@
 //! A synthesis as plain values, for saving it and continuing it later (plenoptic's `save` and
-//! `load`, spec S1–S5), with plenoptic's checks that the loading object is the same synthesis.
+//! `load`), with plenoptic's checks that the loading object is the same synthesis.
 
 use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
 use serde::{Deserialize, Serialize};
@@ -97,7 +97,7 @@ fn flat(representation: &Representation<impl burn::tensor::backend::Backend>) ->
 }
 
 impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
-    /// The synthesis as plain values (plenoptic's `save` content, spec S1).
+    /// The synthesis as plain values (plenoptic's `save` content).
     pub fn snapshot(&self) -> Result<Snapshot> {
         let (loss, penalty, model) = self.behaviour(&self.image, &self.target)?;
         Ok(Snapshot {
@@ -138,7 +138,8 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         }
     }
 
-    /// What the loss, penalty and model give on an image and target (spec S1's io outputs).
+    /// What the loss, penalty and model give on an image and target (the outputs plenoptic's
+    /// `save` keeps to check a load).
     fn behaviour(
         &self,
         image: &Tensor<Inner<B>, D>,
@@ -168,8 +169,8 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         ))
     }
 
-    /// Continues a saved synthesis in this just-constructed object (plenoptic's `load`, spec
-    /// S2–S4): the image, penalty weight, loss, penalty and model must match the saved ones
+    /// Continues a saved synthesis in this just-constructed object (plenoptic's `load`): the
+    /// image, penalty weight, loss, penalty and model must match the saved ones
     /// (checked in plenoptic's order); with `raise_on_checks = false` mismatches become the
     /// returned warnings and the saved values win. The optimizer and scheduler are rebuilt
     /// from their saved state, so synthesis resumes exactly.

@@ -1,4 +1,5 @@
-//! The layout of Portilla–Simoncelli texture statistics (spec MOD15): the statistic groups in
+//! The layout of Portilla–Simoncelli texture statistics (plenoptic's
+//! `PortillaSimoncelli.convert_to_dict`): the statistic groups in
 //! representation order, their shapes, and which entries are kept once redundant
 //! (point-symmetric) autocorrelation values are dropped.
 
@@ -181,7 +182,7 @@ mod tests {
     fn counts_match_plenoptic() {
         // plenoptic's defaults (spatial_corr_width 7) give 710 statistics.
         assert_eq!(layout(4, 4, 7).count(), 710);
-        // The closed form of spec MOD15 for other sizes, including one scale.
+        // The closed form of the layout for other sizes, including one scale.
         for (n, o, w) in [(3, 4, 7), (1, 2, 5), (2, 3, 6), (4, 4, 9)] {
             let a = autocorrelation_mask(w).iter().filter(|k| **k).count();
             let expected = 6
@@ -198,7 +199,8 @@ mod tests {
 
     #[test]
     fn shapes_match_plenoptic_dictionaries() {
-        // plenoptic's convert_to_dict shapes for n_scales=3 (spec MOD14), per batch and channel.
+        // plenoptic's convert_to_dict shapes for n_scales=3 (from its documentation), per
+        // batch and channel.
         let l = layout(3, 4, 7);
         let shapes: Vec<Vec<usize>> = Statistic::ALL.iter().map(|s| l.shape(*s)).collect();
         assert_eq!(

@@ -1,4 +1,5 @@
-//! The losses plenoptic recommends for texture metamers (spec L4, L5): an L2 norm of
+//! The losses plenoptic recommends for texture metamers (`portilla_simoncelli_loss_factory`,
+//! `groupwise_relative_l2_norm_factory`): an L2 norm of
 //! statistics weighted per group, so groups of very different magnitudes all count.
 
 use burn::tensor::{ElementConversion, Tensor, TensorData, backend::AutodiffBackend};

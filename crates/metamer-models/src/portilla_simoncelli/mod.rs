@@ -1,4 +1,5 @@
-//! plenoptic's Portilla–Simoncelli texture model (spec MOD13–MOD15): marginal pixel
+//! plenoptic's Portilla–Simoncelli texture model (`plenoptic.simulate.PortillaSimoncelli`):
+//! marginal pixel
 //! statistics and the auto- and cross-correlations of a complex steerable pyramid's
 //! magnitudes, real parts and partial reconstructions, 710 numbers per image at the
 //! defaults.
@@ -146,7 +147,8 @@ impl PortillaSimoncelliConfig {
             )));
         }
         if coarsest_w % 2 != 0 {
-            // plenoptic's autocorrelation of an odd-width lowpass is not circular (spec §14 Q9).
+            // plenoptic's autocorrelation of an odd-width lowpass is not circular
+            // (docs/plenoptic-quirks.md#odd-autocorrelation).
             return Err(ModelError::Texture(format!(
                 "the lowpass residual is {coarsest_h}x{coarsest_w}; its autocorrelation needs an \
                  even width: use an image width divisible by 2^{}",

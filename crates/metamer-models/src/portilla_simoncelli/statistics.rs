@@ -26,7 +26,8 @@ pub(crate) trait Real: Planned + Float + kernels::Lanes {
     fn wide(self) -> f64;
     fn narrow(value: f64) -> Self;
     /// plenoptic builds the reconstructions' spectra in a complex64 grid whatever the dtype
-    /// (spec §14 Q7), so float64 values, and their gradients, are rounded to float32 there.
+    /// (docs/plenoptic-quirks.md#complex64-reconstruction), so float64 values, and their
+    /// gradients, are rounded to float32 there.
     fn through_complex64(self) -> Self;
 }
 
