@@ -1,5 +1,5 @@
-//! plenoptic's metamer tests (its `tests/test_metamers.py`) that need no reference numbers: bookkeeping,
-//! shapes, warnings, errors and the extension seams, on every CPU backend.
+//! plenoptic's metamer tests (its `tests/test_metamers.py`) that need no reference numbers:
+//! bookkeeping, shapes, warnings, errors and the extension seams, on every CPU backend.
 
 use burn::{
     nn::conv::{Conv2d, Conv2dConfig},

@@ -630,8 +630,8 @@ fn ctf_options(
 #[test]
 fn coarse_to_fine_scale_lists_and_timing() {
     use metamer_core::{CoarseToFine, MetamerCtf};
-    // plenoptic's scale lists (`MetamerCTF.scales`) and its documented timing (C7: five iterations, no
-    // criterion, two iterations per scale).
+    // plenoptic's scale lists (`MetamerCTF.scales`) and its documented timing (five
+    // iterations, no criterion, two iterations per scale).
     let together = MetamerCtf::new(small_texture(), small_model(), CoarseToFine::Together).unwrap();
     assert_eq!(
         together.scales(),

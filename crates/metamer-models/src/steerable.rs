@@ -426,8 +426,9 @@ impl<B: HostBackend> SteerablePyramid<B> {
             if scale.crop.is_none() && !self.tight_frame {
                 coarser = coarser.mul_scalar(0.5);
             }
-            // plenoptic writes this into a complex64 grid whatever the dtype (docs/plenoptic-quirks.md#complex64-reconstruction);
-            // float64 results keep that rounding so they match its reference values.
+            // plenoptic writes this into a complex64 grid whatever the dtype; float64 results
+            // keep that rounding so they match its reference values
+            // (docs/plenoptic-quirks.md#complex64-reconstruction).
             let coarser = coarser
                 .mul_real(broadcast2(scale.lomask.clone()))
                 .map(round_to_f32);
