@@ -39,17 +39,21 @@ pub fn validate_input<B: Backend, const D: usize>(
 /// Runs `f`, turning a panic inside user code into an error naming the call.
 pub(crate) fn guarded<T>(what: &'static str, shape: &[usize], f: impl FnOnce() -> T) -> Result<T> {
     catch_quietly(f).map_err(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "it panicked".to_string());
+        let message = panic_message(&*panic).unwrap_or_else(|| "it panicked".to_string());
         MetamerError::CallFailed {
             what,
             shape: shape.to_vec(),
             message,
         }
     })
+}
+
+/// The text a panic was raised with (`panic!` gives a `&str` or a `String`), if any.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
 }
 
 thread_local! {

@@ -58,6 +58,26 @@ fn long_plan(iterations: usize, checkpoint_every: usize, seeds: &str) -> String 
     )
 }
 
+/// A study of [`long_plan`] jobs on a 48×48 image in a fresh folder named `name`: the plan's
+/// path, the results folder, the plan and the study folder.
+fn long_study(name: &str, step: usize, plan: &str) -> (PathBuf, PathBuf, Plan, StudyDir) {
+    let folder = temp_dir(name);
+    write_image(&folder, "a.npy", 48, step);
+    let plan_path = write_plan(&folder, plan);
+    let out = folder.join("out");
+    let plan = Plan::load(&plan_path).unwrap();
+    let dir = StudyDir::new(&out);
+    (plan_path, out, plan, dir)
+}
+
+/// How many of the plan's jobs have written a checkpoint.
+fn checkpointed(plan: &Plan, dir: &StudyDir) -> usize {
+    plan.jobs
+        .iter()
+        .filter(|job| dir.job(&job.id).join("synthesis.safetensors").exists())
+        .count()
+}
+
 /// The summary as `id → row`, each row `column → value`.
 fn summary(dir: &Path) -> BTreeMap<String, BTreeMap<String, String>> {
     let text = std::fs::read_to_string(dir.join("summary.csv")).unwrap();
@@ -457,12 +477,7 @@ fn wait_for(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
 #[test]
 fn a_study_killed_mid_run_resumes_exactly() {
     use std::os::unix::process::CommandExt;
-    let folder = temp_dir("killed");
-    write_image(&folder, "a.npy", 48, 3);
-    let plan_path = write_plan(&folder, &long_plan(1500, 25, "0, 1, 2"));
-    let out = folder.join("out");
-    let plan = Plan::load(&plan_path).unwrap();
-    let dir = StudyDir::new(&out);
+    let (plan_path, out, plan, dir) = long_study("killed", 3, &long_plan(1500, 25, "0, 1, 2"));
     let mut child = Command::new(BINARY)
         .args([
             "study",
@@ -477,14 +492,8 @@ fn a_study_killed_mid_run_resumes_exactly() {
         .process_group(0)
         .spawn()
         .unwrap();
-    let checkpoints = || {
-        plan.jobs
-            .iter()
-            .filter(|job| dir.job(&job.id).join("synthesis.safetensors").exists())
-            .count()
-    };
     wait_for("two checkpoints", Duration::from_secs(120), || {
-        checkpoints() >= 2
+        checkpointed(&plan, &dir) >= 2
     });
     let group = format!("-{}", child.id());
     let killed = Command::new("kill")
@@ -521,12 +530,7 @@ fn a_study_killed_mid_run_resumes_exactly() {
 #[cfg(unix)]
 #[test]
 fn a_terminated_study_checkpoints_and_continues() {
-    let folder = temp_dir("terminated");
-    write_image(&folder, "a.npy", 48, 5);
-    let plan_path = write_plan(&folder, &long_plan(2000, 10, "4, 5"));
-    let out = folder.join("out");
-    let plan = Plan::load(&plan_path).unwrap();
-    let dir = StudyDir::new(&out);
+    let (plan_path, out, plan, dir) = long_study("terminated", 5, &long_plan(2000, 10, "4, 5"));
     let child = Command::new(BINARY)
         .args(["study", "run", plan_path.to_str().unwrap(), "--jobs", "2"])
         .arg("--out")
@@ -536,9 +540,7 @@ fn a_terminated_study_checkpoints_and_continues() {
         .unwrap();
     // Both synthesizing: a job stopped before its first iteration has nothing to save.
     wait_for("both jobs to checkpoint", Duration::from_secs(120), || {
-        plan.jobs
-            .iter()
-            .all(|job| dir.job(&job.id).join("synthesis.safetensors").exists())
+        checkpointed(&plan, &dir) == plan.jobs.len()
     });
     let signalled = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

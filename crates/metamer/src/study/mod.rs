@@ -35,6 +35,11 @@ use crate::io::IoError;
 use crate::plot::PlotError;
 use crate::synthesis::SynthesisError;
 
+/// A message on one line (job errors and plan errors go into one-line fields and displays).
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Why a study could not be planned or run.
 #[derive(Debug, thiserror::Error)]
 pub enum StudyError {

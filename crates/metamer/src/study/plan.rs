@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::StudyError;
-use crate::synthesis::{Settings, compiled_in, load_target, training, value_name};
+use super::{StudyError, one_line};
+use crate::synthesis::{Settings, compiled_in, load_target, not_compiled_in};
 
 /// Every job of a plan, checked.
 #[derive(Clone, Debug)]
@@ -27,20 +27,34 @@ pub struct Job {
     pub settings: Settings,
     /// Every option the plan sets for this job, as written there.
     pub written: BTreeMap<String, String>,
+    /// For every option the plan sets for any job: this job's value as written, or its
+    /// default. Filled once on loading, since summaries and displays ask for it often.
+    shown: BTreeMap<String, String>,
 }
 
 impl Job {
     /// The value of `key` as the plan writes it, or its default as `metamer synth` spells it.
     pub fn shown(&self, key: &str) -> String {
-        if let Some(value) = self.written.get(key) {
-            return value.clone();
+        match self.shown.get(key) {
+            Some(value) => value.clone(),
+            None => self.default_shown(&[key]).remove(key).unwrap_or_default(),
         }
+    }
+
+    /// The values of `keys` this job does not set, as `metamer synth` spells their defaults.
+    fn default_shown(&self, keys: &[&str]) -> BTreeMap<String, String> {
         let settings = serde_json::to_value(&self.settings).expect("settings serialize");
-        match &settings[key] {
-            serde_json::Value::Null => String::new(),
-            serde_json::Value::String(text) => text.clone(),
-            other => other.to_string(),
-        }
+        keys.iter()
+            .filter(|key| !self.written.contains_key(**key))
+            .map(|&key| {
+                let text = match &settings[key] {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                (key.to_string(), text)
+            })
+            .collect()
     }
 
     /// `key=value` for each varying option: how messages and the progress display name a job.
@@ -155,17 +169,13 @@ impl Plan {
             }
             jobs.push(job);
         }
-        let varying = varying_keys(&rows, &jobs);
+        let varying = varying_keys(&rows, &mut jobs);
         Ok(Self {
             path: absolute,
             jobs,
             varying,
         })
     }
-}
-
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn take_table(document: &mut toml::Table, name: &str) -> Result<toml::Table, String> {
@@ -249,18 +259,14 @@ fn parse_job(
             }
         })?;
     let id = job_id(&settings);
-    training::optimizer(settings.optimizer, &settings.optimizer_opt, settings.lr)
-        .map_err(|message| format!("optimizer-opt{}: {message}", origin_of("optimizer-opt")))?;
-    training::scheduler(settings.scheduler, &settings.scheduler_opt)
-        .map_err(|message| format!("scheduler-opt{}: {message}", origin_of("scheduler-opt")))?;
     settings
         .check()
-        .map_err(|message| format!("loss{}: {message}", origin_of("loss")))?;
+        .map_err(|e| format!("{}{}: {}", e.option, origin_of(e.option), e.message))?;
     if !compiled_in(settings.backend) {
-        let name = value_name(settings.backend);
         return Err(format!(
-            "backend{}: the {name} backend is not compiled in; rebuild with `--features {name}`",
-            origin_of("backend")
+            "backend{}: {}",
+            origin_of("backend"),
+            not_compiled_in(settings.backend)
         ));
     }
     let resolved = resolve_paths(settings, folder);
@@ -282,13 +288,15 @@ fn parse_job(
     if let Err(message) = loaded {
         return Err(format!("image{}: {message}", origin_of("image")));
     }
+    let written: BTreeMap<String, String> = row
+        .iter()
+        .map(|(key, value, _)| (key.clone(), written(value)))
+        .collect();
     Ok(Job {
         id,
         settings: resolved,
-        written: row
-            .iter()
-            .map(|(key, value, _)| (key.clone(), written(value)))
-            .collect(),
+        shown: written.clone(),
+        written,
     })
 }
 
@@ -365,8 +373,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Options whose shown value differs between jobs, in the order the plan first sets them.
-fn varying_keys(rows: &[Vec<Entry>], jobs: &[Job]) -> Vec<String> {
+/// Options whose shown value differs between jobs, in the order the plan first sets them;
+/// fills each job's shown values of every option the plan sets.
+fn varying_keys(rows: &[Vec<Entry>], jobs: &mut [Job]) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
     for row in rows {
         for (key, _, _) in row {
@@ -374,6 +383,11 @@ fn varying_keys(rows: &[Vec<Entry>], jobs: &[Job]) -> Vec<String> {
                 keys.push(key.clone());
             }
         }
+    }
+    let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+    for job in jobs.iter_mut() {
+        let defaults = job.default_shown(&names);
+        job.shown.extend(defaults);
     }
     keys.retain(|key| {
         let first = jobs[0].shown(key);

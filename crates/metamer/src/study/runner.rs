@@ -10,7 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::plan::{Job, Plan};
 use super::state::{Claim, JobResult, Status, StudyDir};
-use super::{StudyError, sheet, summary};
+use super::{StudyError, one_line, sheet, summary};
+use metamer_core::validate::panic_message;
+
 use crate::synthesis::{
     self, Outcome, RunOptions, SYNTHESIS_FILE, Settings, SynthesisError, load_checkpoint,
 };
@@ -323,15 +325,10 @@ pub fn run_job(
     synthesis::run(settings, checkpoint.as_ref(), &options)
 }
 
-/// The settings a child process runs a job with.
-fn job_settings_file(dir: &StudyDir, id: &str) -> PathBuf {
-    dir.root().join("state").join(id).join("settings.json")
-}
-
 fn write_job_settings(dir: &StudyDir, job: &Job) -> Result<(), StudyError> {
     let text = serde_json::to_string_pretty(&job.settings).expect("settings serialize");
     Ok(crate::io::write_atomically(
-        &job_settings_file(dir, &job.id),
+        &dir.job_settings(&job.id),
         text.as_bytes(),
     )?)
 }
@@ -341,7 +338,7 @@ fn write_job_settings(dir: &StudyDir, job: &Job) -> Result<(), StudyError> {
 /// # Errors
 /// Missing or unreadable.
 pub fn read_job_settings(dir: &StudyDir, id: &str) -> Result<Settings, StudyError> {
-    let path = job_settings_file(dir, id);
+    let path = dir.job_settings(id);
     let text = std::fs::read_to_string(&path).map_err(|source| StudyError::File {
         path: path.clone(),
         source,
@@ -377,9 +374,10 @@ impl Attempt {
                     Ok(Ok(outcome)) => JobEnd::Done(outcome),
                     Ok(Err(SynthesisError::Interrupted { .. })) => JobEnd::Interrupted,
                     Ok(Err(error)) => JobEnd::Failed(one_line(&error.to_string())),
-                    Err(panic) => {
-                        JobEnd::Failed(format!("the job panicked: {}", panic_text(&panic)))
-                    }
+                    Err(panic) => JobEnd::Failed(format!(
+                        "the job panicked: {}",
+                        panic_message(&*panic).unwrap_or_else(|| "no message".to_string())
+                    )),
                 }
             }
             Worker::Process(program) => self.run_child(program, claim),
@@ -450,18 +448,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn one_line(text: &str) -> String {
-    text.lines().map(str::trim).collect::<Vec<_>>().join(" ")
-}
-
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".to_string())
 }
 
 fn signal_text(status: &std::process::ExitStatus) -> String {

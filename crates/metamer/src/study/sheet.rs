@@ -14,11 +14,8 @@ use crate::synthesis::load_target;
 /// # Errors
 /// An image cannot be read, or the figure cannot be drawn or written.
 pub fn write(plan: &Plan, dir: &StudyDir) -> Result<(), StudyError> {
-    if !plan
-        .jobs
-        .iter()
-        .any(|job| dir.status(&job.id).0 == Status::Done)
-    {
+    let statuses: Vec<Status> = plan.jobs.iter().map(|job| dir.status(&job.id).0).collect();
+    if !statuses.contains(&Status::Done) {
         return Ok(());
     }
     let row_key = if plan.varying.iter().any(|k| k == "image") {
@@ -38,17 +35,22 @@ pub fn write(plan: &Plan, dir: &StudyDir) -> Result<(), StudyError> {
             .map(|key| job.shown(key))
             .unwrap_or_default()
     };
-    let column_of = |job: &Job| job.label(&column_keys);
-    let rows = distinct(plan.jobs.iter().map(row_of));
-    let columns = distinct(plan.jobs.iter().map(column_of));
+    // Each job's place in the grid, and its status, worked out once.
+    let places: Vec<(String, String)> = plan
+        .jobs
+        .iter()
+        .map(|job| (row_of(job), job.label(&column_keys)))
+        .collect();
+    let rows = distinct(places.iter().map(|(row, _)| row.clone()));
+    let columns = distinct(places.iter().map(|(_, column)| column.clone()));
 
     let mut panels = Vec::new();
     let mut titles = Vec::new();
     for row in &rows {
-        let first = plan
-            .jobs
+        let first = places
             .iter()
-            .find(|job| row_of(job) == *row)
+            .position(|(r, _)| r == row)
+            .map(|index| &plan.jobs[index])
             .expect("every row comes from a job");
         panels.push(first_plane(&load_target(first.settings.image.as_deref())?)?);
         titles.push(match &row_key {
@@ -56,11 +58,9 @@ pub fn write(plan: &Plan, dir: &StudyDir) -> Result<(), StudyError> {
             None => "target".to_string(),
         });
         for column in &columns {
-            let job = plan
-                .jobs
-                .iter()
-                .find(|job| row_of(job) == *row && column_of(job) == *column);
-            let status = job.map(|job| dir.status(&job.id).0);
+            let index = places.iter().position(|(r, c)| r == row && c == column);
+            let job = index.map(|index| &plan.jobs[index]);
+            let status = index.map(|index| statuses[index]);
             let label = if column.is_empty() {
                 "metamer".to_string()
             } else {

@@ -4,6 +4,7 @@
 //! DIR/jobs/<id>/           what `metamer synth --out` writes
 //! DIR/state/<id>/claim     locked while a process runs the job
 //! DIR/state/<id>/result.json   done or failed, with iterations, loss, seconds, error
+//! DIR/state/<id>/settings.json the settings a job's process runs it with
 //! DIR/summary.csv, DIR/contact_sheet.png, DIR/study.sbatch
 //! ```
 //!
@@ -93,6 +94,11 @@ impl StudyDir {
 
     fn state(&self, id: &str) -> PathBuf {
         self.root.join("state").join(id)
+    }
+
+    /// The settings a job's process runs it with.
+    pub(crate) fn job_settings(&self, id: &str) -> PathBuf {
+        self.state(id).join("settings.json")
     }
 
     pub fn summary(&self) -> PathBuf {

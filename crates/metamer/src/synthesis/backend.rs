@@ -3,7 +3,7 @@
 use burn::tensor::backend::AutodiffBackend;
 
 use super::SynthesisError;
-use super::settings::{BackendChoice, DtypeChoice};
+use super::settings::{BackendChoice, DtypeChoice, value_name};
 use crate::models::HostBackend;
 
 /// Work generic over the backend, run on the one chosen at run time.
@@ -24,11 +24,6 @@ pub fn on_backend<J: BackendJob>(
     dtype: DtypeChoice,
     job: J,
 ) -> Result<J::Output, SynthesisError> {
-    let unavailable = |feature: &str| {
-        SynthesisError::Settings(format!(
-            "the {feature} backend is not compiled in; rebuild with `--features {feature}`"
-        ))
-    };
     match (backend, dtype) {
         #[cfg(feature = "flex")]
         (BackendChoice::Flex, _) => job.run::<crate::backend::Flex>(),
@@ -44,13 +39,14 @@ pub fn on_backend<J: BackendJob>(
         #[cfg(feature = "tch")]
         (BackendChoice::Tch, _) => job.run::<crate::backend::LibTorch>(),
         #[allow(unreachable_patterns)]
-        (choice, _) => Err(unavailable(match choice {
-            BackendChoice::Ndarray => "ndarray",
-            BackendChoice::Flex => "flex",
-            BackendChoice::Wgpu => "wgpu",
-            BackendChoice::Tch => "tch",
-        })),
+        (choice, _) => Err(SynthesisError::Settings(not_compiled_in(choice))),
     }
+}
+
+/// Why `backend` cannot run here: it is not compiled in (the feature has the backend's name).
+pub fn not_compiled_in(backend: BackendChoice) -> String {
+    let feature = value_name(backend);
+    format!("the {feature} backend is not compiled in; rebuild with `--features {feature}`")
 }
 
 /// Whether `backend` is compiled into this build.
@@ -77,11 +73,7 @@ fn wgpu_starts() -> Result<(), SynthesisError> {
     let seen = Arc::clone(&first);
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let payload = info.payload();
-        let message = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()));
+        let message = metamer_core::validate::panic_message(info.payload());
         if let (Ok(mut slot), Some(message)) = (seen.lock(), message) {
             slot.get_or_insert(message);
         }

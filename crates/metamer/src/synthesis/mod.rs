@@ -24,7 +24,7 @@ pub mod training;
 
 use std::path::PathBuf;
 
-pub use backend::{BackendJob, compiled_in, on_backend};
+pub use backend::{BackendJob, compiled_in, not_compiled_in, on_backend};
 pub use figures::Figures;
 pub use model_spec::{BuiltModel, ModelSpec};
 pub use options::KeyValues;
@@ -33,7 +33,8 @@ pub use run::{
     load_target, run,
 };
 pub use settings::{
-    BackendChoice, CtfChoice, DtypeChoice, LossChoice, ScaleCriterion, Settings, value_name,
+    BackendChoice, CtfChoice, DtypeChoice, InvalidSetting, LossChoice, ScaleCriterion, Settings,
+    value_name,
 };
 
 use crate::MetamerError;

@@ -286,7 +286,9 @@ pub fn build_metamer<B: AutodiffBackend + HostBackend>(
     resumed: Option<&Snapshot>,
     quiet: bool,
 ) -> Result<Synthesis<B>, SynthesisError> {
-    settings.check().map_err(SynthesisError::Settings)?;
+    settings
+        .check()
+        .map_err(|error| SynthesisError::Settings(error.message))?;
     let device = Default::default();
     let dtype = match settings.dtype {
         DtypeChoice::F32 => DType::F32,

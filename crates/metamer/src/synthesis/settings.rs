@@ -106,22 +106,40 @@ impl Settings {
     /// Checks what can be checked without loading anything: option lists and combinations.
     ///
     /// # Errors
-    /// One line naming the option at fault.
-    pub fn check(&self) -> Result<(), String> {
-        training::optimizer(self.optimizer, &self.optimizer_opt, self.lr)?;
-        training::scheduler(self.scheduler, &self.scheduler_opt)?;
+    /// The option at fault and why.
+    pub fn check(&self) -> Result<(), InvalidSetting> {
+        let invalid = |option, message| InvalidSetting { option, message };
+        training::optimizer(self.optimizer, &self.optimizer_opt, self.lr)
+            .map_err(|message| invalid("optimizer-opt", message))?;
+        training::scheduler(self.scheduler, &self.scheduler_opt)
+            .map_err(|message| invalid("scheduler-opt", message))?;
         let texture_loss = matches!(self.loss, LossChoice::Ps | LossChoice::Groupwise);
         if texture_loss && !matches!(self.model, ModelSpec::PortillaSimoncelli { .. }) {
-            return Err(needs_texture_model(self.loss));
+            return Err(invalid("loss", needs_texture_model(self.loss)));
         }
         if texture_loss && self.coarse_to_fine.is_some() {
-            return Err(
+            return Err(invalid(
+                "loss",
                 "the texture losses weigh every statistic, so they cannot follow coarse-to-fine \
                  synthesis (plenoptic's neither); use --loss l2 as plenoptic's documentation does"
                     .to_string(),
-            );
+            ));
         }
         Ok(())
+    }
+}
+
+/// A setting that cannot work: the option (as a plan spells it) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidSetting {
+    pub option: &'static str,
+    pub message: String,
+}
+
+/// The message alone, as the command line prints it.
+impl std::fmt::Display for InvalidSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
@@ -291,10 +309,11 @@ mod tests {
             loss: LossChoice::Ps,
             ..Default::default()
         };
-        let message = settings.check().unwrap_err();
+        let error = settings.check().unwrap_err();
+        assert_eq!(error.option, "loss");
         assert!(
-            message.contains("needs --model portilla_simoncelli"),
-            "{message}"
+            error.message.contains("needs --model portilla_simoncelli"),
+            "{error}"
         );
     }
 }
