@@ -114,7 +114,7 @@ impl Settings {
         training::scheduler(self.scheduler, &self.scheduler_opt)
             .map_err(|message| invalid("scheduler-opt", message))?;
         let texture_loss = matches!(self.loss, LossChoice::Ps | LossChoice::Groupwise);
-        if texture_loss && !matches!(self.model, ModelSpec::PortillaSimoncelli { .. }) {
+        if texture_loss && !self.model.is_texture() {
             return Err(invalid("loss", needs_texture_model(self.loss)));
         }
         if texture_loss && self.coarse_to_fine.is_some() {

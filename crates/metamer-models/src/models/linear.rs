@@ -12,7 +12,8 @@ use metamer_core::{
 };
 
 use crate::{
-    FixedCorrelation, HostBackend, ModelError, Padding, Result, correlate_fixed, padding::same_pad,
+    FixedCorrelation, HostBackend, ModelError, Padding, Result, correlate_fixed,
+    signal::padding::same_pad,
 };
 
 /// Options of [`Linear`], with plenoptic's defaults.
@@ -42,7 +43,7 @@ impl LinearConfig {
         } else {
             random
         };
-        let dtype = crate::filters::float_dtype::<B>();
+        let dtype = crate::signal::filters::float_dtype::<B>();
         let weights = weights.into_iter().map(f64::from).collect();
         Ok(Linear {
             weight: Param::from_tensor(from_f64(weights, [2, 1, kh, kw], dtype, device)),
@@ -90,7 +91,7 @@ impl<B: HostBackend> Model<B, 4> for Linear<B> {
 
     fn check_input(&self, shape: &[usize]) -> Option<String> {
         let [_, _, kh, kw] = self.weight.dims();
-        crate::padding::padding_problem([kh, kw], shape, self.pad_mode)
+        crate::signal::padding::padding_problem([kh, kw], shape, self.pad_mode)
     }
 
     fn name(&self) -> String {

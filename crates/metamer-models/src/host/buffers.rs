@@ -12,8 +12,6 @@ use std::ops::{Deref, DerefMut};
 
 use rustfft::num_complex::Complex;
 
-use crate::fft::Planned;
-
 /// How much freed memory one thread keeps per element type.
 const KEPT_BYTES: usize = 256 << 20;
 
@@ -28,6 +26,11 @@ pub(crate) trait Pooled: Copy + Send + 'static {
     fn with_pool<R>(f: impl FnOnce(&mut Pool<Self>) -> R) -> Option<R>;
 }
 
+/// Element types whose complex numbers also have a per-thread pool.
+pub(crate) trait ComplexPooled: Pooled {
+    fn with_complex_pool<R>(f: impl FnOnce(&mut Pool<Complex<Self>>) -> R) -> Option<R>;
+}
+
 macro_rules! pooled {
     ($($t:ty),*) => {$(
         impl Pooled for $t {
@@ -39,11 +42,20 @@ macro_rules! pooled {
                 POOL.try_with(|pool| f(&mut pool.borrow_mut())).ok()
             }
         }
+
+        impl ComplexPooled for $t {
+            fn with_complex_pool<R>(f: impl FnOnce(&mut Pool<Complex<Self>>) -> R) -> Option<R> {
+                thread_local! {
+                    static POOL: RefCell<Pool<Complex<$t>>> = RefCell::new(Pool::default());
+                }
+                POOL.try_with(|pool| f(&mut pool.borrow_mut())).ok()
+            }
+        }
     )*};
 }
 pooled!(f32, f64);
 
-impl<T: Planned> Pooled for Complex<T> {
+impl<T: ComplexPooled> Pooled for Complex<T> {
     fn with_pool<R>(f: impl FnOnce(&mut Pool<Self>) -> R) -> Option<R> {
         T::with_complex_pool(f)
     }

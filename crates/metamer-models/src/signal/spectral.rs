@@ -5,7 +5,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use std::sync::Arc;
 
-use crate::fft::{
+use crate::signal::fft::{
     Complex, Norm, SpectralMap, autocorrelation_window, fft2_real, fftshift, ifft2_real,
     resample_parts, unpack_complex, unpack_real,
 };

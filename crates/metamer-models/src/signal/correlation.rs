@@ -8,12 +8,12 @@
 use std::sync::Arc;
 
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
+use burn::tensor::{Tensor, TensorMetadata, TensorPrimitive, backend::Backend};
 use rustfft::FftNum;
 
+use super::padding::{Padding, padded_source, same_padding_amounts};
 use crate::HostBackend;
-use crate::host::{HostValues, dims, on_host};
-use crate::padding::{Padding, padded_source, same_padding_amounts};
+use crate::host::{HostOp, HostValues, dims, on_host};
 
 /// Weights `[out, in, kh, kw]` and the padding that keeps the image size.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +40,7 @@ impl FixedCorrelation {
     }
 
     /// `[batch, out, h, w]` from `[batch, in, h, w]`, on the host.
-    pub(crate) fn apply_on_host<B: Backend>(&self, x: FloatTensor<B>) -> FloatTensor<B> {
+    fn apply_on_host<B: Backend>(&self, x: FloatTensor<B>) -> FloatTensor<B> {
         let [batch, _, h, w] = dims::<B, 4>(&x);
         on_host::<B, 4>(x, [batch, self.shape[0], h, w], |values| match values {
             HostValues::F32(v) => HostValues::F32(self.forward(&v, batch, [h, w])),
@@ -49,7 +49,7 @@ impl FixedCorrelation {
     }
 
     /// The input gradient `[batch, in, h, w]` for an output gradient, on the host.
-    pub(crate) fn adjoint_on_host<B: Backend>(
+    fn adjoint_on_host<B: Backend>(
         &self,
         grad: FloatTensor<B>,
         input_shape: [usize; 4],
@@ -169,8 +169,33 @@ pub fn correlate_fixed<B: HostBackend>(
         channels, ins,
         "the filters take {ins}-channel images, got {channels} channels"
     );
-    crate::padding::assert_fits(h, same_padding_amounts(kh), filter.pad_mode);
-    crate::padding::assert_fits(w, same_padding_amounts(kw), filter.pad_mode);
+    crate::signal::padding::assert_fits(h, same_padding_amounts(kh), filter.pad_mode);
+    crate::signal::padding::assert_fits(w, same_padding_amounts(kw), filter.pad_mode);
     let x = x.into_primitive().tensor();
-    Tensor::from_primitive(TensorPrimitive::Float(B::correlate_fixed(x, filter)))
+    Tensor::from_primitive(TensorPrimitive::Float(B::host_op(x, Correlate(filter))))
+}
+
+/// A "same"-size correlation with fixed weights: small kernels run far faster as plain loops
+/// than through im2col.
+#[derive(Debug)]
+struct Correlate(Arc<FixedCorrelation>);
+
+impl HostOp for Correlate {
+    /// The input's shape.
+    type Saved<B: Backend> = [usize; 4];
+
+    fn forward_saving<B: Backend>(&self, x: FloatTensor<B>) -> (FloatTensor<B>, [usize; 4]) {
+        let shape = x.shape();
+        let input_shape = [shape[0], shape[1], shape[2], shape[3]];
+        (self.0.apply_on_host::<B>(x), input_shape)
+    }
+
+    /// The adjoint scatters each output gradient back through the same weights and padding.
+    fn backward<B: Backend>(
+        &self,
+        input_shape: [usize; 4],
+        grad: FloatTensor<B>,
+    ) -> FloatTensor<B> {
+        self.0.adjoint_on_host::<B>(grad, input_shape)
+    }
 }

@@ -8,7 +8,7 @@
 //! lag loops walk the plane row by row over all lags at once, so the few rows involved stay
 //! in cache instead of whole planes streaming once per lag.
 
-use crate::buffers::{Buf, Pooled};
+use crate::host::{Buf, Pooled};
 
 /// Sums of float32 products: eight float32 lanes over blocks of 64 elements, each block
 /// folded into float64 lanes, so long planes keep float64 accuracy at float32 speed.

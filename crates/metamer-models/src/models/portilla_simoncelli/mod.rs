@@ -20,7 +20,7 @@ use metamer_core::{Model, Representation};
 pub use layout::{Statistic, StatisticLayout, autocorrelation_mask};
 pub use loss::{groupwise_relative_l2_norm, portilla_simoncelli_loss};
 
-pub use statistics::TexturePlan;
+use statistics::{TexturePlan, TextureStatistics};
 
 use crate::HostBackend;
 use crate::{ModelError, Result, SteerablePyramidConfig};
@@ -463,7 +463,10 @@ impl<B: HostBackend> PortillaSimoncelli<B> {
             )));
         }
         let planes = image.reshape([batch * channel, height, width]);
-        let statistics = B::texture_statistics(planes.into_primitive().tensor(), self.plan.clone());
+        let statistics = B::host_op(
+            planes.into_primitive().tensor(),
+            TextureStatistics(self.plan.clone()),
+        );
         Ok(
             Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(statistics)).reshape([
                 batch,

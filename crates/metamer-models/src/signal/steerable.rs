@@ -7,8 +7,8 @@ use burn::tensor::{DType, IndexingUpdateOp, Int, Tensor, backend::Backend};
 use metamer_core::tensor::from_f64;
 
 use crate::HostBackend;
-use crate::fft::{Complex, Norm, fft2, fft2_real, ifft2, ifft2_real};
-use crate::filters::float_dtype;
+use crate::signal::fft::{Complex, Norm, fft2, fft2_real, ifft2, ifft2_real};
+use crate::signal::filters::float_dtype;
 use crate::{ModelError, ModelWarning, Result};
 
 /// Options of [`SteerablePyramid`], with plenoptic's defaults.

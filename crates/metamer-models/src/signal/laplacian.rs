@@ -1,7 +1,7 @@
 use burn::tensor::{Tensor, backend::Backend};
 use metamer_core::{Model, Representation, tensor::from_f64};
 
-use crate::{ModelError, Padding, Result, padding::padded_source};
+use crate::{ModelError, Padding, Result, signal::padding::padded_source};
 
 /// The Laplacian pyramid (plenoptic's `LaplacianPyramid`): band-pass residuals at successively
 /// halved resolutions, then the low-pass remainder. Blurring with pyrtools' `binom5` filter and

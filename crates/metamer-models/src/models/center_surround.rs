@@ -7,7 +7,7 @@ use metamer_core::{Model, Representation, tensor::from_f64};
 
 use crate::{
     ModelError, Padding, Result,
-    filters::{FilterCache, Stds, blur_bank, param_tensor, validate_filter_args},
+    signal::filters::{FilterCache, Stds, blur_bank, param_tensor, validate_filter_args},
 };
 
 /// Options of [`CenterSurround`], with plenoptic's defaults.
@@ -181,8 +181,8 @@ impl<B: Backend> CenterSurround<B> {
     }
 
     fn filters_of(&self, center_std: Tensor<B, 1>, surround_std: Tensor<B, 1>) -> Tensor<B, 4> {
-        let center = crate::filters::gaussian_2d(center_std, self.kernel_size);
-        let surround = crate::filters::gaussian_2d(surround_std, self.kernel_size);
+        let center = crate::signal::filters::gaussian_2d(center_std, self.kernel_size);
+        let surround = crate::signal::filters::gaussian_2d(surround_std, self.kernel_size);
         let out = self.out_channels();
         let signs = from_f64::<B, 4>(
             self.signs(),
@@ -203,7 +203,7 @@ impl<B: Backend> Model<B, 4> for CenterSurround<B> {
     }
 
     fn check_input(&self, shape: &[usize]) -> Option<String> {
-        crate::padding::padding_problem(self.kernel_size, shape, self.pad_mode)
+        crate::signal::padding::padding_problem(self.kernel_size, shape, self.pad_mode)
     }
 
     fn name(&self) -> String {

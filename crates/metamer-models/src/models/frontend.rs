@@ -10,10 +10,9 @@ use metamer_core::{Model, Representation, rng::rand_values, tensor::from_f64};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    CenterSurroundConfig, Gaussian, GaussianConfig, ModelError, Padding, Result,
-    center_surround::CenterSurround,
-    filters::{Stds, blur_bank, blur_grouped, param_tensor},
-    frozen,
+    CenterSurroundConfig, Gaussian, GaussianConfig, ModelError, Padding, Result, frozen,
+    models::center_surround::CenterSurround,
+    signal::filters::{Stds, blur_bank, blur_grouped, param_tensor},
 };
 
 /// Which of plenoptic's front-end models.

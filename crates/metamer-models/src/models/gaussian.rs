@@ -7,7 +7,7 @@ use metamer_core::{Model, Representation, tensor::from_f64};
 
 use crate::{
     Padding, Result,
-    filters::{FilterCache, Stds, blur_bank, param_tensor, validate_filter_args},
+    signal::filters::{FilterCache, Stds, blur_bank, param_tensor, validate_filter_args},
 };
 
 /// Options of [`Gaussian`], with plenoptic's defaults.
@@ -96,8 +96,9 @@ impl<B: Backend> Gaussian<B> {
 
     /// plenoptic's 2-D filters, `[out_channels, 1, kh, kw]`: the cached ones once cached.
     pub fn filters(&self) -> Tensor<B, 4> {
-        self.cached_filters()
-            .unwrap_or_else(|| crate::filters::gaussian_2d(self.std.val().abs(), self.kernel_size))
+        self.cached_filters().unwrap_or_else(|| {
+            crate::signal::filters::gaussian_2d(self.std.val().abs(), self.kernel_size)
+        })
     }
 
     /// The filters cached by the first call when `cache_filt` is set (plenoptic's `_filt`),
@@ -106,7 +107,7 @@ impl<B: Backend> Gaussian<B> {
         let stds = self.cache.cached()?;
         let device = self.std.device();
         let std = from_f64(stds.to_vec(), [stds.len()], self.std.val().dtype(), &device);
-        Some(crate::filters::gaussian_2d(std, self.kernel_size))
+        Some(crate::signal::filters::gaussian_2d(std, self.kernel_size))
     }
 }
 
@@ -116,7 +117,7 @@ impl<B: Backend> Model<B, 4> for Gaussian<B> {
     }
 
     fn check_input(&self, shape: &[usize]) -> Option<String> {
-        crate::padding::padding_problem(self.kernel_size, shape, self.pad_mode)
+        crate::signal::padding::padding_problem(self.kernel_size, shape, self.pad_mode)
     }
 
     fn name(&self) -> String {

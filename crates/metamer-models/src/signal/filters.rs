@@ -19,7 +19,7 @@ use metamer_core::tensor::{from_f64, to_f64};
 
 use crate::{
     ModelError, Padding, Result,
-    padding::{assert_fits, padded_source, same_pad, same_padding_amounts},
+    signal::padding::{assert_fits, padded_source, same_pad, same_padding_amounts},
 };
 
 /// How much faster per multiply-add a matrix product (forward and backward) runs than Burn's

@@ -1,0 +1,142 @@
+//! The seam for host operations: steps that run much faster as plain loops or FFTs on the
+//! host than as chains of Burn operations (Fourier transforms of any size, spectral
+//! resampling, windowed autocorrelations, small fixed-weight correlations, the texture
+//! model's statistics as a whole).
+//!
+//! An operation is a [`HostOp`]: a forward step and its adjoint, written by hand. One generic
+//! autodiff node ([`HostBackend::host_op`]) puts any of them in Burn's graph for every
+//! `Autodiff<B>`, so adding an operation is one new file implementing the trait; nothing here
+//! knows the operations. On GPUs each call pays a host round trip.
+
+mod buffers;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{
+    DType, Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive, backend::Backend,
+};
+
+pub(crate) use buffers::{Buf, ComplexPooled, Pooled};
+
+/// One differentiable step computed on the host: its value and the adjoint of its
+/// derivative (its backward step), for tensors of any backend.
+pub trait HostOp: Debug + Send + Sync + 'static {
+    /// What the forward step keeps for the backward step.
+    type Saved<B: Backend>: Clone + Send + Debug + 'static;
+
+    /// The step's value and what its backward step will need.
+    fn forward_saving<B: Backend>(&self, x: FloatTensor<B>) -> (FloatTensor<B>, Self::Saved<B>);
+
+    /// The step's value when no gradient will be asked for; override it where keeping
+    /// [`Self::Saved`] costs work.
+    fn forward<B: Backend>(&self, x: FloatTensor<B>) -> FloatTensor<B> {
+        self.forward_saving::<B>(x).0
+    }
+
+    /// The gradient with respect to the input, given the output's gradient `grad`.
+    fn backward<B: Backend>(&self, saved: Self::Saved<B>, grad: FloatTensor<B>) -> FloatTensor<B>;
+}
+
+/// Backends that run [`HostOp`]s inside Burn's autodiff graph: every `Autodiff<B>`, which is
+/// what a synthesis runs on.
+pub trait HostBackend: Backend {
+    /// `op` applied to `x`, with `op`'s backward step as its gradient.
+    fn host_op<O: HostOp>(x: FloatTensor<Self>, op: O) -> FloatTensor<Self>;
+}
+
+/// The autodiff node of a host operation.
+#[derive(Debug)]
+struct HostNode<O>(Arc<O>);
+
+impl<B: Backend, O: HostOp> Backward<B, 1> for HostNode<O> {
+    type State = O::Saved<B>;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let saved = ops.state;
+        unary::<B, _>(ops.parents, ops.node, grads, |grad| {
+            self.0.backward::<B>(saved, grad)
+        });
+    }
+}
+
+impl<B: Backend, C: CheckpointStrategy> HostBackend for Autodiff<B, C> {
+    fn host_op<O: HostOp>(x: FloatTensor<Self>, op: O) -> FloatTensor<Self> {
+        let op = Arc::new(op);
+        match HostNode(op.clone())
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (output, saved) = op.forward_saving::<B>(x.primitive);
+                prep.finish(saved, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(op.forward::<B>(x.primitive)),
+        }
+    }
+}
+
+/// A tensor's values on the host, in its own precision (float32 for every non-f64 dtype, as
+/// torch computes them).
+pub(crate) enum HostValues {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+/// The host round trip of every host operation: reads `x`'s values (through a flat view, see
+/// `metamer_core::tensor::flat_data`), runs `op` on them, and returns its result, of
+/// `out_shape`, with `x`'s dtype and device.
+pub(crate) fn on_host<B: Backend, const D: usize>(
+    x: FloatTensor<B>,
+    out_shape: [usize; D],
+    op: impl FnOnce(HostValues) -> HostValues,
+) -> FloatTensor<B> {
+    let device = B::float_device(&x);
+    let data = read_flat::<B>(x);
+    let dtype = data.dtype;
+    let values = if dtype == DType::F64 {
+        HostValues::F64(data.into_vec().expect("float64 data"))
+    } else {
+        HostValues::F32(data.convert::<f32>().into_vec().expect("float data"))
+    };
+    let data = match op(values) {
+        HostValues::F64(v) => TensorData::new(v, out_shape),
+        HostValues::F32(v) => TensorData::new(v, out_shape).convert_dtype(dtype),
+    };
+    Tensor::<B, D>::from_data(data, (&device, dtype))
+        .into_primitive()
+        .tensor()
+}
+
+/// A tensor's values as `f64`, row-major (for weights and gradients a host operation needs
+/// besides its main input).
+pub(crate) fn host_f64<B: Backend>(x: FloatTensor<B>) -> Vec<f64> {
+    read_flat::<B>(x)
+        .convert::<f64>()
+        .into_vec()
+        .expect("float data")
+}
+
+/// The dimensions of a rank-`D` tensor.
+pub(crate) fn dims<B: Backend, const D: usize>(x: &FloatTensor<B>) -> [usize; D] {
+    let shape = x.shape();
+    std::array::from_fn(|i| shape[i])
+}
+
+fn read_flat<B: Backend>(x: FloatTensor<B>) -> TensorData {
+    let count = x.shape().num_elements();
+    let flat = B::float_reshape(x, Shape::new([count]));
+    metamer_core::tensor::flat_data(Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(flat)))
+}

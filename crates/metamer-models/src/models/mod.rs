@@ -1,0 +1,8 @@
+//! The visual models: each one a `metamer_core::Model`, with a config that builds it.
+
+pub(crate) mod center_surround;
+pub(crate) mod frontend;
+pub(crate) mod gaussian;
+pub(crate) mod identity;
+pub(crate) mod linear;
+pub mod portilla_simoncelli;

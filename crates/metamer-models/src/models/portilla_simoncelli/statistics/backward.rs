@@ -1,0 +1,447 @@
+//! The image gradient of the statistics of one plane, step by step back from the forward
+//! pass's records.
+
+use rustfft::num_complex::Complex;
+
+use super::numeric::{
+    add_autocorrelation_adjoint, add_filtered, add_uncropped, apply_map, crop, cross_adjoint, fft,
+    fft_real, gather, ifft_real, negated, normalised_adjoint, scaled, subtract_mean,
+};
+use super::*;
+
+/// The gradients of the planes the statistics are sums over.
+pub(super) struct PlaneGrads<T: Real> {
+    magnitudes: Vec<Planes<T>>,
+    reals: Vec<Planes<T>>,
+    recon: Planes<T>,
+    /// For scales 1 to n − 1, at index `s − 1`: the phase-doubled band's centred magnitudes
+    /// and parts.
+    doubled: Vec<(Planes<T>, Planes<T>)>,
+}
+
+/// The image gradient of `Σ grad · statistics` for one plane: the statistics' adjoints
+/// give the planes' gradients, which go back through the bands and the reconstructions to
+/// the low-pass spectra, down the low-pass chain to the image's spectrum, and to the image.
+pub(super) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[f64]) -> Buf<T> {
+    let (n, full) = (plan.n_scales, plan.shape);
+    let pixels = (full[0] * full[1]) as f64;
+    let planes = statistics_adjoint(plan, record, grad);
+    let mut lows_grad: Vec<Plane<T>> = (0..=n)
+        .map(|s| {
+            let [h, w] = plan.size(s);
+            Buf::filled(Complex::new(T::zero(), T::zero()), h * w)
+        })
+        .collect();
+    add_bands_adjoint(plan, record, &planes, &mut lows_grad);
+    add_reconstructions_adjoint(plan, &planes.recon, &mut lows_grad);
+    // Down the low-pass chain to the image's spectrum.
+    for s in (0..n).rev() {
+        let scale = &plan.scales[s];
+        let masked = scaled(&lows_grad[s + 1], &scale.lomask);
+        add_uncropped(
+            &mut lows_grad[s],
+            scale.size[1],
+            &scale.rows,
+            &scale.columns,
+            &masked,
+        );
+    }
+    let highpass_grad: Buf<T> = {
+        let g = 2.0 * grad[plan.offsets.highpass_variance] / pixels;
+        record.highpass.iter().map(|v| *v * T::narrow(g)).collect()
+    };
+    let highpass_spectrum = fft_real(&highpass_grad, full);
+    let mut spectrum_grad = scaled(&lows_grad[0], &plan.lo0mask);
+    let inv = 1.0 / pixels;
+    for ((g, h), m) in spectrum_grad
+        .iter_mut()
+        .zip(&highpass_spectrum)
+        .zip(&plan.hi0mask)
+    {
+        *g = *g + *h * T::narrow(m * inv);
+    }
+    let mut image_grad = ifft_real(spectrum_grad, full, 1.0);
+    add_pixel_adjoint(&mut image_grad, &record.x, &record.pixel, &grad[..6]);
+    image_grad
+}
+
+/// The adjoints of the statistics: the gradients of the planes they are sums over.
+pub(super) fn statistics_adjoint<T: Real>(
+    plan: &TexturePlan,
+    record: &Record<T>,
+    grad: &[f64],
+) -> PlaneGrads<T> {
+    let (n, o, width) = (plan.n_scales, plan.n_orientations, plan.width);
+    let at = &plan.offsets;
+    let zeros = |s: usize| Buf::filled(T::zero(), plan.size(s)[0] * plan.size(s)[1]);
+    let centre = (width / 2) * width + width / 2;
+
+    // Gradients of the variances (autocorrelation centres) from the statistics that use them.
+    let mut magnitude_variance_grad = vec![vec![0.0; o]; n];
+    let mut recon_variance_grad = vec![0.0; n + 1];
+    let mut magnitude_grad: Vec<Planes<T>> = (0..n).map(|s| vec![zeros(s); o]).collect();
+    let mut real_grad: Vec<Planes<T>> = (0..n).map(|s| vec![zeros(s); o]).collect();
+    let mut recon_grad: Planes<T> = (0..=n).map(zeros).collect();
+
+    for s in 0..n {
+        for b in 0..o {
+            let variance = record.magnitude_lags[s][b][centre];
+            magnitude_variance_grad[s][b] +=
+                grad[at.magnitude_std + b * n + s] / (2.0 * variance.sqrt());
+        }
+    }
+    for k in 0..=n {
+        let variance = record.recon_lags[k][centre];
+        recon_variance_grad[k] += grad[at.recon_std + k] / (2.0 * variance.sqrt());
+        let ([third, fourth], stable) = record.recon_moments[k];
+        if !stable {
+            continue;
+        }
+        let (skew_grad, kurtosis_grad) = (grad[at.skew + k], grad[at.kurtosis + k]);
+        let r = &record.recon[k];
+        let count = r.len() as f64;
+        let a = T::narrow(3.0 * skew_grad / (count * variance.powf(1.5)));
+        let c = T::narrow(4.0 * kurtosis_grad / (count * variance * variance));
+        for (g, v) in recon_grad[k].iter_mut().zip(r) {
+            let square = *v * *v;
+            *g = *g + a * square + c * square * *v;
+        }
+        recon_variance_grad[k] += -1.5 * skew_grad * third / variance.powf(2.5)
+            - 2.0 * kurtosis_grad * fourth / variance.powi(3);
+    }
+    let mut doubled_grad: Vec<(Planes<T>, Planes<T>)> = (1..n)
+        .map(|s| (vec![zeros(s - 1); o], vec![zeros(s - 1); 2 * o]))
+        .collect();
+    for s in 0..n {
+        let size = plan.size(s);
+        let pixels_s = size[0] * size[1];
+        let m = gather(&record.centred_magnitudes[s]);
+        // The cross-orientation correlations have the same magnitudes on both sides, so
+        // both sides' gradients land on them.
+        let orientation = cross_adjoint(
+            &record.cross_orientation[s],
+            |i, j| grad[at.cross_orientation + (i * o + j) * n + s],
+            pixels_s,
+            true,
+        );
+        let coarser = (s + 1 < n).then(|| {
+            (
+                &record.doubled[s],
+                cross_adjoint(
+                    &record.cross_scale_magnitude[s],
+                    |i, j| grad[at.cross_scale_magnitude + (i * o + j) * (n - 1) + s],
+                    pixels_s,
+                    true,
+                ),
+            )
+        });
+        for k in 0..o {
+            let mut terms: Vec<(f64, &[T])> = (0..o)
+                .map(|j| {
+                    let mut c = orientation.on_a[k][j] + orientation.on_b[k][j];
+                    if j == k {
+                        c += orientation.a_self[k] + orientation.b_self[k];
+                    }
+                    (c, m[j])
+                })
+                .collect();
+            magnitude_variance_grad[s][k] += orientation.a_variance_grad[k];
+            if let Some((doubled, magnitude)) = &coarser {
+                terms.extend((0..o).map(|j| (magnitude.on_a[k][j], &doubled.centred[j][..])));
+                magnitude_variance_grad[s][k] += magnitude.a_variance_grad[k];
+            }
+            kernels::combine(&mut magnitude_grad[s][k], &terms);
+        }
+        let Some((doubled, magnitude)) = &coarser else {
+            continue;
+        };
+        let (centred_grad, parts_grad) = &mut doubled_grad[s];
+        for (j, g) in centred_grad.iter_mut().enumerate() {
+            let mut terms: Vec<(f64, &[T])> =
+                (0..o).map(|i| (magnitude.on_b[j][i], m[i])).collect();
+            terms.push((magnitude.b_self[j], &doubled.centred[j]));
+            kernels::combine(g, &terms);
+        }
+        let reals = &record.reals[s];
+        let real = cross_adjoint(
+            &record.cross_scale_real[s],
+            |i, j| grad[at.cross_scale_real + (i * 2 * o + j) * (n - 1) + s],
+            pixels_s,
+            false,
+        );
+        for (i, g) in real_grad[s].iter_mut().enumerate() {
+            let mut terms: Vec<(f64, &[T])> = (0..2 * o)
+                .map(|j| (real.on_a[i][j], &doubled.parts[j][..]))
+                .collect();
+            terms.push((real.a_self[i], &reals[i]));
+            kernels::combine(g, &terms);
+        }
+        for (j, g) in parts_grad.iter_mut().enumerate() {
+            let mut terms: Vec<(f64, &[T])> =
+                (0..o).map(|i| (real.on_b[j][i], &reals[i][..])).collect();
+            terms.push((real.b_self[j], &doubled.parts[j]));
+            kernels::combine(g, &terms);
+        }
+    }
+    for s in 0..n {
+        for b in 0..o {
+            let lag_grad: Vec<f64> = (0..width * width)
+                .map(|lag| grad[at.magnitude_autocorrelation + (lag * o + b) * n + s])
+                .collect();
+            let lags = &record.magnitude_lags[s][b];
+            let lag_grad =
+                normalised_adjoint(lags, width, &lag_grad, magnitude_variance_grad[s][b]);
+            add_autocorrelation_adjoint(
+                &mut magnitude_grad[s][b],
+                &record.centred_magnitudes[s][b],
+                plan.size(s),
+                width,
+                &lag_grad,
+            );
+        }
+    }
+    for k in 0..=n {
+        let lag_grad: Vec<f64> = (0..width * width)
+            .map(|lag| grad[at.recon_autocorrelation + lag * (n + 1) + k])
+            .collect();
+        let lags = &record.recon_lags[k];
+        let lag_grad = normalised_adjoint(lags, width, &lag_grad, recon_variance_grad[k]);
+        add_autocorrelation_adjoint(
+            &mut recon_grad[k],
+            &record.recon[k],
+            plan.size(k),
+            width,
+            &lag_grad,
+        );
+    }
+    PlaneGrads {
+        magnitudes: magnitude_grad,
+        reals: real_grad,
+        recon: recon_grad,
+        doubled: doubled_grad,
+    }
+}
+
+/// Adds to the low-pass spectra's gradients what comes through the bands and their
+/// phase-doubled copies.
+pub(super) fn add_bands_adjoint<T: Real>(
+    plan: &TexturePlan,
+    record: &Record<T>,
+    planes: &PlaneGrads<T>,
+    lows_grad: &mut [Plane<T>],
+) {
+    let o = plan.n_orientations;
+    let conjugate_phase = plan.phase.conj();
+    for (s, low_grad) in lows_grad.iter_mut().enumerate().take(plan.n_scales) {
+        let size = plan.size(s);
+        let cells = (size[0] * size[1]) as f64;
+        for b in 0..o {
+            let band = &record.bands[s][b];
+            let mut centred = planes.magnitudes[s][b].clone();
+            subtract_mean(&mut centred);
+            let mut band_grad: Plane<T> = band
+                .iter()
+                .zip(&record.magnitudes[s][b])
+                .zip(centred.iter().zip(&planes.reals[s][b]))
+                .map(|((v, m), (g, r))| {
+                    if *m == T::zero() {
+                        Complex::new(*r, T::zero())
+                    } else {
+                        Complex::new(*g * v.re / *m + *r, *g * v.im / *m)
+                    }
+                })
+                .collect();
+            fft(&mut band_grad, size);
+            let inv = T::narrow(1.0 / cells);
+            band_grad.iter_mut().for_each(|v| *v = *v * inv);
+            if s >= 1 {
+                let (centred_grad, parts_grad) = &planes.doubled[s - 1];
+                let up_grad = double_phase_adjoint(
+                    &record.doubled[s - 1],
+                    b,
+                    o,
+                    &centred_grad[b],
+                    parts_grad,
+                );
+                let [map, transposed] = &plan.expand[s - 1];
+                let mut up_grad = up_grad;
+                fft(&mut up_grad, map.to);
+                let back = apply_map(transposed, &up_grad, 0.25);
+                band_grad
+                    .iter_mut()
+                    .zip(&back)
+                    .for_each(|(g, v)| *g = *g + *v);
+            }
+            add_filtered(
+                low_grad,
+                &band_grad,
+                &plan.scales[s].filters[b],
+                conjugate_phase,
+            );
+        }
+    }
+}
+
+/// Adds to the low-pass spectra's gradients what comes through the partial
+/// reconstructions: each level's spectrum feeds every reconstruction from its scale down, so
+/// a level's gradient is the running sum of theirs.
+pub(super) fn add_reconstructions_adjoint<T: Real>(
+    plan: &TexturePlan,
+    recon_grad: &[Buf<T>],
+    lows_grad: &mut [Plane<T>],
+) {
+    let (n, full) = (plan.n_scales, plan.shape);
+    let pixels = (full[0] * full[1]) as f64;
+    let mut running = Buf::filled(Complex::new(T::zero(), T::zero()), full[0] * full[1]);
+    let mut lowpass_grad = None;
+    for k in 0..=n {
+        let image_grad = &recon_grad[k];
+        let size = plan.size(k);
+        if k == 0 {
+            let spectrum = fft_real(image_grad, size);
+            let scale = T::narrow(1.0 / pixels);
+            for ((r, g), m) in running.iter_mut().zip(&spectrum).zip(&plan.lo0mask) {
+                *r = *r + *g * scale * T::narrow(*m);
+            }
+        } else {
+            let [_, transposed] = &plan.shrink[k - 1];
+            let factor = (1usize << k) as f64;
+            let small = fft_real(image_grad, size);
+            let half = T::narrow(0.5 * factor * factor);
+            for &(dst, src, coef) in &transposed.entries {
+                // `transposed` maps the small spectrum (src) onto the full one (dst).
+                let value = small[src] * T::narrow(coef) * half;
+                let negative = negated(dst, full);
+                running[dst] = running[dst] + value * T::narrow(plan.lo0mask[dst]);
+                running[negative] =
+                    running[negative] + value.conj() * T::narrow(plan.lo0mask[negative]);
+            }
+        }
+        let level_grad = carried_down(plan, running.clone(), k);
+        if k < n {
+            add_filtered(
+                &mut lows_grad[k],
+                &level_grad,
+                &plan.scales[k].recon_gain,
+                Complex::new(1.0, 0.0),
+            );
+        } else {
+            lowpass_grad = Some(ifft_real(level_grad, size, 1.0));
+        }
+    }
+    let mut lowpass_grad = lowpass_grad.expect("the low-pass level comes last");
+    subtract_mean(&mut lowpass_grad);
+    let coarsest = plan.size(n);
+    let spectrum = fft_real(&lowpass_grad, coarsest);
+    let scale = T::narrow(1.0 / (coarsest[0] * coarsest[1]) as f64);
+    lows_grad[n]
+        .iter_mut()
+        .zip(&spectrum)
+        .for_each(|(g, v)| *g = *g + *v * scale);
+}
+
+/// The adjoint of [`carried_up`]: from a full-size gradient down to scale `level`'s size.
+pub(super) fn carried_down<T: Real>(
+    plan: &TexturePlan,
+    mut grad: Plane<T>,
+    level: usize,
+) -> Plane<T> {
+    for scale in &plan.scales[..level] {
+        grad = crop(&grad, scale.size[1], &scale.rows, &scale.columns)
+            .iter()
+            .zip(&scale.lomask)
+            .map(|(v, m)| {
+                Complex::new(v.re.through_complex64(), v.im.through_complex64()) * T::narrow(*m)
+            })
+            .collect();
+    }
+    grad
+}
+
+/// The gradient of one orientation's up-sampled band `u` from those of `|u| − mean|u|` and
+/// of the phase-doubled parts `u² / |u|` (zero where `u` is zero).
+pub(super) fn double_phase_adjoint<T: Real>(
+    doubled: &Doubled<T>,
+    b: usize,
+    o: usize,
+    centred_grad: &[T],
+    parts_grad: &[Buf<T>],
+) -> Plane<T> {
+    let mut magnitude_grad = Buf::from_slice(centred_grad);
+    subtract_mean(&mut magnitude_grad);
+    let two = T::narrow(2.0);
+    doubled.up[b]
+        .iter()
+        .zip(&doubled.magnitude[b])
+        .zip(
+            magnitude_grad
+                .iter()
+                .zip(&parts_grad[b])
+                .zip(&parts_grad[o + b]),
+        )
+        .map(|((u, m), ((gm, gre), gim))| {
+            if *m == T::zero() {
+                return Complex::new(T::zero(), T::zero());
+            }
+            let (x, y) = (u.re, u.im);
+            let m3 = *m * *m * *m;
+            let difference = x * x - y * y;
+            let product = two * x * y;
+            let dx = *gm * x / *m
+                + *gre * (two * x / *m - difference * x / m3)
+                + *gim * (two * y / *m - product * x / m3);
+            let dy = *gm * y / *m
+                + *gre * (-two * y / *m - difference * y / m3)
+                + *gim * (two * x / *m - product * y / m3);
+            Complex::new(dx, dy)
+        })
+        .collect()
+}
+
+/// Adds the gradient of the pixel statistics (mean, unbiased variance, skew, kurtosis,
+/// minimum, maximum); the minimum's and maximum's are shared among tied pixels, as torch's
+/// `amin` and `amax` share them.
+pub(super) fn add_pixel_adjoint<T: Real>(
+    out: &mut [T],
+    x: &[T],
+    pixel: &PixelMoments,
+    grad: &[f64],
+) {
+    let n = x.len() as f64;
+    let v = pixel.variance;
+    let [
+        mean_grad,
+        variance_grad,
+        skew_grad,
+        kurtosis_grad,
+        min_grad,
+        max_grad,
+    ] = grad.try_into().expect("six pixel statistics");
+    // d/dc of each statistic, with c = x − mean.
+    let linear = 2.0 / (n - 1.0)
+        * (variance_grad
+            - 1.5 * skew_grad * pixel.third / v.powf(2.5)
+            - 2.0 * kurtosis_grad * pixel.fourth / v.powi(3));
+    let square = 3.0 * skew_grad / (n * v.powf(1.5));
+    let cube = 4.0 * kurtosis_grad / (n * v * v);
+    let centred: Buf<f64> = x
+        .iter()
+        .map(|value| {
+            let c = value.wide() - pixel.mean;
+            linear * c + square * c * c + cube * c * c * c
+        })
+        .collect();
+    let shift = mean_grad / n - centred.iter().sum::<f64>() / n;
+    let ties = |target: f64| x.iter().filter(|v| v.wide() == target).count() as f64;
+    let (min_share, max_share) = (min_grad / ties(pixel.min), max_grad / ties(pixel.max));
+    for ((o, c), value) in out.iter_mut().zip(&centred).zip(x) {
+        let mut g = c + shift;
+        if value.wide() == pixel.min {
+            g += min_share;
+        }
+        if value.wide() == pixel.max {
+            g += max_share;
+        }
+        *o = *o + T::narrow(g);
+    }
+}

@@ -1,0 +1,326 @@
+//! The statistics of one plane, and the records their backward step needs.
+
+use rustfft::num_complex::Complex;
+
+use super::numeric::{
+    add_uncropped, apply_map, autocorrelation, crop, cross, dot, fft_real, filtered, gather, ifft,
+    ifft_real, mean, negated, normalised, scaled, subtract_mean, third_and_fourth,
+};
+use super::*;
+
+/// The full statistics vector of one plane (redundant entries included), and what its
+/// backward step needs.
+pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record<T>) {
+    let (n, o, width) = (plan.n_scales, plan.n_orientations, plan.width);
+    let full = plan.shape;
+    let pixels = (full[0] * full[1]) as f64;
+    let spectrum = fft_real(x, full);
+    let highpass = ifft_real(scaled(&spectrum, &plan.hi0mask), full, 1.0 / pixels);
+    let mut lows = vec![scaled(&spectrum, &plan.lo0mask)];
+    let mut bands = Vec::with_capacity(n);
+    for scale in &plan.scales {
+        let low = lows.last().expect("the full-size low-pass");
+        let cells = (scale.size[0] * scale.size[1]) as f64;
+        bands.push(
+            scale
+                .filters
+                .iter()
+                .map(|filter| {
+                    let mut band = filtered(low, filter, plan.phase);
+                    ifft(&mut band, scale.size);
+                    let scale = T::narrow(1.0 / cells);
+                    band.iter_mut().for_each(|v| *v = *v * scale);
+                    band
+                })
+                .collect::<Vec<_>>(),
+        );
+        let kept = crop(low, scale.size[1], &scale.rows, &scale.columns);
+        lows.push(scaled(&kept, &scale.lomask));
+    }
+    let coarsest = plan.size(n);
+    let mut lowpass = ifft_real(
+        lows[n].clone(),
+        coarsest,
+        1.0 / (coarsest[0] * coarsest[1]) as f64,
+    );
+    subtract_mean(&mut lowpass);
+
+    let magnitudes: Vec<Planes<T>> = bands
+        .iter()
+        .map(|scale| {
+            scale
+                .iter()
+                .map(|band| band.iter().map(|v| v.norm_sqr().sqrt()).collect())
+                .collect()
+        })
+        .collect();
+    let centred_magnitudes: Vec<Planes<T>> = magnitudes
+        .iter()
+        .map(|scale| {
+            scale
+                .iter()
+                .map(|m| {
+                    let mut m = m.clone();
+                    subtract_mean(&mut m);
+                    m
+                })
+                .collect()
+        })
+        .collect();
+    let recon = reconstructions(plan, &lows, &lowpass);
+    let doubled: Vec<Doubled<T>> = (1..n).map(|s| double_phase(plan, &lows[s], s)).collect();
+
+    let mut stats = vec![0.0; plan.len()];
+    let at = &plan.offsets;
+    let pixel = pixel_moments(x);
+    stats[..6].copy_from_slice(&[
+        pixel.mean,
+        pixel.variance,
+        pixel.third / pixel.variance.powf(1.5),
+        pixel.fourth / (pixel.variance * pixel.variance),
+        pixel.min,
+        pixel.max,
+    ]);
+    let magnitude_lags: Vec<Vec<Vec<f64>>> = centred_magnitudes
+        .iter()
+        .enumerate()
+        .map(|(s, scale)| {
+            scale
+                .iter()
+                .map(|m| autocorrelation(m, plan.size(s), width))
+                .collect()
+        })
+        .collect();
+    let centre = (width / 2) * width + width / 2;
+    let magnitude_variance: Vec<Vec<f64>> = magnitude_lags
+        .iter()
+        .map(|scale| scale.iter().map(|lags| lags[centre]).collect())
+        .collect();
+    for (s, scale) in magnitude_lags.iter().enumerate() {
+        for (b, lags) in scale.iter().enumerate() {
+            for (lag, value) in normalised(lags, width).enumerate() {
+                stats[at.magnitude_autocorrelation + (lag * o + b) * n + s] = value;
+            }
+        }
+    }
+    let recon_lags: Vec<Vec<f64>> = recon
+        .iter()
+        .enumerate()
+        .map(|(k, r)| autocorrelation(r, plan.size(k), width))
+        .collect();
+    let resolution = if std::mem::size_of::<T>() == 8 {
+        1e-15
+    } else {
+        1e-6
+    };
+    let mut recon_moments = Vec::with_capacity(n + 1);
+    for (k, (r, lags)) in recon.iter().zip(&recon_lags).enumerate() {
+        let variance = lags[centre];
+        let [third, fourth] = third_and_fourth(r).map(|v| v / r.len() as f64);
+        // As in plenoptic, a NaN ratio does not count as unstable.
+        let unstable = variance / pixel.variance < resolution;
+        let stable = !unstable;
+        stats[at.skew + k] = if stable {
+            third / variance.powf(1.5)
+        } else {
+            0.0
+        };
+        stats[at.kurtosis + k] = if stable {
+            fourth / (variance * variance)
+        } else {
+            3.0
+        };
+        stats[at.recon_std + k] = variance.sqrt();
+        for (lag, value) in normalised(lags, width).enumerate() {
+            stats[at.recon_autocorrelation + lag * (n + 1) + k] = value;
+        }
+        recon_moments.push(([third, fourth], stable));
+    }
+    let cross_orientation: Vec<Cross> = (0..n)
+        .map(|s| {
+            let m = gather(&centred_magnitudes[s]);
+            cross(&m, &m, Some(magnitude_variance[s].clone()))
+        })
+        .collect();
+    for (s, c) in cross_orientation.iter().enumerate() {
+        for (ij, value) in c.out.iter().enumerate() {
+            stats[at.cross_orientation + ij * n + s] = *value;
+        }
+        for (b, v) in magnitude_variance[s].iter().enumerate() {
+            stats[at.magnitude_std + b * n + s] = v.sqrt();
+        }
+    }
+    let reals: Vec<Planes<T>> = bands
+        .iter()
+        .map(|scale| {
+            scale
+                .iter()
+                .map(|band| band.iter().map(|v| v.re).collect())
+                .collect()
+        })
+        .collect();
+    let mut cross_scale_magnitude = Vec::with_capacity(n.saturating_sub(1));
+    let mut cross_scale_real = Vec::with_capacity(n.saturating_sub(1));
+    for s in 0..n.saturating_sub(1) {
+        let coarser = &doubled[s];
+        let magnitude = cross(
+            &gather(&centred_magnitudes[s]),
+            &gather(&coarser.centred),
+            Some(magnitude_variance[s].clone()),
+        );
+        let real = cross(&gather(&reals[s]), &gather(&coarser.parts), None);
+        for (ij, value) in magnitude.out.iter().enumerate() {
+            stats[at.cross_scale_magnitude + ij * (n - 1) + s] = *value;
+        }
+        for (ij, value) in real.out.iter().enumerate() {
+            stats[at.cross_scale_real + ij * (n - 1) + s] = *value;
+        }
+        cross_scale_magnitude.push(magnitude);
+        cross_scale_real.push(real);
+    }
+    stats[at.highpass_variance] = dot(&highpass, &highpass) / pixels;
+    let record = Record {
+        highpass,
+        bands,
+        reals,
+        magnitudes,
+        centred_magnitudes,
+        doubled,
+        recon,
+        magnitude_lags,
+        recon_lags,
+        recon_moments,
+        pixel,
+        x: Buf::from_slice(x),
+        cross_orientation,
+        cross_scale_magnitude,
+        cross_scale_real,
+    };
+    (stats, record)
+}
+
+pub(super) fn pixel_moments<T: Real>(x: &[T]) -> PixelMoments {
+    let n = x.len() as f64;
+    let mean = mean(x);
+    let centred: Buf<f64> = x.iter().map(|v| v.wide() - mean).collect();
+    let variance = dot(&centred, &centred) / (n - 1.0);
+    let [third, fourth] = third_and_fourth(&centred).map(|v| v / n);
+    let (min, max) = x
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v.wide()), hi.max(v.wide()))
+        });
+    PixelMoments {
+        mean,
+        variance,
+        third,
+        fourth,
+        min,
+        max,
+    }
+}
+
+/// The reconstruction spectrum a level adds at full size: `start` (at scale `level`'s size)
+/// carried up through the finer scales' low-pass masks, through plenoptic's complex64 grid.
+pub(super) fn carried_up<T: Real>(
+    plan: &TexturePlan,
+    mut spectrum: Plane<T>,
+    level: usize,
+) -> Plane<T> {
+    for s in (0..level).rev() {
+        let scale = &plan.scales[s];
+        let [h, w] = scale.size;
+        let masked: Plane<T> = spectrum
+            .iter()
+            .zip(&scale.lomask)
+            .map(|(v, m)| {
+                let v = *v * T::narrow(*m);
+                Complex::new(v.re.through_complex64(), v.im.through_complex64())
+            })
+            .collect();
+        spectrum = Buf::filled(Complex::new(T::zero(), T::zero()), h * w);
+        add_uncropped(&mut spectrum, w, &scale.rows, &scale.columns, &masked);
+    }
+    spectrum
+}
+
+/// The partial reconstructions (the low-pass residual plus the bands from scale `k` down,
+/// at scale `k`'s size) for `k = 0..=n`, as plenoptic's `recon_pyr` and `shrink` give them.
+pub(super) fn reconstructions<T: Real>(
+    plan: &TexturePlan,
+    lows: &[Plane<T>],
+    lowpass: &[T],
+) -> Planes<T> {
+    let n = plan.n_scales;
+    let full = plan.shape;
+    let mut images = Vec::with_capacity(n + 1);
+    let mut total = carried_up(plan, fft_real(lowpass, plan.size(n)), n);
+    for k in (0..=n).rev() {
+        if k < n {
+            let start = scaled(&lows[k], &plan.scales[k].recon_gain);
+            let level = carried_up(plan, start, k);
+            total.iter_mut().zip(&level).for_each(|(t, l)| *t = *t + *l);
+        }
+        let spectrum = scaled(&total, &plan.lo0mask);
+        images.push(if k == 0 {
+            ifft_real(spectrum, full, 1.0 / (full[0] * full[1]) as f64)
+        } else {
+            // The image is real: its spectrum is the Hermitian part of `spectrum`.
+            let map = &plan.shrink[k - 1][0];
+            let mut small = Buf::filled(Complex::new(T::zero(), T::zero()), map.to[0] * map.to[1]);
+            let half = T::narrow(0.5);
+            for &(dst, src, coef) in &map.entries {
+                let hermitian = (spectrum[src] + spectrum[negated(src, full)].conj()) * half;
+                small[dst] = small[dst] + hermitian * T::narrow(coef);
+            }
+            let factor = (1usize << k) as f64;
+            ifft_real(small, map.to, factor * factor)
+        });
+    }
+    images.reverse();
+    images
+}
+
+/// plenoptic's `expand(band, 2) / 4` with its phase doubled, for each orientation of scale
+/// `s`, from that scale's low-pass spectrum.
+pub(super) fn double_phase<T: Real>(
+    plan: &TexturePlan,
+    low: &[Complex<T>],
+    s: usize,
+) -> Doubled<T> {
+    let scale = &plan.scales[s];
+    let map = &plan.expand[s - 1][0];
+    let mut doubled = Doubled {
+        up: Vec::new(),
+        magnitude: Vec::new(),
+        centred: Vec::new(),
+        parts: Vec::new(),
+    };
+    let mut imaginary_parts = Vec::new();
+    for filter in &scale.filters {
+        let band = filtered(low, filter, plan.phase);
+        let mut up = apply_map(map, &band, 0.25);
+        ifft(&mut up, map.to);
+        let magnitude: Buf<T> = up.iter().map(|v| v.norm_sqr().sqrt()).collect();
+        // |u|·e^{2i·arg u} = u² / |u|, with 0 where u is 0.
+        let doubled_phase = |part: fn(Complex<T>) -> T| -> Buf<T> {
+            up.iter()
+                .zip(&magnitude)
+                .map(|(u, m)| {
+                    let safe = if *m == T::zero() { T::one() } else { *m };
+                    part(*u * *u) / safe
+                })
+                .collect()
+        };
+        let (re, im) = (doubled_phase(|z| z.re), doubled_phase(|z| z.im));
+        let mut centred = magnitude.clone();
+        subtract_mean(&mut centred);
+        doubled.parts.push(re);
+        imaginary_parts.push(im);
+        doubled.up.push(up);
+        doubled.magnitude.push(magnitude);
+        doubled.centred.push(centred);
+    }
+    doubled.parts.extend(imaginary_parts);
+    doubled
+}

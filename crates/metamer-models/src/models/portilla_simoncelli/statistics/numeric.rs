@@ -1,0 +1,333 @@
+//! The sums, products and transforms the statistics and their adjoints are made of.
+
+use rustfft::num_complex::Complex;
+
+use super::*;
+
+/// Correlations `cov(a_i, b_j) / sqrt(var a_i · var b_j)`, with the variances used.
+#[derive(Debug)]
+pub(super) struct Cross {
+    pub(super) out: Vec<f64>,
+    pub(super) a_variance: Vec<f64>,
+    pub(super) b_variance: Vec<f64>,
+}
+
+pub(super) fn sum<T: Real>(a: &[T]) -> f64 {
+    let mut lanes = [0.0f64; 8];
+    let chunks = a.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|x| x.wide()).sum();
+    for x in chunks {
+        for i in 0..8 {
+            lanes[i] += x[i].wide();
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
+}
+
+pub(super) fn mean<T: Real>(a: &[T]) -> f64 {
+    sum(a) / a.len() as f64
+}
+
+pub(super) fn subtract_mean<T: Real>(a: &mut [T]) {
+    let m = T::narrow(mean(a));
+    a.iter_mut().for_each(|v| *v = *v - m);
+}
+
+pub(super) fn dot<T: Real>(a: &[T], b: &[T]) -> f64 {
+    kernels::dot(a, b)
+}
+
+pub(super) fn to_complex<T: Real>(x: &[T]) -> Plane<T> {
+    x.iter().map(|v| Complex::new(*v, T::zero())).collect()
+}
+
+pub(super) fn real_part<T: Real>(x: &[Complex<T>], scale: f64) -> Buf<T> {
+    let scale = T::narrow(scale);
+    x.iter().map(|v| v.re * scale).collect()
+}
+
+pub(super) fn fft<T: Real>(plane: &mut [Complex<T>], [h, w]: [usize; 2]) {
+    fft_planes(plane, h, w, false);
+}
+
+pub(super) fn ifft<T: Real>(plane: &mut [Complex<T>], [h, w]: [usize; 2]) {
+    fft_planes(plane, h, w, true);
+}
+
+/// The unnormalised transform of a real plane.
+pub(super) fn fft_real<T: Real>(x: &[T], size: [usize; 2]) -> Plane<T> {
+    let mut plane = to_complex(x);
+    fft(&mut plane, size);
+    plane
+}
+
+/// `Re(ifft(x)) · scale` with the unnormalised inverse.
+pub(super) fn ifft_real<T: Real>(mut x: Plane<T>, size: [usize; 2], scale: f64) -> Buf<T> {
+    ifft(&mut x, size);
+    real_part(&x, scale)
+}
+
+pub(super) fn scaled<T: Real>(x: &[Complex<T>], mask: &[f64]) -> Plane<T> {
+    x.iter()
+        .zip(mask)
+        .map(|(v, m)| *v * T::narrow(*m))
+        .collect()
+}
+
+/// `x · mask · phase`.
+pub(super) fn filtered<T: Real>(x: &[Complex<T>], mask: &[f64], phase: Complex<f64>) -> Plane<T> {
+    let phase = Complex::new(T::narrow(phase.re), T::narrow(phase.im));
+    x.iter()
+        .zip(mask)
+        .map(|(x, m)| *x * phase * T::narrow(*m))
+        .collect()
+}
+
+/// `y += x · mask · phase`.
+pub(super) fn add_filtered<T: Real>(
+    y: &mut [Complex<T>],
+    x: &[Complex<T>],
+    mask: &[f64],
+    phase: Complex<f64>,
+) {
+    let phase = Complex::new(T::narrow(phase.re), T::narrow(phase.im));
+    for ((y, x), m) in y.iter_mut().zip(x).zip(mask) {
+        *y = *y + *x * phase * T::narrow(*m);
+    }
+}
+
+pub(super) fn crop<T: Real>(
+    x: &[Complex<T>],
+    width: usize,
+    rows: &[usize],
+    columns: &[usize],
+) -> Plane<T> {
+    let kept_width = columns.len();
+    (0..rows.len() * kept_width)
+        .map(|i| x[rows[i / kept_width] * width + columns[i % kept_width]])
+        .collect()
+}
+
+/// The adjoint of [`crop`]: adds `x` at the kept rows and columns of `y`.
+pub(super) fn add_uncropped<T: Real>(
+    y: &mut [Complex<T>],
+    width: usize,
+    rows: &[usize],
+    columns: &[usize],
+    x: &[Complex<T>],
+) {
+    let kept_width = columns.len();
+    for (i, r) in rows.iter().enumerate() {
+        for (j, c) in columns.iter().enumerate() {
+            y[r * width + c] = y[r * width + c] + x[i * kept_width + j];
+        }
+    }
+}
+
+/// `to[dst] += coef · from[src]` over the map's entries.
+pub(super) fn apply_map<T: Real>(map: &SpectralMap, from: &[Complex<T>], scale: f64) -> Plane<T> {
+    let [h, w] = map.to;
+    let mut to = Buf::filled(Complex::new(T::zero(), T::zero()), h * w);
+    for &(dst, src, coef) in &map.entries {
+        to[dst] = to[dst] + from[src] * T::narrow(coef * scale);
+    }
+    to
+}
+
+/// Index of frequency `−k` in an FFT-ordered `h × w` plane.
+pub(super) fn negated(index: usize, [h, w]: [usize; 2]) -> usize {
+    let (r, c) = (index / w, index % w);
+    ((h - r) % h) * w + (w - c) % w
+}
+
+/// `(1/N) Σ_z x(z) · x(z + d)` (circular) at the `width × width` lags around zero, lag
+/// `−width/2` first: plenoptic's cropped autocorrelation. The symmetry `d ↔ −d` halves the
+/// sums.
+pub(super) fn autocorrelation<T: Real>(x: &[T], [h, w]: [usize; 2], width: usize) -> Vec<f64> {
+    let half = width / 2;
+    let lag = |at: usize| {
+        (
+            (at / width) as isize - half as isize,
+            (at % width) as isize - half as isize,
+        )
+    };
+    // The index of `−d`, when it is in the window and comes first.
+    let mirror = |at: usize| {
+        let (my, mx) = (2 * half - at / width, 2 * half - at % width);
+        (my < width && mx < width && my * width + mx < at).then_some(my * width + mx)
+    };
+    let lags: Vec<(isize, isize)> = (0..width * width)
+        .filter(|at| mirror(*at).is_none())
+        .map(lag)
+        .collect();
+    let padded = kernels::pad_rows(x, w, half);
+    let mut sums = kernels::lag_sums(x, &padded, [h, w], half, &lags).into_iter();
+    let mut out = vec![0.0; width * width];
+    for at in 0..width * width {
+        out[at] = match mirror(at) {
+            Some(m) => out[m],
+            None => sums.next().expect("a sum per lag") / (h * w) as f64,
+        };
+    }
+    out
+}
+
+/// The adjoint of [`autocorrelation`]: `out(z) += (1/N) Σ_d g[d] (x(z + d) + x(z − d))`,
+/// i.e. one correlation of `x` with the symmetrised lag weights.
+pub(super) fn add_autocorrelation_adjoint<T: Real>(
+    out: &mut [T],
+    x: &[T],
+    [h, w]: [usize; 2],
+    width: usize,
+    lag_grad: &[f64],
+) {
+    let half = width / 2;
+    let span = 2 * half + 1;
+    let n = (h * w) as f64;
+    let mut weights = vec![0.0; span * span];
+    for (i, g) in lag_grad.iter().enumerate() {
+        let (ly, lx) = (i / width, i % width);
+        weights[ly * span + lx] += g / n;
+        weights[(2 * half - ly) * span + (2 * half - lx)] += g / n;
+    }
+    let taps: Vec<(isize, isize, f64)> = weights
+        .iter()
+        .enumerate()
+        .filter(|(_, weight)| **weight != 0.0)
+        .map(|(i, weight)| {
+            let (ly, lx) = (i / span, i % span);
+            (
+                ly as isize - half as isize,
+                lx as isize - half as isize,
+                *weight,
+            )
+        })
+        .collect();
+    let padded = kernels::pad_rows(x, w, half);
+    kernels::correlate_taps(out, &padded, [h, w], half, &taps);
+}
+
+/// Normalised lags `ac / ac(0)`.
+pub(super) fn normalised(lags: &[f64], width: usize) -> impl Iterator<Item = f64> + '_ {
+    let centre = lags[(width / 2) * width + width / 2];
+    lags.iter().map(move |v| v / centre)
+}
+
+/// The adjoint of [`normalised`], plus a gradient on the centre (the variance) itself.
+pub(super) fn normalised_adjoint(
+    lags: &[f64],
+    width: usize,
+    grad: &[f64],
+    variance_grad: f64,
+) -> Vec<f64> {
+    let at = (width / 2) * width + width / 2;
+    let centre = lags[at];
+    let mut out: Vec<f64> = grad.iter().map(|g| g / centre).collect();
+    let through_centre: f64 = grad.iter().zip(lags).map(|(g, v)| g * v).sum::<f64>();
+    out[at] += variance_grad - through_centre / (centre * centre);
+    out
+}
+
+/// With `b` the very planes of `a` (the cross-orientation correlations) the matrix is
+/// symmetric and each product is summed once.
+pub(super) fn cross<T: Real>(a: &[&[T]], b: &[&[T]], a_variance: Option<Vec<f64>>) -> Cross {
+    let n = a[0].len() as f64;
+    let symmetric = a.len() == b.len() && a.iter().zip(b).all(|(x, y)| std::ptr::eq(*x, *y));
+    let a_variance = a_variance.unwrap_or_else(|| a.iter().map(|a| dot(a, a) / n).collect());
+    let b_variance: Vec<f64> = b.iter().map(|b| dot(b, b) / n).collect();
+    let columns = b.len();
+    let mut covariance = vec![0.0; a.len() * columns];
+    for i in 0..a.len() {
+        for j in 0..columns {
+            covariance[i * columns + j] = if symmetric && j < i {
+                covariance[j * columns + i]
+            } else {
+                dot(a[i], b[j]) / n
+            };
+        }
+    }
+    let out = covariance
+        .iter()
+        .enumerate()
+        .map(|(ij, c)| c / (a_variance[ij / columns] * b_variance[ij % columns]).sqrt())
+        .collect();
+    Cross {
+        out,
+        a_variance,
+        b_variance,
+    }
+}
+
+/// The adjoint of [`cross`] as coefficients: `∂a_i = Σ_j on_a[i][j]·b_j + a_self[i]·a_i`
+/// and `∂b_j = Σ_i on_b[j][i]·a_i + b_self[j]·b_j`, and the gradient of given `a`
+/// variances (computed ones are differentiated through `a`, in `a_self`).
+pub(super) struct CrossAdjoint {
+    pub(super) on_a: Vec<Vec<f64>>,
+    pub(super) a_self: Vec<f64>,
+    pub(super) on_b: Vec<Vec<f64>>,
+    pub(super) b_self: Vec<f64>,
+    pub(super) a_variance_grad: Vec<f64>,
+}
+
+pub(super) fn cross_adjoint(
+    cross: &Cross,
+    grad: impl Fn(usize, usize) -> f64,
+    n: usize,
+    given_a_variance: bool,
+) -> CrossAdjoint {
+    let n = n as f64;
+    let (rows, columns) = (cross.a_variance.len(), cross.b_variance.len());
+    let mut on_a = vec![vec![0.0; columns]; rows];
+    let mut on_b = vec![vec![0.0; rows]; columns];
+    let mut a_variance_grad = vec![0.0; rows];
+    let mut b_variance_grad = vec![0.0; columns];
+    for i in 0..rows {
+        for j in 0..columns {
+            let (g, out) = (grad(i, j), cross.out[i * columns + j]);
+            let covariance_grad = g / (cross.a_variance[i] * cross.b_variance[j]).sqrt() / n;
+            on_a[i][j] = covariance_grad;
+            on_b[j][i] = covariance_grad;
+            a_variance_grad[i] -= 0.5 * g * out / cross.a_variance[i];
+            b_variance_grad[j] -= 0.5 * g * out / cross.b_variance[j];
+        }
+    }
+    let a_self = if given_a_variance {
+        vec![0.0; rows]
+    } else {
+        a_variance_grad.iter().map(|g| 2.0 * g / n).collect()
+    };
+    CrossAdjoint {
+        on_a,
+        a_self,
+        on_b,
+        b_self: b_variance_grad.iter().map(|g| 2.0 * g / n).collect(),
+        a_variance_grad,
+    }
+}
+
+/// `(Σ x³, Σ x⁴)`.
+pub(super) fn third_and_fourth<T: Real>(x: &[T]) -> [f64; 2] {
+    let mut lanes = [[0.0f64; 8]; 2];
+    let chunks = x.chunks_exact(8);
+    let mut tail = [0.0; 2];
+    for v in chunks.remainder() {
+        let (v, s) = (v.wide(), v.wide() * v.wide());
+        tail[0] += s * v;
+        tail[1] += s * s;
+    }
+    for c in chunks {
+        for i in 0..8 {
+            let (v, s) = (c[i].wide(), c[i].wide() * c[i].wide());
+            lanes[0][i] += s * v;
+            lanes[1][i] += s * s;
+        }
+    }
+    [
+        lanes[0].iter().sum::<f64>() + tail[0],
+        lanes[1].iter().sum::<f64>() + tail[1],
+    ]
+}
+
+pub(super) fn gather<T: Real>(planes: &[Buf<T>]) -> Vec<&[T]> {
+    planes.iter().map(|p| &p[..]).collect()
+}

@@ -1,0 +1,139 @@
+//! The host side of the transforms: rustfft plans, complex planes in the tensor's own
+//! precision, and the round trip from a packed `[parts, n, h, w]` tensor to planes and back.
+
+use std::cell::RefCell;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
+use rustfft::{FftDirection, FftNum, FftPlanner, num_complex::Complex as FftComplex};
+
+use crate::host::{Buf, ComplexPooled, HostValues, dims, on_host};
+
+/// A computation on the host's complex planes, written once for both precisions.
+pub(super) trait PlaneOp {
+    /// `planes`: consecutive `size` planes (real inputs with zero imaginary parts); returns the
+    /// output planes, consecutive and of the operation's output size.
+    fn apply<T: Planned>(&self, planes: Vec<FftComplex<T>>, size: [usize; 2])
+    -> Vec<FftComplex<T>>;
+}
+
+/// Runs `op` on the planes of a `[parts, n, h, w]` tensor on the host, in the tensor's own
+/// precision; the `[1 or 2, n, out_shape]` result keeps the input's dtype and device, and only
+/// real parts when `real_output`.
+pub(super) fn on_planes<B: Backend>(
+    x: FloatTensor<B>,
+    out_shape: [usize; 2],
+    real_output: bool,
+    op: &impl PlaneOp,
+) -> FloatTensor<B> {
+    let [parts, n, height, width] = dims::<B, 4>(&x);
+    debug_assert!(parts == 1 || parts == 2, "1 or 2 parts, got {parts}");
+    let shape = [
+        if real_output { 1 } else { 2 },
+        n,
+        out_shape[0],
+        out_shape[1],
+    ];
+    fn run<T: Planned>(
+        values: &[T],
+        parts: usize,
+        size: [usize; 2],
+        real_output: bool,
+        op: &impl PlaneOp,
+    ) -> Vec<T> {
+        from_complex(&op.apply(to_complex(values, parts), size), real_output)
+    }
+    let size = [height, width];
+    on_host::<B, 4>(x, shape, |values| match values {
+        HostValues::F64(v) => HostValues::F64(run(&v, parts, size, real_output, op)),
+        HostValues::F32(v) => HostValues::F32(run(&v, parts, size, real_output, op)),
+    })
+}
+
+fn to_complex<T: Planned>(values: &[T], parts: usize) -> Vec<FftComplex<T>> {
+    let count = values.len() / parts;
+    if parts == 2 {
+        let (re, im) = values.split_at(count);
+        re.iter()
+            .zip(im)
+            .map(|(re, im)| FftComplex::new(*re, *im))
+            .collect()
+    } else {
+        values
+            .iter()
+            .map(|re| FftComplex::new(*re, T::zero()))
+            .collect()
+    }
+}
+
+fn from_complex<T: Planned>(planes: &[FftComplex<T>], real_output: bool) -> Vec<T> {
+    let mut out = Vec::with_capacity(if real_output { 1 } else { 2 } * planes.len());
+    out.extend(planes.iter().map(|c| c.re));
+    if !real_output {
+        out.extend(planes.iter().map(|c| c.im));
+    }
+    out
+}
+
+pub(crate) fn float<T: Planned>(value: f64) -> T {
+    T::from_f64(value).expect("a float")
+}
+
+/// Unnormalised 2-D transforms of consecutive `height × width` planes, in place.
+pub(crate) fn fft_planes<T: Planned>(
+    planes: &mut [FftComplex<T>],
+    height: usize,
+    width: usize,
+    inverse: bool,
+) {
+    let direction = if inverse {
+        FftDirection::Inverse
+    } else {
+        FftDirection::Forward
+    };
+    let (rows, columns) = T::with_planner(|planner| {
+        (
+            planner.plan_fft(width, direction),
+            planner.plan_fft(height, direction),
+        )
+    });
+    let scratch_len = rows
+        .get_inplace_scratch_len()
+        .max(columns.get_inplace_scratch_len());
+    let zero = FftComplex::new(T::zero(), T::zero());
+    let mut scratch = Buf::scratch(scratch_len, zero);
+    let mut transposed = Buf::scratch(height * width, zero);
+    for plane in planes.chunks_exact_mut(height * width) {
+        rows.process_with_scratch(plane, &mut scratch);
+        transpose(plane, &mut transposed, height, width);
+        columns.process_with_scratch(&mut transposed, &mut scratch);
+        transpose(&transposed, plane, width, height);
+    }
+}
+
+/// Plans per precision and length (rustfft's planner caches them).
+pub(crate) trait Planned: FftNum + ComplexPooled {
+    fn with_planner<R>(f: impl FnOnce(&mut FftPlanner<Self>) -> R) -> R;
+}
+
+macro_rules! planned {
+    ($($t:ty),*) => {$(
+        impl Planned for $t {
+            fn with_planner<R>(f: impl FnOnce(&mut FftPlanner<Self>) -> R) -> R {
+                thread_local! {
+                    static PLANNER: RefCell<FftPlanner<$t>> = RefCell::new(FftPlanner::new());
+                }
+                PLANNER.with(|planner| f(&mut planner.borrow_mut()))
+            }
+
+        }
+    )*};
+}
+planned!(f32, f64);
+
+/// `to[c][r] = from[r][c]` for a `rows × columns` matrix (the `transpose` crate rustfft uses
+/// itself: several times faster than a plain tiled loop, which took a fifth of the texture
+/// model's time).
+fn transpose<T: Copy>(from: &[T], to: &mut [T], rows: usize, columns: usize) {
+    transpose::transpose(from, to, columns, rows);
+}
