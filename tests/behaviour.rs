@@ -32,7 +32,8 @@ fn scalar<B: AutodiffBackend>(tensor: Tensor<B, 1>) -> f64 {
     to_f64(tensor.inner())[0]
 }
 
-/// T-M19, T-M24: saved counts and exact agreement of losses with the saved metamers.
+/// plenoptic's `test_store_rep`, `test_continue`: saved counts and exact agreement of losses with
+/// the saved metamers.
 fn stored_progress_matches_losses_exactly<B: AutodiffBackend>() {
     for store_progress in [1, 2, 3] {
         let mut met = Metamer::<B>::new(
@@ -66,7 +67,8 @@ fn stored_progress_matches_losses_exactly<B: AutodiffBackend>() {
     }
 }
 
-/// T-M21: history lengths before and after setup and synthesis.
+/// plenoptic's `test_metamer_loss_penalty_length`: history lengths before and after setup and
+/// synthesis.
 fn history_lengths<B: AutodiffBackend>() {
     let mut met = Metamer::<B>::new(
         noise::<B>([1, 1, 16, 16], 1),
@@ -84,7 +86,7 @@ fn history_lengths<B: AutodiffBackend>() {
     assert_eq!(met.losses().unwrap().len(), 3);
     assert_eq!(met.gradient_norm().len(), 2);
     assert_eq!(met.pixel_change_norm().len(), 2);
-    // T-M32: the target carries no gradient.
+    // plenoptic's `test_rep_no_grad`: the target carries no gradient.
     assert!(!met.target_representation().flat().is_require_grad());
     // Without store_progress, get_progress has no saved metamer.
     let progress = met.get_progress(None, IterationSelection::Round).unwrap();
@@ -114,7 +116,8 @@ fn continuing_equals_one_run<B: AutodiffBackend>() {
     assert_eq!(run(&[10]), run(&[5, 5]));
 }
 
-/// T-M18: 2-D, 3-D and 5-D images with models returning 1-D to 5-D representations.
+/// plenoptic's `test_dimensionality`: 2-D, 3-D and 5-D images with models returning 1-D to 5-D
+/// representations.
 fn any_dimensionality<B: AutodiffBackend>() {
     let device = Default::default();
     set_seed(3);
@@ -141,7 +144,8 @@ fn any_dimensionality<B: AutodiffBackend>() {
     assert_eq!(met.metamer().unwrap().dims(), image5.dims());
 }
 
-/// T-M3, T-M22: shape and range warnings, and initial images that cannot fit.
+/// plenoptic's `test_setup_initial_image_warn`, `test_warn_out_of_range_input`: shape and range
+/// warnings, and initial images that cannot fit.
 fn warnings_are_values<B: AutodiffBackend>() {
     let image = noise::<B>([1, 1, 16, 16], 4);
     let brighter = image.clone().add_scalar(1.0);
@@ -200,7 +204,8 @@ fn warnings_are_values<B: AutodiffBackend>() {
     assert_eq!(met.synthesize(stop_at_once).unwrap().iterations, 1);
 }
 
-/// T-M38, T-M48: a stronger penalty weight ends lower; losses − λ·penalties is the model loss.
+/// plenoptic's `test_penalty_effect`, `test_metamer_loss_value`: a stronger penalty weight ends
+/// lower; losses − λ·penalties is the model loss.
 fn penalty_weight_and_metamer_loss<B: AutodiffBackend>() {
     let image = noise::<B>([1, 1, 16, 16], 5);
     let start = noise::<B>([1, 1, 16, 16], 6)
@@ -371,7 +376,8 @@ test_on_backends!(
     summary_text,
 );
 
-/// T-M29, T-M34: casting to float64 mid-synthesis keeps every tensor in step and continues.
+/// plenoptic's `test_to`, `test_change_precision_save_load`: casting to float64 mid-synthesis keeps
+/// every tensor in step and continues.
 fn cast_mid_synthesis<B: AutodiffBackend>() {
     let mut met = Metamer::<B>::new(
         noise::<B>([1, 1, 16, 16], 12),

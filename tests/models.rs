@@ -278,8 +278,8 @@ fn all_models<B: HostBackend>() -> Vec<(&'static str, Box<dyn Model<B>>)> {
     .collect()
 }
 
-/// T-MD5: every model passes the metamer's model validation at 256×256 (frozen parameters add
-/// no gradient of their own).
+/// plenoptic's `test_validate_model`: every model passes the metamer's model validation at 256×256
+/// (frozen parameters add no gradient of their own).
 #[test]
 fn models_pass_validation() {
     for (name, model) in all_models::<NdArray>() {
@@ -293,8 +293,8 @@ fn models_pass_validation() {
     }
 }
 
-/// T-MD12, T-MD13: gradients flow through the Laplacian pyramid, and it reconstructs
-/// 253×234 images for 3 to 6 scales.
+/// plenoptic's Laplacian-pyramid tests: gradients flow through the Laplacian pyramid, and it
+/// reconstructs 253×234 images for 3 to 6 scales.
 #[test]
 fn laplacian_pyramid_reconstructs_and_differentiates() {
     type B = NdArray64;
@@ -325,8 +325,8 @@ fn laplacian_pyramid_reconstructs_and_differentiates() {
     assert_eq!(LaplacianPyramid::new(0, false), Err(ModelError::Scales));
 }
 
-/// T-MD15, T-MD16, T-MD26: front ends keep the image shape, and their own forward pass
-/// differentiates with respect to their parameters.
+/// plenoptic's front-end shape and gradient tests: front ends keep the image shape, and their own
+/// forward pass differentiates with respect to their parameters.
 #[test]
 fn learnable_parameters_get_gradients() {
     type B = NdArray;
@@ -387,7 +387,7 @@ fn learnable_parameters_get_gradients() {
     assert!(!frozen_module.weight.val().is_require_grad());
 }
 
-/// T-MD17, T-MD18 and plenoptic's warnings for pretrained models.
+/// plenoptic's `OnOff` pretrained-kernel tests and plenoptic's warnings for pretrained models.
 #[test]
 fn pretrained_models_need_kernel_31() {
     let device = Default::default();
@@ -424,7 +424,7 @@ fn pretrained_models_need_kernel_31() {
     assert_eq!(err, ModelError::MaskNeedsOnOff);
 }
 
-/// T-MD24, T-MD25, T-MD27, T-MD28: center-surround argument checks with plenoptic's messages.
+/// plenoptic's CenterSurround tests: center-surround argument checks with plenoptic's messages.
 #[test]
 fn center_surround_arguments() {
     let device = Default::default();
@@ -488,7 +488,7 @@ fn center_surround_arguments() {
     assert!(filters[24] > 0.0 && filters[49 + 24] < 0.0);
 }
 
-/// T-MD29–T-MD35: `circular_gaussian2d` shapes, sums and argument checks, and grouped
+/// plenoptic's `circular_gaussian2d` tests: shapes, sums and argument checks, and grouped
 /// filtering equal to filtering each channel on its own.
 #[test]
 fn circular_gaussian_filters() {
@@ -620,8 +620,8 @@ fn fixed_correlation_matches_convolution() {
     }
 }
 
-/// T-MD23: `cache_filt` keeps the filters of the first call (plenoptic's `_filt`) if and only
-/// if it is set; a cached model then ignores later changes to its parameters.
+/// plenoptic's `cache_filt` test: `cache_filt` keeps the filters of the first call (plenoptic's
+/// `_filt`) if and only if it is set; a cached model then ignores later changes to its parameters.
 #[test]
 fn cache_filt_keeps_the_first_filters() {
     use burn::module::Param;

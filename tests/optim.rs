@@ -567,8 +567,9 @@ fn state_round_trip_resumes_exactly<B: AutodiffBackend>() {
 
 test_on_backends!(state_round_trip_resumes_exactly);
 
-/// T-M26: plenoptic's defaults — Adam(lr 0.01, eps 1e-8, AMSGrad) when nothing is chosen, and
-/// lr 0.01 for every optimizer chosen without one (L-BFGS too, not torch's 1).
+/// plenoptic's `test_optimizer`: plenoptic's defaults — Adam(lr 0.01, eps 1e-8, AMSGrad) when
+/// nothing is chosen, and lr 0.01 for every optimizer chosen without one (L-BFGS too, not torch's
+/// 1).
 fn plenoptic_optimizer_defaults<B: AutodiffBackend>() {
     let image = metamer_core::rng::rand::<B::InnerBackend, 4>(
         [1, 1, 8, 8],

@@ -238,8 +238,9 @@ fn scale_labels_and_dictionaries_match_plenoptic() {
 
 #[test]
 fn dictionary_marks_redundant_entries_with_nan() {
-    // The dropped autocorrelation entries are point-symmetric copies (T-PS17): NaN in the
-    // dictionary, and every kept entry of the full autocorrelation is finite.
+    // The dropped autocorrelation entries are point-symmetric copies (plenoptic's
+    // `test_redundancies`): NaN in the dictionary, and every kept entry of the full autocorrelation
+    // is finite.
     let model: PortillaSimoncelli<NdArray64> = PortillaSimoncelliConfig::new([64, 64])
         .with_n_scales(3)
         .init(&Default::default())
@@ -351,7 +352,8 @@ fn texture_losses_match_plenoptic() {
             "{name}: {value} vs plenoptic's {want}"
         );
     }
-    // With the two defaults undone, the PS loss is the plain L2 norm (T-O4).
+    // With the two defaults undone, the PS loss is the plain L2 norm (as plenoptic's test_tools.py
+    // checks).
     let plain = portilla_simoncelli_loss(
         &model,
         reptile,
@@ -502,7 +504,13 @@ fn texture_synthesis<B: AutodiffBackend + HostBackend>(
     // (the mismatch its PR #485 fixed for Metamer only); ours records the first, which lines
     // up with the loss. They differ only for optimizers that evaluate several times a step.
     let single_evaluation = matches!(optimizer_kind, OptimizerKind::Adam);
-    assert_histories(&what, &met, fixture, compared, single_evaluation);
+    assert_histories(
+        &what,
+        met.as_metamer(),
+        fixture,
+        compared,
+        single_evaluation,
+    );
     metamer_tests::assert_rel_close(
         &format!("{what} scales_loss"),
         met.scales_loss(),
@@ -675,8 +683,12 @@ fn coarse_to_fine_scale_lists_and_timing() {
     assert_eq!(separate.scales_loss().len(), 5);
     // The recorded loss is the full objective: at the current metamer it is what
     // objective_function gives, not the scale loss.
-    let losses = separate.losses().unwrap();
-    let objective = separate.objective_function(None, None).unwrap().unwrap();
+    let losses = separate.as_metamer().losses().unwrap();
+    let objective = separate
+        .as_metamer()
+        .objective_function(None, None)
+        .unwrap()
+        .unwrap();
     assert_eq!(
         *losses.last().unwrap(),
         metamer_core::tensor::scalar(objective.inner())
@@ -697,7 +709,7 @@ fn coarse_to_fine_resets_the_learning_rate_at_each_scale() {
     met.synthesize(ctf_options(6, None, 3)).unwrap();
     // Three iterations at each scale, halving each time, back to 0.01 at the change.
     assert_eq!(
-        met.learning_rate(),
+        met.as_metamer().learning_rate(),
         [0.01, 0.005, 0.0025, 0.01, 0.005, 0.0025]
     );
 }
@@ -731,7 +743,7 @@ fn coarse_to_fine_arguments_are_checked() {
         met.synthesize(options).unwrap_err(),
         MetamerError::CtfItersToCheck
     );
-    assert!(met.losses().unwrap().is_empty());
+    assert!(met.as_metamer().losses().unwrap().is_empty());
 }
 
 /// A model whose `forward_scales` ignores the scales cannot be synthesized coarse to fine.
@@ -777,11 +789,14 @@ fn coarse_to_fine_resumes_exactly_after_save_and_load() {
     resumed.load(&path, &LoadOptions::default()).unwrap();
     assert_eq!(resumed.state(), first.state());
     resumed.synthesize(ctf_options(4, None, 3)).unwrap();
-    assert_eq!(resumed.losses().unwrap(), whole.losses().unwrap());
+    assert_eq!(
+        resumed.as_metamer().losses().unwrap(),
+        whole.as_metamer().losses().unwrap()
+    );
     assert_eq!(resumed.state(), whole.state());
     assert_eq!(
-        to_f64(resumed.metamer().unwrap().clone()),
-        to_f64(whole.metamer().unwrap().clone())
+        to_f64(resumed.as_metamer().metamer().unwrap().clone()),
+        to_f64(whole.as_metamer().metamer().unwrap().clone())
     );
 
     // Another mode or a plain Metamer refuse the file.
@@ -807,8 +822,9 @@ fn coarse_to_fine_resumes_exactly_after_save_and_load() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// plenoptic's T-PS1, T-PS8 and T-PS9: every size combination runs and gives the statistic
-/// count of the closed form; non-square images; batch and channel axes kept.
+/// plenoptic's tests of sizes, non-square images and batch and channel axes: every size combination
+/// runs and gives the statistic count of the closed form; non-square images; batch and channel axes
+/// kept.
 #[test]
 fn sizes_shapes_and_counts() {
     type B = NdArray;
@@ -851,8 +867,8 @@ fn sizes_shapes_and_counts() {
     }
 }
 
-/// plenoptic's T-PS7: sizes that cannot be halved `n_scales` times are refused; so is a
-/// lowpass of odd width, whose autocorrelation plenoptic computes non-circularly (§14 Q9).
+/// plenoptic's test of other image sizes: sizes that cannot be halved `n_scales` times are refused;
+/// so is a lowpass of odd width, whose autocorrelation plenoptic computes non-circularly (§14 Q9).
 #[test]
 fn sizes_that_cannot_be_halved_are_refused() {
     let init = |size: usize, n: usize| {
@@ -875,8 +891,8 @@ fn sizes_that_cannot_be_halved_are_refused() {
     assert!(error.contains("even width"), "{error}");
 }
 
-/// plenoptic's T-PS17, for the autocorrelation windows: the entries the mask drops equal
-/// their point-symmetric partners, so nothing is lost.
+/// plenoptic's `test_redundancies`, for the autocorrelation windows: the entries the mask drops
+/// equal their point-symmetric partners, so nothing is lost.
 #[test]
 fn dropped_autocorrelation_entries_are_duplicates() {
     use metamer_models::signal::autocorrelation_crop;
@@ -955,9 +971,9 @@ fn figure_groups_summarise_like_plenoptic() {
     assert!(model.representation_panels(&[1.0; 5]).is_none());
 }
 
-/// plenoptic's T-O3 and T-O9: the texture losses are zero for equal statistics and positive
-/// otherwise, drive a metamer synthesis, and refuse a model of another size (there a shape
-/// error, here a synthesis error naming the mismatch).
+/// plenoptic's texture-loss tests in test_tools.py: the texture losses are zero for equal
+/// statistics and positive otherwise, drive a metamer synthesis, and refuse a model of another size
+/// (there a shape error, here a synthesis error naming the mismatch).
 #[test]
 fn texture_losses_compare_equal_and_different_statistics() {
     use metamer_core::{Metamer, MetamerOptions, Representation, SynthesizeOptions};

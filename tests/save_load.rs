@@ -1,5 +1,5 @@
-//! Saving and loading a synthesis (plenoptic's `Metamer.save` and `load`): resuming is bit for bit, and a load into a
-//! different synthesis is refused (or warned about) with plenoptic's messages.
+//! Saving and loading a synthesis (plenoptic's `Metamer.save` and `load`): resuming is bit for bit,
+//! and a load into a different synthesis is refused (or warned about) with plenoptic's messages.
 
 use std::path::PathBuf;
 
@@ -178,7 +178,8 @@ fn check_message(result: Result<Vec<Warning>, IoError>) -> String {
     }
 }
 
-/// T-M7, S2–S4: what a load refuses, in plenoptic's order and words.
+/// plenoptic's `test_load_init_fail` and the checks of `load`: what a load refuses, in plenoptic's
+/// order and words.
 #[test]
 fn loads_check_that_the_synthesis_is_the_same() {
     let (image, path) = saved_synthesis("checks.safetensors");
@@ -210,7 +211,8 @@ fn loads_check_that_the_synthesis_is_the_same() {
         "{message}"
     );
 
-    // A different loss, then a different penalty (T-M1, T-M12).
+    // A different loss, then a different penalty (plenoptic's `test_save_load`,
+    // `test_load_loss_change`).
     let relative = MetamerOptions {
         loss: metamer_core::Loss::relative_sse(),
         ..Default::default()
@@ -288,7 +290,7 @@ fn loads_check_that_the_synthesis_is_the_same() {
     assert_eq!(different.losses().unwrap().len(), 4);
 }
 
-/// T-M15: tolerances; a dtype mismatch fails even when checks only warn.
+/// plenoptic's `test_load_tol`: tolerances; a dtype mismatch fails even when checks only warn.
 #[test]
 fn tolerances_and_dtype() {
     type B = NdArray;
@@ -386,9 +388,9 @@ fn non_finite_saved_values_are_refused() {
     assert_eq!(err, MetamerError::NonFinite { what: "metamer" });
 }
 
-/// T-M6, T-M14, T-M16: after a load, `setup` takes a fresh optimizer of the saved type (which
-/// receives the saved state, so resuming is still exact), refuses another type and refuses an
-/// initial image.
+/// plenoptic's `test_setup_load_fail`, `test_load_optimizer`, `test_resume_synthesis`: after a
+/// load, `setup` takes a fresh optimizer of the saved type (which receives the saved state, so
+/// resuming is still exact), refuses another type and refuses an initial image.
 #[test]
 fn setup_after_load() {
     type B = NdArray;
@@ -454,7 +456,8 @@ fn setup_after_load() {
 }
 
 /// The library's checkpoints: the file always holds the synthesis as of the last interval, and
-/// T-M10/T-M11: another synthesis type or a model output of another shape is refused.
+/// plenoptic's `test_load_object_type`, `test_load_model_change`: another synthesis type or a model
+/// output of another shape is refused.
 #[test]
 fn checkpoints_and_type_checks() {
     type B = NdArray;
@@ -539,8 +542,8 @@ impl<B: burn::tensor::backend::Backend> metamer_core::PixelOptimizer<B, 4> for D
     }
 }
 
-/// T-M5: a user-written optimizer's saved state waits for `setup` with one of its type;
-/// synthesizing before that is refused with plenoptic's message.
+/// plenoptic's `test_synth_then_setup`: a user-written optimizer's saved state waits for `setup`
+/// with one of its type; synthesizing before that is refused with plenoptic's message.
 #[test]
 fn user_optimizers_resume_through_setup() {
     type B = NdArray;

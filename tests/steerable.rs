@@ -139,7 +139,8 @@ fn energy(pyramid: &Pyramid<B>) -> f64 {
     total
 }
 
-/// Every flag combination with even sizes reconstructs the image (T-SP8, T-SP9).
+/// Every flag combination with even sizes reconstructs the image (plenoptic's
+/// `test_complete_recon`, `test_complete_recon_multi`).
 #[test]
 fn reconstruction_is_complete() {
     for (shape, height) in [
@@ -176,7 +177,8 @@ fn reconstruction_is_complete() {
     }
 }
 
-/// Tight frames preserve energy (T-SP2); downsampling keeps every band's energy (T-SP3).
+/// Tight frames preserve energy (plenoptic's `test_tight_frame`); downsampling keeps every band's
+/// energy (plenoptic's `test_not_downsample`).
 #[test]
 fn tight_frames_preserve_energy_and_downsampling_keeps_band_energies() {
     let x = image([1, 1, 64, 64]);

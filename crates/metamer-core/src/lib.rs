@@ -1,6 +1,8 @@
 //! The metamer synthesis engine: [`Metamer`] over any Burn autodiff backend, with plenoptic's
 //! losses, penalties, validation, optimizer and progress bookkeeping.
 
+#![warn(missing_docs, clippy::missing_errors_doc)]
+
 mod error;
 mod loss;
 mod metamer;
@@ -20,7 +22,7 @@ pub use loss::Loss;
 pub use metamer::{
     ALL_SCALES, Behaviour, CoarseToFine, CoarseToFineState, CtfSynthesizeOptions, Inner,
     IterationInfo, LoadOptions, Metamer, MetamerCtf, MetamerOptions, SNAPSHOT_VERSION, SavedDtype,
-    Setup, Snapshot, SynthesisReport, SynthesizeOptions,
+    Setup, Snapshot, Synthesis, SynthesisReport, SynthesizeOptions,
 };
 pub use model::{BurnModel, Model};
 pub use optim::{

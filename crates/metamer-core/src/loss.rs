@@ -63,10 +63,12 @@ impl<B: Backend> Loss<B> {
         })
     }
 
+    /// The name shown in summaries and checked on load.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The loss between the metamer's and the target's representations, as one value.
     pub fn compute(&self, synth: &Representation<B>, target: &Representation<B>) -> Tensor<B, 1> {
         (self.function)(synth, target)
     }

@@ -6,19 +6,19 @@ use burn::tensor::{DType, Tensor, backend::AutodiffBackend};
 
 use crate::{
     Loss, MetamerError, Model, Penalty, Representation, Result, Warning,
-    optim::{Adam, AdamConfig, Evaluation, PixelOptimizer, State},
+    optim::{Adam, AdamConfig, PixelOptimizer, State},
     progress::{IterationSelection, Progress},
     rng,
     schedule::LrScheduler,
-    tensor::{l2_norm_all, rescale, scalar, to_f64},
+    tensor::{rescale, scalar, to_f64},
     validate::{guarded, validate_input, validate_model, validate_penalty},
     warning::raise,
 };
 
 mod ctf;
+mod run;
 mod snapshot;
 
-use ctf::CtfRun;
 pub use ctf::{ALL_SCALES, CoarseToFine, CoarseToFineState, CtfSynthesizeOptions, MetamerCtf};
 pub use snapshot::{Behaviour, LoadOptions, SNAPSHOT_VERSION, SavedDtype, Snapshot};
 
@@ -35,12 +35,42 @@ fn check_same_type(what: &'static str, saved: &str, given: &str) -> Result<()> {
     }
 }
 
+/// What every kind of synthesis offers besides synthesizing: its [`Metamer`] to read, and a
+/// snapshot to save that holds any state of its own (a [`MetamerCtf`]'s scales).
+pub trait Synthesis<B: AutodiffBackend, const D: usize = 4> {
+    /// The plain synthesis: images, histories and settings.
+    fn as_metamer(&self) -> &Metamer<B, D>;
+
+    /// The synthesis as plain values, for saving.
+    ///
+    /// # Errors
+    /// When the model, loss or penalty fails on the saved image.
+    fn snapshot(&self) -> Result<Snapshot>;
+
+    /// Where a coarse-to-fine synthesis stands; `None` for a plain one.
+    fn coarse_to_fine_state(&self) -> Option<&CoarseToFineState> {
+        None
+    }
+}
+
+impl<B: AutodiffBackend, const D: usize> Synthesis<B, D> for Metamer<B, D> {
+    fn as_metamer(&self) -> &Metamer<B, D> {
+        self
+    }
+
+    fn snapshot(&self) -> Result<Snapshot> {
+        Metamer::snapshot(self)
+    }
+}
+
 /// The plain (non-autodiff) backend under `B`, where pixels and histories live.
 pub type Inner<B> = <B as AutodiffBackend>::InnerBackend;
 
 /// How the objective is built: `loss(model(metamer), target) + penalty_lambda · penalty(metamer)`.
 pub struct MetamerOptions<B: AutodiffBackend, const D: usize = 4> {
+    /// Compares the representations; plenoptic's default is the mean squared error.
     pub loss: Loss<B>,
+    /// Keeps pixels in range; plenoptic's default penalises values outside [0, 1].
     pub penalty: Penalty<B, D>,
     /// Weight of the penalty; must be non-negative.
     pub penalty_lambda: f64,
@@ -58,10 +88,12 @@ impl<B: AutodiffBackend, const D: usize> Default for MetamerOptions<B, D> {
 
 /// What `setup` starts from; every field defaults to plenoptic's choice.
 pub struct Setup<B: AutodiffBackend, const D: usize = 4> {
-    /// The starting pixels; `None` draws uniform noise from the global generator, rescaled to [0, 1].
+    /// The starting pixels; `None` draws uniform noise from the global generator, rescaled to [0,
+    /// 1].
     pub initial_image: Option<Tensor<Inner<B>, D>>,
     /// `None` uses Adam(lr 0.01, AMSGrad).
     pub optimizer: Option<Box<dyn PixelOptimizer<Inner<B>, D>>>,
+    /// `None` keeps the learning rate fixed.
     pub scheduler: Option<Box<dyn LrScheduler>>,
 }
 
@@ -78,12 +110,14 @@ impl<B: AutodiffBackend, const D: usize> Default for Setup<B, D> {
 /// Arguments of [`Metamer::synthesize`], with plenoptic's defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SynthesizeOptions {
+    /// Iterations to run in this call.
     pub max_iter: usize,
     /// Save the metamer every this many iterations; 0 saves nothing (plenoptic's `False`),
     /// 1 saves every iteration (`True`). Must stay the same across calls.
     pub store_progress: usize,
     /// Stop when the loss changed less than this over `stop_iters_to_check` iterations.
     pub stop_criterion: f64,
+    /// Iterations over which `stop_criterion` is checked.
     pub stop_iters_to_check: usize,
 }
 
@@ -103,11 +137,15 @@ impl Default for SynthesizeOptions {
 pub struct IterationInfo {
     /// Global iteration number (0-based) across `synthesize` calls.
     pub iteration: usize,
+    /// The objective (loss plus weighted penalty) before this iteration's step.
     pub loss: f64,
     /// The learning rate this iteration's step used.
     pub learning_rate: f64,
+    /// The penalty before this iteration's step.
     pub penalty: f64,
+    /// L2 norm of the objective's gradient with respect to the pixels.
     pub gradient_norm: f64,
+    /// L2 norm of the change this iteration's step made to the pixels.
     pub pixel_change_norm: f64,
     /// Coarse-to-fine only: the scale optimised and the loss on its statistics.
     pub scale: Option<(String, f64)>,
@@ -116,14 +154,40 @@ pub struct IterationInfo {
 /// How a `synthesize` call ended.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SynthesisReport {
+    /// Iterations this call ran.
     pub iterations: usize,
+    /// Whether it stopped because the loss stopped changing.
     pub converged: bool,
     /// The observer asked to stop early (e.g. on Ctrl-C).
     pub interrupted: bool,
+    /// Warnings raised during the call (also kept in [`Metamer::warnings`]).
     pub warnings: Vec<Warning>,
 }
 
 /// Synthesizes a model metamer: an image whose representation matches the target image's.
+///
+/// # Example
+/// A model that sees only the mean of each row: a metamer matches the row means of the
+/// target image, whatever it does within each row.
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::tensor::Tensor;
+/// use metamer_core::{Metamer, Representation, SynthesizeOptions, set_seed};
+///
+/// # fn main() -> metamer_core::Result<()> {
+/// set_seed(0);
+/// let values = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0];
+/// let device = Default::default();
+/// let image = Tensor::<NdArray, 1>::from_floats(values, &device).reshape([1, 1, 2, 3]);
+/// let row_means = |x: Tensor<Autodiff<NdArray>, 4>| Representation::from(x.mean_dim(3));
+/// let mut met = Metamer::<Autodiff<NdArray>>::new(image, row_means)?;
+/// let report = met.synthesize(SynthesizeOptions { max_iter: 300, ..Default::default() })?;
+/// let losses = met.losses()?;
+/// assert_eq!(report.iterations + 1, losses.len());
+/// assert!(losses[losses.len() - 1] < losses[0] / 10.0);
+/// # Ok(())
+/// # }
+/// ```
 pub struct Metamer<B: AutodiffBackend, const D: usize = 4> {
     image: Tensor<Inner<B>, D>,
     model: Box<dyn Model<B, D>>,
@@ -147,20 +211,23 @@ pub struct Metamer<B: AutodiffBackend, const D: usize = 4> {
     loaded: bool,
     /// Loaded optimizer and scheduler states with no built-in owner, for `setup` to hand over.
     pending: (Option<State>, Option<State>),
-    /// Coarse-to-fine bookkeeping, for a [`MetamerCtf`].
-    ctf: Option<CoarseToFineState>,
-    /// The target's statistics at the current scales, once computed.
-    ctf_target: Option<Representation<B>>,
 }
 
 impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     /// A synthesis with plenoptic's defaults: MSE loss, range penalty, `penalty_lambda` 0.1.
+    ///
+    /// # Errors
+    /// As [`Metamer::with_options`].
     pub fn new(image: Tensor<Inner<B>, D>, model: impl Model<B, D> + 'static) -> Result<Self> {
         Self::with_options(image, model, MetamerOptions::default())
     }
 
     /// Validates the image, model and penalty (drawing one noise image from the global
     /// generator, as plenoptic does), then computes the target representation.
+    ///
+    /// # Errors
+    /// When the image is empty or not finite, the model cannot run on it, or the model, loss or
+    /// penalty fails plenoptic's checks (see [`MetamerError`]).
     pub fn with_options(
         image: Tensor<Inner<B>, D>,
         model: impl Model<B, D> + 'static,
@@ -223,8 +290,6 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             warnings,
             loaded: false,
             pending: (None, None),
-            ctf: None,
-            ctf_target: None,
         })
     }
 
@@ -232,6 +297,10 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     ///
     /// After a load, `setup` may give a fresh optimizer or scheduler of the saved type: it
     /// receives the saved state (plenoptic's rule); an initial image is refused.
+    ///
+    /// # Errors
+    /// When called twice or after `synthesize`, when the initial image does not fit the target
+    /// image, or after a load with an optimizer or scheduler of another kind than was saved.
     pub fn setup(&mut self, setup: Setup<B, D>) -> Result<Vec<Warning>> {
         if self.loaded && self.metamer.is_some() {
             return self.setup_after_load(setup);
@@ -278,9 +347,6 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
                 .unwrap_or_else(|| Box::new(Adam::new(AdamConfig::plenoptic()))),
         );
         self.scheduler = setup.scheduler;
-        if let (Some(state), Some(optimizer)) = (self.ctf.as_mut(), self.optimizer.as_ref()) {
-            state.initial_lr = Some(optimizer.learning_rate());
-        }
         self.warnings.extend(warnings.iter().cloned());
         Ok(warnings)
     }
@@ -316,6 +382,9 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     }
 
     /// Runs up to `max_iter` iterations, continuing any earlier synthesis.
+    ///
+    /// # Errors
+    /// As [`Metamer::synthesize_with`].
     pub fn synthesize(&mut self, options: SynthesizeOptions) -> Result<SynthesisReport> {
         self.synthesize_with(options, |_, _| ControlFlow::Continue(()))
     }
@@ -323,207 +392,17 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     /// As [`Metamer::synthesize`], calling `observe` with the synthesis after every iteration
     /// (for progress bars and checkpoints); `ControlFlow::Break` stops after that iteration,
     /// leaving a synthesis that continues exactly where it stopped.
+    ///
+    /// # Errors
+    /// When `store_progress` differs from an earlier call's, a loaded state was not handed to a
+    /// new optimizer or scheduler, the objective fails, or the loss becomes NaN or infinite
+    /// ([`MetamerError::NanLoss`]).
     pub fn synthesize_with(
         &mut self,
         options: SynthesizeOptions,
         observe: impl FnMut(&Self, &IterationInfo) -> ControlFlow<()>,
     ) -> Result<SynthesisReport> {
-        self.run(options, None, observe)
-    }
-
-    /// The synthesis loop; `ctf` carries a coarse-to-fine call's own arguments.
-    fn run(
-        &mut self,
-        options: SynthesizeOptions,
-        ctf: Option<CtfRun>,
-        mut observe: impl FnMut(&Self, &IterationInfo) -> ControlFlow<()>,
-    ) -> Result<SynthesisReport> {
-        if self.metamer.is_none() {
-            self.setup(Setup::default())?;
-        }
-        for (what, pending) in [
-            ("optimizer", &self.pending.0),
-            ("scheduler", &self.pending.1),
-        ] {
-            if let Some(state) = pending {
-                return Err(MetamerError::UnrestoredState {
-                    what,
-                    name: state.name.clone(),
-                });
-            }
-        }
-        self.current = None;
-        if let Some(old) = self.store_progress
-            && old != options.store_progress
-        {
-            return Err(MetamerError::StoreProgressChanged {
-                new: options.store_progress,
-                old,
-            });
-        }
-        self.store_progress = Some(options.store_progress);
-        let mut report = SynthesisReport {
-            iterations: 0,
-            converged: false,
-            interrupted: false,
-            warnings: Vec::new(),
-        };
-        for call_iteration in 0..options.max_iter {
-            let iteration = self.losses.len();
-            self.store(iteration);
-            let info = self.optimizer_step(ctf.as_ref())?;
-            report.iterations += 1;
-            if !info.loss.is_finite() {
-                return Err(MetamerError::NanLoss {
-                    iteration,
-                    loss: info.loss,
-                });
-            }
-            if observe(self, &info).is_break() {
-                report.interrupted = true;
-                break;
-            }
-            if self.converged(options.stop_criterion, options.stop_iters_to_check)
-                && ctf
-                    .as_ref()
-                    .is_none_or(|run| self.ctf_long_enough(call_iteration, run))
-            {
-                report.converged = true;
-                report
-                    .warnings
-                    .push(raise(Warning::Converged { iteration }));
-                break;
-            }
-        }
-        let pixels = self.metamer.clone().expect("set up above");
-        let (objective, penalty) = self.evaluate(Tensor::from_inner(pixels), &self.target, None)?;
-        let loss = scalar(objective.inner());
-        self.current = Some((loss, scalar(penalty.inner())));
-        self.warnings.extend(report.warnings.iter().cloned());
-        // The last step's result is checked like every other: a run must not end in NaN quietly.
-        if !loss.is_finite() {
-            return Err(MetamerError::NanLoss {
-                iteration: self.losses.len(),
-                loss,
-            });
-        }
-        Ok(report)
-    }
-
-    fn store(&mut self, iteration: usize) {
-        if let (Some(every), Some(pixels)) = (self.store_progress, &self.metamer)
-            && every > 0
-            && iteration.is_multiple_of(every)
-        {
-            self.saved.push(pixels.clone());
-        }
-    }
-
-    fn optimizer_step(&mut self, ctf: Option<&CtfRun>) -> Result<IterationInfo> {
-        let previous = self.metamer.clone().expect("set up before stepping");
-        let scales = match ctf {
-            Some(run) => {
-                self.switch_scale(run);
-                self.current_scales()
-            }
-            None => None,
-        };
-        // Coarse-to-fine records the full objective, evaluated before the step, while the
-        // optimizer sees only the current scales.
-        let (target, overall) = match &scales {
-            None => (self.target.clone(), None),
-            Some(scales) => {
-                let target = match &self.ctf_target {
-                    Some(target) => target.clone(),
-                    None => {
-                        let image = Tensor::<B, D>::from_inner(self.image.clone());
-                        let target = guarded("model", &self.image.dims(), || {
-                            self.model.forward_scales(image, scales)
-                        })?;
-                        self.ctf_target = Some(target.clone());
-                        target
-                    }
-                };
-                let (objective, _) =
-                    self.evaluate(Tensor::from_inner(previous.clone()), &self.target, None)?;
-                (target, Some(scalar(objective.inner())))
-            }
-        };
-        let mut optimizer = self.optimizer.take().expect("set up before stepping");
-        let learning_rate = optimizer.learning_rate();
-        let mut first: Option<(f64, f64)> = None;
-        let mut last_gradient = None;
-        let stepped = {
-            let mut objective = |pixels: Tensor<Inner<B>, D>| -> Result<Evaluation<Inner<B>, D>> {
-                let tracked = Tensor::<B, D>::from_inner(pixels).require_grad();
-                let (objective, penalty) =
-                    self.evaluate(tracked.clone(), &target, scales.as_deref())?;
-                let gradients = objective.backward();
-                let gradient = tracked
-                    .grad(&gradients)
-                    .unwrap_or_else(|| tracked.clone().inner().zeros_like());
-                let values = to_f64(Tensor::cat(vec![objective.inner(), penalty.inner()], 0));
-                let evaluation = Evaluation {
-                    objective: values[0],
-                    penalty: values[1],
-                    gradient: gradient.clone(),
-                };
-                first.get_or_insert((values[0], values[1]));
-                last_gradient = Some(gradient);
-                Ok(evaluation)
-            };
-            optimizer.step(previous.clone(), &mut objective)
-        };
-        self.optimizer = Some(optimizer);
-        let pixels = stepped?;
-        let (loss, penalty) = first.expect("optimizers evaluate the objective at least once");
-        let gradient = last_gradient.expect("evaluated at least once");
-        let norms = to_f64(Tensor::cat(
-            vec![
-                l2_norm_all(gradient),
-                l2_norm_all(pixels.clone().sub(previous)),
-            ],
-            0,
-        ));
-        self.metamer = Some(pixels);
-        let optimizer = self.optimizer.as_mut().expect("restored above");
-        if let Some(scheduler) = self.scheduler.as_mut() {
-            let lr = scheduler.step(optimizer.learning_rate(), loss);
-            optimizer.set_learning_rate(lr);
-        }
-        let overall = overall.unwrap_or(loss);
-        let scale = match (ctf, self.ctf.as_mut()) {
-            (Some(_), Some(state)) => {
-                state.scales_loss.push(loss);
-                Some((state.scales[0].clone(), loss))
-            }
-            _ => None,
-        };
-        self.losses.push(overall);
-        self.penalties.push(penalty);
-        self.gradient_norm.push(norms[0]);
-        self.pixel_change_norm.push(norms[1]);
-        self.learning_rate.push(learning_rate);
-        Ok(IterationInfo {
-            iteration: self.losses.len() - 1,
-            loss: overall,
-            learning_rate,
-            penalty,
-            gradient_norm: norms[0],
-            pixel_change_norm: norms[1],
-            scale,
-        })
-    }
-
-    /// plenoptic's rule: the loss `k − 1` iterations ago and the latest differ by less than the
-    /// criterion (with `k = 0`, Python's `losses[-0]` is the first loss).
-    fn converged(&self, stop_criterion: f64, k: usize) -> bool {
-        let h = &self.losses;
-        if h.len() <= k {
-            return false;
-        }
-        let earlier = if k == 0 { 0 } else { h.len() - k };
-        (h[earlier] - h[h.len() - 1]).abs() < stop_criterion
+        run::run(self, options, observe)
     }
 
     /// The objective and penalty (with their graph) at `pixels` against `target`.
@@ -554,6 +433,9 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
 
     /// `loss(model(metamer), target) + λ·penalty(metamer)` with its graph, for the current metamer
     /// or the one given; `None` before setup when no metamer is given.
+    ///
+    /// # Errors
+    /// When the model, loss or penalty fails on the metamer.
     pub fn objective_function(
         &self,
         metamer: Option<Tensor<Inner<B>, D>>,
@@ -583,7 +465,6 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         if let Some(optimizer) = self.optimizer.as_mut() {
             optimizer.to(device, dtype);
         }
-        self.ctf_target = None;
         self.current = None;
     }
 
@@ -600,6 +481,9 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     }
 
     /// Objective before each iteration, then at the current metamer (length iterations + 1).
+    ///
+    /// # Errors
+    /// When the objective at the current metamer cannot be computed.
     pub fn losses(&self) -> Result<Vec<f64>> {
         Ok(match self.current_values()? {
             Some((loss, _)) => self.losses.iter().copied().chain([loss]).collect(),
@@ -608,6 +492,9 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     }
 
     /// Penalty before each iteration, then at the current metamer (length iterations + 1).
+    ///
+    /// # Errors
+    /// When the objective at the current metamer cannot be computed.
     pub fn penalties(&self) -> Result<Vec<f64>> {
         Ok(match self.current_values()? {
             Some((_, penalty)) => self.penalties.iter().copied().chain([penalty]).collect(),
@@ -646,6 +533,9 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
 
     /// Losses, penalties, norms and (with `store_progress`) the saved metamer at `iteration`
     /// (`None` is the current state, negative values count from the end).
+    ///
+    /// # Errors
+    /// When `iteration` is outside the history ([`MetamerError::IterationOutOfBounds`]).
     pub fn get_progress(
         &self,
         iteration: Option<i64>,
@@ -665,22 +555,27 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         )
     }
 
+    /// The target image.
     pub fn image(&self) -> &Tensor<Inner<B>, D> {
         &self.image
     }
 
+    /// The model whose representation the metamer matches.
     pub fn model(&self) -> &dyn Model<B, D> {
         self.model.as_ref()
     }
 
+    /// The loss between representations.
     pub fn loss_function(&self) -> &Loss<B> {
         &self.loss
     }
 
+    /// The penalty on the metamer's pixels.
     pub fn penalty_function(&self) -> &Penalty<B, D> {
         &self.penalty
     }
 
+    /// The model's representation of the target image.
     pub fn target_representation(&self) -> &Representation<B> {
         &self.target
     }
@@ -695,6 +590,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         self.metamer.as_ref()
     }
 
+    /// Weight of the penalty in the objective.
     pub fn penalty_lambda(&self) -> f64 {
         self.penalty_lambda
     }
@@ -704,6 +600,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         self.store_progress
     }
 
+    /// The optimizer; `None` before setup.
     pub fn optimizer(&self) -> Option<&dyn PixelOptimizer<Inner<B>, D>> {
         self.optimizer.as_deref()
     }

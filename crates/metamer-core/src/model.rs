@@ -10,6 +10,7 @@ use crate::Representation;
 /// Implemented by the models in `metamer-models`, by closures returning a [`Representation`],
 /// and by [`BurnModel`] for any Burn `Module`.
 pub trait Model<B: Backend, const D: usize = 4> {
+    /// The image's representation; it must depend on the image through Burn's autodiff graph.
     fn forward(&self, image: Tensor<B, D>) -> Representation<B>;
 
     /// The name shown in summaries and checked when a saved synthesis is loaded.
@@ -95,6 +96,7 @@ pub struct BurnModel<M, F> {
 }
 
 impl<M, F> BurnModel<M, F> {
+    /// Wraps `module`, calling `forward` to compute its representation.
     pub fn new<B: Backend>(module: M, forward: F) -> Self
     where
         M: Module<B>,
@@ -105,6 +107,7 @@ impl<M, F> BurnModel<M, F> {
         }
     }
 
+    /// The wrapped module.
     pub fn module(&self) -> &M {
         &self.module
     }

@@ -12,6 +12,7 @@ pub struct Penalty<B: Backend, const D: usize = 4> {
 }
 
 impl<B: Backend, const D: usize> Penalty<B, D> {
+    /// A penalty called `name` computing `function` of the pixels.
     pub fn new(
         name: impl Into<String>,
         function: impl Fn(Tensor<B, D>) -> Tensor<B, 1> + 'static,
@@ -36,10 +37,12 @@ impl<B: Backend, const D: usize> Penalty<B, D> {
         })
     }
 
+    /// The name shown in summaries and checked on load.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// The penalty of `image`, as one value.
     pub fn compute(&self, image: Tensor<B, D>) -> Tensor<B, 1> {
         (self.function)(image)
     }

@@ -34,15 +34,21 @@ impl std::str::FromStr for IterationSelection {
 /// The state of a synthesis at one iteration (plenoptic's `get_progress` dictionary).
 #[derive(Clone, Debug)]
 pub struct Progress<B: Backend, const D: usize> {
+    /// The objective at the iteration.
     pub losses: f64,
+    /// The iteration (0-based).
     pub iteration: usize,
+    /// The penalty at the iteration.
     pub penalties: f64,
     /// `None` for the current state, which has no step after it yet.
     pub pixel_change_norm: Option<f64>,
+    /// `None` for the current state, which has no gradient recorded yet.
     pub gradient_norm: Option<f64>,
     /// Present only when synthesis stored progress.
     pub saved_metamer: Option<Tensor<B, D>>,
+    /// The iteration the saved metamer is from.
     pub store_progress_iteration: Option<usize>,
+    /// Set when the saved metamer is from another iteration than the one asked for.
     pub warning: Option<Warning>,
 }
 

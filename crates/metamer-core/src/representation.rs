@@ -18,6 +18,7 @@ impl<B: Backend> Representation<B> {
         &self.shape
     }
 
+    /// Number of values, over every part.
     pub fn num_elements(&self) -> usize {
         self.shape.iter().product()
     }

@@ -8,6 +8,7 @@ use crate::{MetamerError, Result, optim::State};
 /// Receives the current learning rate and the iteration's loss (schedulers that ignore the loss,
 /// like torch's epoch-based ones, do not read it) and returns the new learning rate.
 pub trait LrScheduler {
+    /// The learning rate after an iteration with `loss`, given the current `learning_rate`.
     fn step(&mut self, learning_rate: f64, loss: f64) -> f64;
 
     /// The name shown in summaries and checked on load.
@@ -20,6 +21,9 @@ pub trait LrScheduler {
 
     /// Restores what [`LrScheduler::state`] returned. The default refuses, for schedulers that
     /// do not record their state.
+    ///
+    /// # Errors
+    /// When the state is another scheduler's or lacks a value this one records.
     fn load_state(&mut self, state: &State) -> Result<()> {
         Err(MetamerError::StateMismatch {
             expected: format!("a scheduler that can restore {} state", state.name),
@@ -31,8 +35,10 @@ pub trait LrScheduler {
 /// Whether [`ReduceLrOnPlateau`] minimises or maximises the loss.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum PlateauMode {
+    /// Lower is better (a loss).
     #[default]
     Min,
+    /// Higher is better.
     Max,
 }
 
@@ -49,13 +55,21 @@ pub enum ThresholdMode {
 /// `ReduceLROnPlateau`'s options, with torch's defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlateauConfig {
+    /// Whether lower or higher is better.
     pub mode: PlateauMode,
+    /// Multiplies the learning rate on a plateau.
     pub factor: f64,
+    /// Iterations without improvement before the rate drops.
     pub patience: usize,
+    /// How much better than the best counts as an improvement.
     pub threshold: f64,
+    /// Whether `threshold` is relative or absolute.
     pub threshold_mode: ThresholdMode,
+    /// Iterations to wait after a drop before counting again.
     pub cooldown: usize,
+    /// The lowest learning rate.
     pub min_lr: f64,
+    /// Drops smaller than this are skipped.
     pub eps: f64,
 }
 
@@ -86,6 +100,9 @@ pub struct ReduceLrOnPlateau {
 
 impl ReduceLrOnPlateau {
     /// Checks the options as torch does (`factor` below 1).
+    ///
+    /// # Errors
+    /// When an option is one torch refuses, with torch's message.
     pub fn new(config: PlateauConfig) -> Result<Self> {
         if config.factor.is_nan() || config.factor >= 1.0 {
             return Err(MetamerError::InvalidOption {
@@ -106,6 +123,7 @@ impl ReduceLrOnPlateau {
         })
     }
 
+    /// The options it was made with.
     pub fn config(&self) -> &PlateauConfig {
         &self.config
     }
@@ -210,14 +228,32 @@ impl LrScheduler for ReduceLrOnPlateau {
 #[derive(Clone, Debug, PartialEq)]
 pub enum EpochSchedule {
     /// `StepLR`: multiply by `gamma` every `step_size` iterations.
-    Step { step_size: usize, gamma: f64 },
+    Step {
+        /// Iterations between drops.
+        step_size: usize,
+        /// Factor of each drop.
+        gamma: f64,
+    },
     /// `MultiStepLR`: multiply by `gamma` at each milestone (repeated milestones compound).
-    MultiStep { milestones: Vec<usize>, gamma: f64 },
+    MultiStep {
+        /// Iterations at which the rate drops.
+        milestones: Vec<usize>,
+        /// Factor of each drop.
+        gamma: f64,
+    },
     /// `ExponentialLR`: multiply by `gamma` every iteration.
-    Exponential { gamma: f64 },
+    Exponential {
+        /// Factor per iteration.
+        gamma: f64,
+    },
     /// `CosineAnnealingLR`: cosine from the initial rate down to `eta_min` over `t_max`
     /// iterations, then back up.
-    CosineAnnealing { t_max: usize, eta_min: f64 },
+    CosineAnnealing {
+        /// Iterations of a half period.
+        t_max: usize,
+        /// The lowest learning rate.
+        eta_min: f64,
+    },
 }
 
 /// An [`EpochSchedule`] with its iteration counter.
@@ -229,6 +265,10 @@ pub struct EpochScheduler {
 }
 
 impl EpochScheduler {
+    /// A scheduler following `schedule`.
+    ///
+    /// # Errors
+    /// When an argument is one torch refuses (e.g. a zero `step_size`).
     pub fn new(schedule: EpochSchedule) -> Result<Self> {
         let invalid = |name, requirement, value: String| {
             Err(MetamerError::InvalidOption {

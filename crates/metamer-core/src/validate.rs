@@ -12,6 +12,9 @@ use crate::{
 };
 
 /// Warns for non-4-D inputs and values outside [0, 1]; rejects empty or non-finite inputs.
+///
+/// # Errors
+/// When the input is empty or holds NaN or infinite values.
 pub fn validate_input<B: Backend, const D: usize>(
     image: &Tensor<B, D>,
     what: &'static str,
@@ -90,6 +93,10 @@ fn same_precision(input: DType, output: DType) -> bool {
 
 /// Checks that the model keeps gradients, precision and device, on a uniform-noise image drawn
 /// from the global generator (so it consumes one image-sized draw, as plenoptic does).
+///
+/// # Errors
+/// When the model adds or strips gradients, or changes the precision or device of its input,
+/// or fails on the test image.
 pub fn validate_model<B: AutodiffBackend, const D: usize>(
     model: &dyn Model<B, D>,
     shape: [usize; D],
@@ -125,6 +132,9 @@ pub fn validate_model<B: AutodiffBackend, const D: usize>(
 
 /// Checks that the penalty returns a differentiable scalar of the input's precision, on ones
 /// with every other column set to zero (no random draw).
+///
+/// # Errors
+/// When the penalty is not a scalar, adds or strips gradients, or changes precision or device.
 pub fn validate_penalty<B: AutodiffBackend, const D: usize>(
     penalty: &Penalty<B, D>,
     shape: [usize; D],

@@ -4,18 +4,36 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Warning {
     /// plenoptic is mostly tested on 4-D `[batch, channel, height, width]` inputs.
-    NotFourDimensional { shape: Vec<usize> },
+    NotFourDimensional {
+        /// The input's shape.
+        shape: Vec<usize>,
+    },
     /// Values outside [0, 1], the range plenoptic's methods were tested on.
-    OutOfRange { min: f64, max: f64 },
+    OutOfRange {
+        /// The smallest value.
+        min: f64,
+        /// The largest value.
+        max: f64,
+    },
     /// The initial image's shape differs from the target image's.
     InitialImageShape {
+        /// The initial image's shape.
         initial: Vec<usize>,
+        /// The target image's shape.
         image: Vec<usize>,
     },
     /// Synthesis stopped early because the loss stopped changing.
-    Converged { iteration: usize },
+    Converged {
+        /// The last iteration run.
+        iteration: usize,
+    },
     /// `get_progress` had to use a saved metamer from another iteration than the one asked for.
-    SavedIterationMismatch { requested: usize, saved: usize },
+    SavedIterationMismatch {
+        /// The iteration asked for.
+        requested: usize,
+        /// The iteration of the metamer given instead.
+        saved: usize,
+    },
     /// A load check failed with `raise_on_checks = false`; the saved value was used.
     LoadCheck(String),
 }

@@ -6,11 +6,14 @@ use crate::{IoError, Result};
 /// Element precision of an [`Array`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Precision {
+    /// 32-bit floats.
     F32,
+    /// 64-bit floats.
     F64,
 }
 
 impl Precision {
+    /// The Burn float type of this precision.
     pub fn dtype(self) -> DType {
         match self {
             Self::F32 => DType::F32,
@@ -22,8 +25,11 @@ impl Precision {
 /// A row-major float array on the host, the currency between files and tensors.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Array {
+    /// Its shape.
     pub shape: Vec<usize>,
+    /// Its values in row-major order (`f64` holds `f32` values exactly).
     pub values: Vec<f64>,
+    /// The precision it is stored in.
     pub precision: Precision,
 }
 
@@ -42,6 +48,9 @@ impl Array {
     }
 
     /// A tensor of rank `D` in the array's precision.
+    ///
+    /// # Errors
+    /// [`IoError::WrongRank`](crate::IoError::WrongRank) when the array's rank is not `D`.
     pub fn to_tensor<B: Backend, const D: usize>(
         &self,
         device: &B::Device,
@@ -50,6 +59,9 @@ impl Array {
     }
 
     /// A tensor of rank `D` and the given dtype.
+    ///
+    /// # Errors
+    /// [`IoError::WrongRank`](crate::IoError::WrongRank) when the array's rank is not `D`.
     pub fn to_tensor_as<B: Backend, const D: usize>(
         &self,
         dtype: DType,

@@ -13,6 +13,9 @@ const LUMINANCE: [f64; 3] = [0.2125, 0.7154, 0.0721];
 /// plenoptic's `load_images`: values are divided by the integer type's maximum; colour images
 /// become luminance when `as_gray` (RGBA composited on white first); grey images are replicated
 /// to 3 channels when not `as_gray`.
+///
+/// # Errors
+/// When the file cannot be read or is not an image of a supported format.
 pub fn load_image(path: impl AsRef<Path>, as_gray: bool) -> Result<Array> {
     let path = path.as_ref();
     let decode_error = |message: String| IoError::Decode {
@@ -84,6 +87,9 @@ fn to_array(decoded: DynamicImage, as_gray: bool) -> Array {
 
 /// Writes a `[batch, channel, H, W]` array as an 8-bit PNG: values clipped to [0, 1], batches
 /// side by side; 1 channel is grey, 3 RGB, 4 RGBA.
+///
+/// # Errors
+/// When the array is not a batch of grey, RGB or RGBA images, or the file cannot be written.
 pub fn write_png(path: impl AsRef<Path>, array: &Array) -> Result<()> {
     let path = path.as_ref();
     let [batch, channels, height, width]: [usize; 4] =
@@ -131,6 +137,9 @@ use image::ImageEncoder as _;
 
 /// Where plenoptic's sample images are looked for: `METAMER_DATA`, else `../shared/data` from
 /// the current folder, else `shared/data` beside the workspace this crate was built in.
+///
+/// # Errors
+/// When no candidate folder exists; the message lists the ones tried.
 pub fn data_dir() -> std::result::Result<PathBuf, String> {
     let mut candidates = Vec::new();
     if let Some(dir) = std::env::var_os("METAMER_DATA") {
@@ -155,6 +164,10 @@ pub fn data_dir() -> std::result::Result<PathBuf, String> {
 macro_rules! builtin_images {
     ($($(#[$doc:meta])* $name:ident => $file:literal, gray: $gray:literal;)*) => {$(
         $(#[$doc])*
+        ///
+        /// # Errors
+        /// [`IoError::MissingData`] when the data folder does not hold the image, or the file
+        /// cannot be read.
         pub fn $name(as_gray: bool) -> Result<Array> {
             load_builtin(stringify!($name), $file, as_gray)
         }

@@ -1,5 +1,7 @@
 //! Files in and out of a synthesis: images, `.npy` arrays and the built-in images.
 
+#![warn(missing_docs, clippy::missing_errors_doc)]
+
 mod array;
 mod error;
 mod images;
@@ -30,6 +32,9 @@ pub use synthetic::{default_image, default_texture};
 /// Writes through a temporary sibling file that is flushed to disk, renamed over `path`, and
 /// the directory flushed too: a crash or kill at any moment leaves either the old file or the
 /// new one, never a torn one.
+///
+/// # Errors
+/// When the folder is not writable or the disk is full; the old file is then left as it was.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let write_error = |source| IoError::Write {

@@ -7,6 +7,9 @@ use crate::{Array, IoError, Precision, Result};
 const MAGIC: &[u8] = b"\x93NUMPY";
 
 /// Reads a `.npy` file of f32 or f64 values.
+///
+/// # Errors
+/// When the file cannot be read or is not a little-endian f32 or f64 `.npy` array.
 pub fn read_npy(path: impl AsRef<Path>) -> Result<Array> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| IoError::Read {
@@ -21,10 +24,14 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Array> {
 
 /// Writes `array` as a version 1.0 `.npy` file in its own precision, replacing the file only
 /// once the new one is complete.
+///
+/// # Errors
+/// When the file cannot be written.
 pub fn write_npy(path: impl AsRef<Path>, array: &Array) -> Result<()> {
     crate::write_atomically(path.as_ref(), &encode_npy(array))
 }
 
+/// The bytes of a `.npy` file (format 1.0, little-endian, C order) holding `array`.
 pub fn encode_npy(array: &Array) -> Vec<u8> {
     let descr = match array.precision {
         Precision::F32 => "<f4",
@@ -62,6 +69,11 @@ pub fn encode_npy(array: &Array) -> Vec<u8> {
     out
 }
 
+/// The array in the bytes of a `.npy` file.
+///
+/// # Errors
+/// When the bytes are not a little-endian float32 or float64 `.npy` array (the message
+/// says what is wrong).
 pub fn parse_npy(bytes: &[u8]) -> std::result::Result<Array, String> {
     if bytes.len() < 10 || &bytes[..6] != MAGIC {
         return Err("missing the \\x93NUMPY magic string".into());

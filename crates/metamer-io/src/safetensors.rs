@@ -20,31 +20,56 @@ pub const MAX_HEADER_BYTES: u64 = 100_000_000;
 /// Named tensors and string metadata: the content of one safetensors file.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SafeTensors {
+    /// The tensors, by name.
     pub tensors: BTreeMap<String, Array>,
+    /// The header's string metadata.
     pub metadata: BTreeMap<String, String>,
 }
 
 /// Why bytes are not a valid (or not an intact) safetensors file.
 #[derive(Clone, Debug, Error, PartialEq)]
 pub enum SafetensorsError {
+    /// Fewer than 8 bytes (the length).
     #[error("the file is {0} bytes long, too short for the 8-byte header length")]
     Truncated(usize),
+    /// A header longer than the file.
     #[error("the header claims {claimed} bytes but only {available} follow")]
-    HeaderLength { claimed: u64, available: u64 },
+    HeaderLength {
+        /// The header length the file states.
+        claimed: u64,
+        /// The bytes after the length.
+        available: u64,
+    },
+    /// A header length over [`MAX_HEADER_BYTES`] (the length stated).
     #[error("the header claims {0} bytes, more than the {MAX_HEADER_BYTES} allowed")]
     HeaderTooLarge(u64),
+    /// A header that is not the JSON safetensors defines (what is wrong).
     #[error("the header is not valid: {0}")]
     Header(String),
+    /// A tensor entry with an unsupported type or inconsistent shape and offsets.
     #[error("tensor {name:?}: {problem}")]
-    Tensor { name: String, problem: String },
+    Tensor {
+        /// The tensor's name.
+        name: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// Tensors that leave gaps or overlap in the data section.
     #[error("the tensors do not tile the data section exactly (a gap, an overlap or extra bytes)")]
     Layout,
+    /// A file without metamer's checksum.
     #[error("no {CHECKSUM_KEY} checksum in the metadata; the file was not written by metamer")]
     MissingChecksum,
+    /// Data whose checksum differs from the stored one: the file is corrupted.
     #[error(
         "checksum mismatch (stored {stored:08x}, computed {computed:08x}): the file is corrupted"
     )]
-    Checksum { stored: u32, computed: u32 },
+    Checksum {
+        /// The checksum in the metadata.
+        stored: u32,
+        /// The checksum of the data read.
+        computed: u32,
+    },
 }
 
 impl SafeTensors {
@@ -101,6 +126,10 @@ impl SafeTensors {
     }
 
     /// Parses and checks a file's bytes: layout, dtypes, shapes and the checksum.
+    ///
+    /// # Errors
+    /// When the bytes are truncated, the header or layout is malformed, or the checksum is
+    /// missing or does not match.
     pub fn decode(bytes: &[u8]) -> std::result::Result<Self, SafetensorsError> {
         let length_bytes: [u8; 8] = bytes
             .get(..8)
@@ -310,11 +339,17 @@ fn parse_tensor(
 }
 
 /// Writes `content` to `path` atomically (see [`write_atomically`]).
+///
+/// # Errors
+/// When the file cannot be written.
 pub fn write_safetensors(path: &Path, content: &SafeTensors) -> Result<()> {
     write_atomically(path, &content.encode())
 }
 
 /// Reads and checks a safetensors file written by [`write_safetensors`].
+///
+/// # Errors
+/// When the file cannot be read or is not an intact safetensors file written by metamer.
 pub fn read_safetensors(path: &Path) -> Result<SafeTensors> {
     let bytes = std::fs::read(path).map_err(|source| IoError::Read {
         path: path.to_path_buf(),

@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 
 use metamer_core::{
     CtfSynthesizeOptions, IterationInfo, LoadOptions, Metamer, MetamerCtf, SavedDtype, Snapshot,
-    StateTensor, SynthesisReport, SynthesizeOptions, Warning,
+    StateTensor, Synthesis, SynthesisReport, SynthesizeOptions, Warning,
 };
 
 use crate::{Array, IoError, Precision, Result, SafeTensors, read_safetensors, write_safetensors};
@@ -108,6 +108,10 @@ pub fn encode_synthesis(snapshot: &Snapshot, extra: &BTreeMap<String, String>) -
 
 /// The snapshot in a file's content (every tensor present with the recorded shape), and the
 /// metadata [`encode_synthesis`] was given.
+///
+/// # Errors
+/// When a tensor or a metadata entry of the snapshot is missing or has another shape than
+/// recorded.
 pub fn decode_synthesis(
     mut content: SafeTensors,
 ) -> std::result::Result<(Snapshot, BTreeMap<String, String>), String> {
@@ -160,6 +164,9 @@ pub fn decode_synthesis(
 }
 
 /// Writes a snapshot and extra metadata atomically to `path` (a safetensors file).
+///
+/// # Errors
+/// When the file cannot be written.
 pub fn save_synthesis(
     path: &Path,
     snapshot: &Snapshot,
@@ -169,6 +176,9 @@ pub fn save_synthesis(
 }
 
 /// Reads and checks a synthesis file: the snapshot and the extra metadata saved with it.
+///
+/// # Errors
+/// When the file cannot be read, is corrupted, or does not hold a synthesis.
 pub fn load_synthesis(path: &Path) -> Result<(Snapshot, BTreeMap<String, String>)> {
     let content = read_safetensors(path)?;
     decode_synthesis(content).map_err(|message| IoError::Synthesis {
@@ -183,13 +193,23 @@ pub trait SaveLoad {
     type Options;
 
     /// Writes the synthesis to `path` (one safetensors file, written atomically).
+    ///
+    /// # Errors
+    /// When the snapshot cannot be taken or the file cannot be written.
     fn save(&self, path: impl AsRef<Path>) -> Result<()>;
 
     /// Continues the synthesis saved at `path` in this just-constructed object, after
     /// plenoptic's checks; returns the warnings of `raise_on_checks = false`.
+    ///
+    /// # Errors
+    /// When the file cannot be read or holds a synthesis that does not fit this one (see
+    /// [`Metamer::load_snapshot`](metamer_core::Metamer::load_snapshot)).
     fn load(&mut self, path: impl AsRef<Path>, options: &LoadOptions) -> Result<Vec<Warning>>;
 
     /// `synthesize`, saving to `path` every `every` iterations and at the end.
+    ///
+    /// # Errors
+    /// When synthesis fails or a checkpoint cannot be written.
     fn synthesize_checkpointed(
         &mut self,
         options: Self::Options,
@@ -200,19 +220,22 @@ pub trait SaveLoad {
 
 /// Runs `synthesize` with an observer that saves to `path` after every `every`-th iteration;
 /// a failed save stops the synthesis and is returned.
-fn checkpointed<B: AutodiffBackend, const D: usize>(
+fn checkpointed<B: AutodiffBackend, const D: usize, S: Synthesis<B, D>>(
     path: &Path,
     every: usize,
     synthesize: impl FnOnce(
-        &mut dyn FnMut(&Metamer<B, D>, &IterationInfo) -> ControlFlow<()>,
+        &mut dyn FnMut(&S, &IterationInfo) -> ControlFlow<()>,
     ) -> std::result::Result<SynthesisReport, metamer_core::MetamerError>,
 ) -> Result<SynthesisReport> {
     let mut failure = None;
-    let report = synthesize(&mut |met, _| {
-        let done = met.gradient_norm().len();
+    let report = synthesize(&mut |synthesis, _| {
+        let done = synthesis.as_metamer().gradient_norm().len();
         if every > 0
             && done.is_multiple_of(every)
-            && let Err(error) = met.save(path)
+            && let Err(error) = synthesis
+                .snapshot()
+                .map_err(Into::into)
+                .and_then(|snapshot| save_synthesis(path, &snapshot, &BTreeMap::new()))
         {
             failure = Some(error);
             return ControlFlow::Break(());
@@ -256,7 +279,7 @@ impl<B: AutodiffBackend, const D: usize> SaveLoad for MetamerCtf<B, D> {
     type Options = CtfSynthesizeOptions;
 
     fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        (**self).save(path)
+        save_synthesis(path.as_ref(), &self.snapshot()?, &BTreeMap::new())
     }
 
     fn load(&mut self, path: impl AsRef<Path>, options: &LoadOptions) -> Result<Vec<Warning>> {
@@ -282,6 +305,9 @@ impl<B: AutodiffBackend, const D: usize> SaveLoad for MetamerCtf<B, D> {
 /// A readable summary of a saved synthesis (plenoptic's `examine_saved_synthesis`): format
 /// version and writer, synthesis type, dtype, iterations, settings saved with it, and every
 /// tensor's shape and precision.
+///
+/// # Errors
+/// When the file cannot be read or is not a synthesis file.
 pub fn examine_saved_synthesis(path: &Path) -> Result<String> {
     let content = read_safetensors(path)?;
     let writer = content

@@ -5,6 +5,8 @@
 //! them, so they can be fitted in Burn; as a metamer [`Model`](metamer_core::Model) they run
 //! with their parameters frozen.
 
+#![warn(missing_docs, clippy::missing_errors_doc)]
+
 mod error;
 mod host;
 mod models;

@@ -48,7 +48,9 @@ impl std::str::FromStr for Rescale {
 pub struct AnimateOptions {
     /// Frames per second.
     pub framerate: u32,
+    /// The figure each frame draws.
     pub status: StatusOptions,
+    /// How often the representation error's y range is recomputed.
     pub rescale_ylim: Rescale,
 }
 
@@ -73,6 +75,9 @@ pub struct Animation<'a, B: AutodiffBackend> {
 }
 
 /// Makes an animation of every stored iteration; needs `store_progress`.
+///
+/// # Errors
+/// When the synthesis stored no progress, or an option is one plenoptic refuses.
 pub fn synthesis_animate<'a, B: AutodiffBackend>(
     met: &'a Metamer<B>,
     options: &AnimateOptions,
@@ -133,6 +138,7 @@ impl<B: AutodiffBackend> Animation<'_, B> {
         self.met.saved_metamer().len()
     }
 
+    /// Warnings raised while drawing frames so far.
     pub fn warnings(&self) -> &[PlotWarning] {
         &self.warnings
     }
@@ -143,6 +149,9 @@ impl<B: AutodiffBackend> Animation<'_, B> {
     }
 
     /// Frame `index`: saved metamer `index`, the loss marked at its iteration.
+    ///
+    /// # Errors
+    /// When `index` is past the last frame, or drawing fails.
     pub fn frame(&self, index: usize) -> Result<Figure> {
         let mut frames = self.frames();
         let mut figure = None;
@@ -191,6 +200,9 @@ impl<B: AutodiffBackend> Animation<'_, B> {
     }
 
     /// The animation as a GIF played once, colours quantised per frame.
+    ///
+    /// # Errors
+    /// When drawing, encoding or writing fails.
     pub fn write_gif(&self, out: impl Write) -> Result<()> {
         let encode = |e: gif::EncodingError| PlotError::Encode {
             format: "GIF",
@@ -219,6 +231,9 @@ impl<B: AutodiffBackend> Animation<'_, B> {
     }
 
     /// The animation as an animated PNG played once (lossless).
+    ///
+    /// # Errors
+    /// When drawing, encoding or writing fails.
     pub fn write_apng(&self, out: impl Write) -> Result<()> {
         let encode = |e: png::EncodingError| PlotError::Encode {
             format: "animated PNG",
@@ -253,6 +268,9 @@ impl<B: AutodiffBackend> Animation<'_, B> {
     }
 
     /// Writes a GIF (`.gif`) or an animated PNG (`.png`, `.apng`), atomically.
+    ///
+    /// # Errors
+    /// When the extension names no animation format, or drawing, encoding or writing fails.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let mut bytes = Vec::new();

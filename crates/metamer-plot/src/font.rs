@@ -34,6 +34,10 @@ const FONT_FOLDERS: &[&str] = &["/usr/share/fonts", "/usr/local/share/fonts"];
 
 /// Registers the figure font once per process and names its file; every later call returns
 /// the first outcome.
+///
+/// # Errors
+/// [`PlotError::NoFont`](crate::PlotError::NoFont) when no TrueType or OpenType font is found; the
+/// message says how to provide one.
 pub fn font_path() -> Result<PathBuf> {
     static REGISTERED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     REGISTERED

@@ -13,11 +13,17 @@ use crate::{PlotError, Result};
 /// A `[batch, channel, height, width]` image batch on the host, in float64.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ImageBatch {
+    /// `[batch, channel, height, width]`.
     pub shape: [usize; 4],
+    /// Row-major values.
     pub values: Vec<f64>,
 }
 
 impl ImageBatch {
+    /// A batch from its shape and values.
+    ///
+    /// # Errors
+    /// When the values do not fill the shape.
     pub fn new(shape: [usize; 4], values: Vec<f64>) -> Result<Self> {
         if shape.iter().product::<usize>() != values.len() {
             return Err(invalid(format!(
@@ -29,6 +35,7 @@ impl ImageBatch {
         Ok(Self { shape, values })
     }
 
+    /// A host copy of `tensor`.
     pub fn from_tensor<B: Backend>(tensor: Tensor<B, 4>) -> Self {
         let shape = tensor.dims();
         Self {
@@ -58,6 +65,7 @@ pub enum ValueRange {
     Auto(RangeRule),
     /// A range per panel.
     Indep(RangeRule),
+    /// `(vmin, vmax)` for every panel.
     Fixed(f64, f64),
 }
 
@@ -188,14 +196,18 @@ impl Default for Titles {
 /// plenoptic's `imshow` options.
 #[derive(Clone, Debug, Default)]
 pub struct ImshowOptions {
+    /// How values map to grey levels or colours.
     pub vrange: ValueRange,
     /// Integer magnification; `None` shows every image at 1 (the largest at 1, smaller ones
     /// enlarged to its size).
     pub zoom: Option<u32>,
+    /// Panel titles.
     pub title: Titles,
     /// Panels per row; `None` puts all in one row.
     pub col_wrap: Option<usize>,
+    /// Show only this batch element.
     pub batch_idx: Option<usize>,
+    /// Show only this channel.
     pub channel_idx: Option<usize>,
     /// Show the channels as RGB (3) or RGBA (4) colour.
     pub as_rgb: bool,
@@ -212,6 +224,10 @@ pub(crate) struct Slice<'a> {
 }
 
 /// Shows images, one panel per batch element and channel (or per element in RGB).
+///
+/// # Errors
+/// When an option is one plenoptic refuses (an index out of range, RGB without 3 or 4
+/// channels), with its message.
 pub fn imshow<B: Backend>(
     images: impl IntoIterator<Item = Tensor<B, 4>>,
     options: &ImshowOptions,
@@ -221,6 +237,9 @@ pub fn imshow<B: Backend>(
 }
 
 /// [`imshow`] for images already on the host.
+///
+/// # Errors
+/// As [`imshow`].
 pub fn imshow_batches(images: &[ImageBatch], options: &ImshowOptions) -> Result<Figure> {
     if options.zoom == Some(0) {
         return Err(invalid("zoom must be positive!"));

@@ -12,6 +12,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs, clippy::missing_errors_doc)]
+
 mod animate;
 mod colour;
 mod error;
@@ -42,7 +44,10 @@ pub enum PlotWarning {
     /// From the synthesis (for example a saved metamer from another iteration than asked).
     Synthesis(metamer_core::Warning),
     /// RGB frames with values outside [0, 1] are shown clipped.
-    RgbClipped { frames: usize },
+    RgbClipped {
+        /// How many frames were clipped.
+        frames: usize,
+    },
 }
 
 impl fmt::Display for PlotWarning {

@@ -515,7 +515,8 @@ fn vector_representations_are_grouped_stem_plots() {
 #[test]
 fn every_combination_of_plots_gets_its_panels() {
     let met = synthesis(3, 1);
-    // All 15 non-empty subsets, each with and without a leading misc panel (T-D1–T-D4).
+    // All 15 non-empty subsets, each with and without a leading misc panel (as plenoptic's
+    // test_display.py does).
     for mask in 1..16u32 {
         let included: Vec<PlotName> = PlotName::ALL
             .iter()
@@ -642,7 +643,8 @@ fn rgb_frames_outside_the_range_are_counted() {
     );
 }
 
-/// T-MD19: a front end's filters display with plenoptic's titles, one panel each.
+/// plenoptic's `test_display_filters`: a front end's filters display with plenoptic's titles, one
+/// panel each.
 #[test]
 fn front_end_filters_display() {
     use metamer_models::{FrontEndConfig, FrontEndKind};

@@ -15,12 +15,14 @@
 //! # }
 //! ```
 
+#![warn(missing_docs, clippy::missing_errors_doc)]
+
 pub use metamer_core::{
     Adam, AdamConfig, BurnModel, CoarseToFine, CoarseToFineState, CtfSynthesizeOptions,
     EpochSchedule, EpochScheduler, Evaluation, Inner, IterationInfo, IterationSelection, Lbfgs,
     LbfgsConfig, LineSearch, LoadOptions, Loss, LrScheduler, Metamer, MetamerCtf, MetamerError,
     MetamerOptions, Model, Penalty, PixelOptimizer, PlateauConfig, PlateauMode, Progress,
-    ReduceLrOnPlateau, Representation, Setup, Sgd, SgdConfig, Snapshot, SynthesisReport,
+    ReduceLrOnPlateau, Representation, Setup, Sgd, SgdConfig, Snapshot, Synthesis, SynthesisReport,
     SynthesizeOptions, ThresholdMode, Warning, set_seed,
 };
 pub use metamer_io::SaveLoad;
@@ -71,7 +73,7 @@ pub mod prelude {
     };
     pub use crate::{
         CoarseToFine, CtfSynthesizeOptions, IterationSelection, LoadOptions, Loss, Metamer,
-        MetamerCtf, MetamerOptions, Model, Penalty, Representation, SaveLoad, Setup,
+        MetamerCtf, MetamerOptions, Model, Penalty, Representation, SaveLoad, Setup, Synthesis,
         SynthesizeOptions, set_seed,
     };
 }

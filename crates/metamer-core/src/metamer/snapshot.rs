@@ -20,29 +20,46 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 /// `f32` values exactly); `dtype` says which precision they had.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
+    /// Format version, checked on load.
     pub version: u32,
     /// `"Metamer"` or `"MetamerCTF"`.
     pub synthesis: String,
+    /// Precision the tensors had.
     pub dtype: SavedDtype,
+    /// The target image.
     pub image: StateTensor,
+    /// The model's representation of the target image.
     pub target_representation: StateTensor,
+    /// The current metamer; `None` before setup.
     pub metamer: Option<StateTensor>,
+    /// Metamers stored every `store_progress` iterations.
     pub saved_metamer: Vec<StateTensor>,
+    /// Objective per iteration.
     pub losses: Vec<f64>,
+    /// Penalty per iteration.
     pub penalties: Vec<f64>,
+    /// Gradient norm per iteration.
     pub gradient_norm: Vec<f64>,
+    /// Pixel-change norm per iteration.
     pub pixel_change_norm: Vec<f64>,
+    /// Learning rate per iteration.
     pub learning_rate: Vec<f64>,
+    /// `store_progress` of the first `synthesize` call.
     pub store_progress: Option<usize>,
     /// The objective and penalty at the current metamer, when known.
     pub current: Option<(f64, f64)>,
+    /// Weight of the penalty in the objective.
     pub penalty_lambda: f64,
     /// The loss on `(target, 2·target)`, the penalty on the image and the model's output on
     /// the image: how a load tells whether it has the same functions.
     pub loss: Behaviour,
+    /// The penalty's name and its output on the image.
     pub penalty: Behaviour,
+    /// The model's name and its output on the image.
     pub model: Behaviour,
+    /// The optimizer's name and state, to continue from.
     pub optimizer: Option<State>,
+    /// The scheduler's name and state, to continue from.
     pub scheduler: Option<State>,
     /// A coarse-to-fine synthesis's scales, their losses and timing.
     #[serde(default)]
@@ -52,14 +69,18 @@ pub struct Snapshot {
 /// Float precision of a saved synthesis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SavedDtype {
+    /// 32-bit floats.
     F32,
+    /// 64-bit floats.
     F64,
 }
 
 /// A function's name and its output on the saved inputs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Behaviour {
+    /// The function's name.
     pub name: String,
+    /// Its output.
     pub output: StateTensor,
 }
 
@@ -68,7 +89,9 @@ pub struct Behaviour {
 pub struct LoadOptions {
     /// `false` turns check failures into returned warnings (dtype mismatches still fail).
     pub raise_on_checks: bool,
+    /// Absolute tolerance when comparing saved and recomputed tensors.
     pub tensor_equality_atol: f64,
+    /// Relative tolerance when comparing saved and recomputed tensors.
     pub tensor_equality_rtol: f64,
 }
 
@@ -98,11 +121,19 @@ fn flat(representation: &Representation<impl burn::tensor::backend::Backend>) ->
 
 impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     /// The synthesis as plain values (plenoptic's `save` content).
+    ///
+    /// # Errors
+    /// When the model, loss or penalty fails on the saved inputs.
     pub fn snapshot(&self) -> Result<Snapshot> {
+        self.snapshot_with(None)
+    }
+
+    /// The snapshot, with a coarse-to-fine synthesis's state where there is one.
+    pub(super) fn snapshot_with(&self, ctf: Option<&CoarseToFineState>) -> Result<Snapshot> {
         let (loss, penalty, model) = self.behaviour(&self.image, &self.target)?;
         Ok(Snapshot {
             version: SNAPSHOT_VERSION,
-            synthesis: self.synthesis_name().to_string(),
+            synthesis: synthesis_name(ctf.is_some()).to_string(),
             dtype: if self.image.dtype() == DType::F64 {
                 SavedDtype::F64
             } else {
@@ -125,21 +156,10 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             model,
             optimizer: self.optimizer.as_ref().map(|o| o.state()),
             scheduler: self.scheduler.as_ref().map(|s| s.state()),
-            coarse_to_fine: self.ctf.clone(),
+            coarse_to_fine: ctf.cloned(),
         })
     }
 
-    /// plenoptic's class name for this synthesis.
-    fn synthesis_name(&self) -> &'static str {
-        if self.ctf.is_some() {
-            "MetamerCTF"
-        } else {
-            "Metamer"
-        }
-    }
-
-    /// What the loss, penalty and model give on an image and target (the outputs plenoptic's
-    /// `save` keeps to check a load).
     fn behaviour(
         &self,
         image: &Tensor<Inner<B>, D>,
@@ -174,10 +194,26 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     /// (checked in plenoptic's order); with `raise_on_checks = false` mismatches become the
     /// returned warnings and the saved values win. The optimizer and scheduler are rebuilt
     /// from their saved state, so synthesis resumes exactly.
+    ///
+    /// # Errors
+    /// When this object has already run, the save is of a newer format or another dtype, or
+    /// (with `raise_on_checks`) the image, weight, loss, penalty or model differ from the saved
+    /// ones.
     pub fn load_snapshot(
         &mut self,
         snapshot: &Snapshot,
         options: &LoadOptions,
+    ) -> Result<Vec<Warning>> {
+        self.load_snapshot_with(snapshot, options, None)
+    }
+
+    /// As [`Metamer::load_snapshot`], for a coarse-to-fine synthesis when `ctf` (its fresh
+    /// state) is given: the saved state must have the same mode and fit the model's scales.
+    pub(super) fn load_snapshot_with(
+        &mut self,
+        snapshot: &Snapshot,
+        options: &LoadOptions,
+        ctf: Option<&CoarseToFineState>,
     ) -> Result<Vec<Warning>> {
         if self.metamer.is_some() {
             return Err(MetamerError::LoadNotFresh);
@@ -188,11 +224,11 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
                 supported: SNAPSHOT_VERSION,
             });
         }
-        if snapshot.synthesis != self.synthesis_name() {
+        if snapshot.synthesis != synthesis_name(ctf.is_some()) {
             return Err(MetamerError::LoadCheck(format!(
                 "Saved object was a {}, but initialized object is {}!",
                 snapshot.synthesis,
-                self.synthesis_name()
+                synthesis_name(ctf.is_some())
             )));
         }
         let dtype = self.image.dtype();
@@ -249,7 +285,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
                 snapshot.penalty_lambda, self.penalty_lambda
             ))?;
         }
-        if let (Some(saved), Some(now)) = (&snapshot.coarse_to_fine, &self.ctf)
+        if let (Some(saved), Some(now)) = (&snapshot.coarse_to_fine, ctf)
             && saved.mode != now.mode
         {
             fail(format!(
@@ -341,9 +377,9 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         self.current = snapshot.current;
         self.optimizer = optimizer;
         self.scheduler = scheduler;
-        if let Some(fresh) = &self.ctf {
+        if let Some(fresh) = ctf {
             match &snapshot.coarse_to_fine {
-                Some(saved) if saved.consistent_with(fresh) => self.ctf = Some(saved.clone()),
+                Some(saved) if saved.consistent_with(fresh) => {}
                 _ => {
                     return Err(MetamerError::LoadCheck(
                         "the saved coarse-to-fine state does not fit this model's scales"
@@ -351,11 +387,19 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
                     ));
                 }
             }
-            self.ctf_target = None;
         }
         self.loaded = true;
         self.warnings.extend(warnings.iter().cloned());
         Ok(warnings)
+    }
+}
+
+/// plenoptic's class name for a synthesis.
+fn synthesis_name(coarse_to_fine: bool) -> &'static str {
+    if coarse_to_fine {
+        "MetamerCTF"
+    } else {
+        "Metamer"
     }
 }
 

@@ -7,10 +7,15 @@ use crate::{MetamerError, Result};
 /// (0.01, which plenoptic injects whenever none is given).
 #[derive(Clone, Debug, PartialEq)]
 pub struct AdamConfig {
+    /// Learning rate.
     pub lr: f64,
+    /// Decay rates of the first and second moment averages.
     pub betas: (f64, f64),
+    /// Added to the denominator for numerical stability.
     pub eps: f64,
+    /// L2 penalty (Adam) or decoupled weight decay (AdamW).
     pub weight_decay: f64,
+    /// Divide by the largest second moment seen (AMSGrad; plenoptic's default).
     pub amsgrad: bool,
     /// Ascend instead of descend.
     pub maximize: bool,
@@ -78,13 +83,18 @@ pub struct Adam<B: Backend, const D: usize> {
 /// Adam's per-pixel moments and step count.
 #[derive(Clone, Debug)]
 pub struct AdamState<B: Backend, const D: usize> {
+    /// Steps taken.
     pub step: u64,
+    /// Running average of the gradient.
     pub exp_avg: Tensor<B, D>,
+    /// Running average of the squared gradient.
     pub exp_avg_sq: Tensor<B, D>,
+    /// Largest `exp_avg_sq` seen, with AMSGrad.
     pub max_exp_avg_sq: Option<Tensor<B, D>>,
 }
 
 impl<B: Backend, const D: usize> Adam<B, D> {
+    /// An optimizer with no steps taken.
     pub fn new(config: AdamConfig) -> Self {
         Self {
             config,
@@ -101,10 +111,12 @@ impl<B: Backend, const D: usize> Adam<B, D> {
         }
     }
 
+    /// The options it was made with.
     pub fn config(&self) -> &AdamConfig {
         &self.config
     }
 
+    /// The moments; `None` before the first step.
     pub fn state(&self) -> Option<&AdamState<B, D>> {
         self.state.as_ref()
     }
@@ -135,7 +147,8 @@ impl<B: Backend, const D: usize> Adam<B, D> {
             max_exp_avg_sq: amsgrad.then(|| gradient.zeros_like()),
         });
         state.step += 1;
-        // torch: exp_avg.lerp_(grad, 1 - beta1); exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
+        // torch: exp_avg.lerp_(grad, 1 - beta1);
+        //        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, 1 - beta2)
         let exp_avg = state.exp_avg.clone();
         state.exp_avg = exp_avg
             .clone()

@@ -18,14 +18,19 @@ pub enum LineSearch {
 /// L-BFGS's options: torch's defaults with plenoptic's learning rate (0.01, not torch's 1).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LbfgsConfig {
+    /// Learning rate.
     pub lr: f64,
     /// Inner iterations per step.
     pub max_iter: usize,
     /// Objective evaluations per step; `None` is `max_iter · 5 / 4`.
     pub max_eval: Option<usize>,
+    /// Stop a step when the gradient's largest magnitude falls below this.
     pub tolerance_grad: f64,
+    /// Stop a step when the objective or pixels change less than this.
     pub tolerance_change: f64,
+    /// Correction pairs kept.
     pub history_size: usize,
+    /// How the step length is chosen.
     pub line_search: LineSearch,
 }
 
@@ -257,6 +262,7 @@ fn strong_wolfe<B: Backend>(
 }
 
 impl<B: Backend> Lbfgs<B> {
+    /// An optimizer with no steps taken.
     pub fn new(config: LbfgsConfig) -> Self {
         Self {
             config,
@@ -264,10 +270,12 @@ impl<B: Backend> Lbfgs<B> {
         }
     }
 
+    /// The options it was made with.
     pub fn config(&self) -> &LbfgsConfig {
         &self.config
     }
 
+    /// The curvature history and counters.
     pub fn state(&self) -> &LbfgsState<B> {
         &self.state
     }

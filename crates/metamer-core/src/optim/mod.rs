@@ -45,8 +45,11 @@ fn non_negative(value: f64, what: &str) -> Result<()> {
 /// The objective and its gradient at one pixel state.
 #[derive(Clone, Debug)]
 pub struct Evaluation<B: Backend, const D: usize> {
+    /// Loss plus weighted penalty.
     pub objective: f64,
+    /// The penalty alone.
     pub penalty: f64,
+    /// The objective's gradient with respect to the pixels.
     pub gradient: Tensor<B, D>,
 }
 
@@ -60,14 +63,19 @@ pub type Objective<'a, B, const D: usize> =
 /// loss and penalty (plenoptic ≥ 2.1.1), and the last evaluation's gradient as its gradient.
 pub trait PixelOptimizer<B: Backend, const D: usize> {
     /// One optimisation step from `pixels`; returns the new pixels.
+    ///
+    /// # Errors
+    /// When the objective fails on the pixels or the step meets a value torch would refuse.
     fn step(
         &mut self,
         pixels: Tensor<B, D>,
         objective: &mut Objective<'_, B, D>,
     ) -> Result<Tensor<B, D>>;
 
+    /// The learning rate of the next step.
     fn learning_rate(&self) -> f64;
 
+    /// Sets the learning rate of the next step (a scheduler's decision).
     fn set_learning_rate(&mut self, learning_rate: f64);
 
     /// The name shown in summaries and checked on load (e.g. `Adam`).
@@ -84,6 +92,9 @@ pub trait PixelOptimizer<B: Backend, const D: usize> {
     /// Restores what [`PixelOptimizer::state`] returned, on `device` in `dtype`, like torch's
     /// `load_state_dict` (hyper-parameters included). The default refuses, for optimizers that
     /// do not record their state.
+    ///
+    /// # Errors
+    /// When the state is another optimizer's or lacks a value this one records.
     fn load_state(&mut self, state: &State, _device: &B::Device, _dtype: DType) -> Result<()> {
         Err(crate::MetamerError::StateMismatch {
             expected: format!("an optimizer that can restore {} state", state.name),

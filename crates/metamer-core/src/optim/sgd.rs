@@ -6,11 +6,17 @@ use crate::{MetamerError, Result};
 /// SGD's hyper-parameters: torch's defaults with plenoptic's learning rate.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SgdConfig {
+    /// Learning rate.
     pub lr: f64,
+    /// Momentum factor; 0 is plain gradient descent.
     pub momentum: f64,
+    /// Dampening of the momentum.
     pub dampening: f64,
+    /// L2 penalty added to the gradient.
     pub weight_decay: f64,
+    /// Nesterov momentum (needs momentum and no dampening).
     pub nesterov: bool,
+    /// Ascend instead of descend.
     pub maximize: bool,
 }
 
@@ -55,6 +61,7 @@ pub struct Sgd<B: Backend, const D: usize> {
 }
 
 impl<B: Backend, const D: usize> Sgd<B, D> {
+    /// An optimizer with no steps taken.
     pub fn new(config: SgdConfig) -> Self {
         Self {
             config,
@@ -62,10 +69,12 @@ impl<B: Backend, const D: usize> Sgd<B, D> {
         }
     }
 
+    /// The options it was made with.
     pub fn config(&self) -> &SgdConfig {
         &self.config
     }
 
+    /// The momentum buffer; `None` before the first step or without momentum.
     pub fn momentum_buffer(&self) -> Option<&Tensor<B, D>> {
         self.momentum_buffer.as_ref()
     }

@@ -13,19 +13,25 @@ use crate::{
 /// A host copy of one state tensor (f64 holds f32 values exactly).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StateTensor {
+    /// Its shape.
     pub shape: Vec<usize>,
+    /// Its values in row-major order.
     pub values: Vec<f64>,
 }
 
 /// An optimizer's or scheduler's state: numbers and tensors by name, under the owner's name.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
+    /// The optimizer's or scheduler's name, checked on load.
     pub name: String,
+    /// Counters, options and flags.
     pub scalars: BTreeMap<String, f64>,
+    /// Per-pixel buffers.
     pub tensors: BTreeMap<String, StateTensor>,
 }
 
 impl State {
+    /// An empty state for the optimizer or scheduler called `name`.
     pub fn new(name: &str) -> Self {
         Self {
             name: name.to_string(),
@@ -33,6 +39,7 @@ impl State {
         }
     }
 
+    /// Adds a number.
     pub fn scalar(mut self, key: &str, value: f64) -> Self {
         self.scalars.insert(key.to_string(), value);
         self
@@ -43,6 +50,7 @@ impl State {
         self.scalar(key, if value { 1.0 } else { 0.0 })
     }
 
+    /// Adds a tensor, when there is one.
     pub fn tensor<B: Backend, const D: usize>(
         mut self,
         key: &str,
@@ -59,6 +67,9 @@ impl State {
     }
 
     /// Fails unless this state belongs to an owner called `name`.
+    ///
+    /// # Errors
+    /// [`MetamerError::StateMismatch`] for another owner's state.
     pub fn expect_name(&self, name: &str) -> Result<()> {
         if self.name == name {
             Ok(())
@@ -70,6 +81,10 @@ impl State {
         }
     }
 
+    /// The number stored under `key`.
+    ///
+    /// # Errors
+    /// When there is none ([`MetamerError::StateMismatch`](crate::MetamerError::StateMismatch)).
     pub fn get_scalar(&self, key: &str) -> Result<f64> {
         self.scalars
             .get(key)
@@ -77,11 +92,18 @@ impl State {
             .ok_or_else(|| self.missing(key))
     }
 
+    /// The yes/no option stored under `key`.
+    ///
+    /// # Errors
+    /// When there is none ([`MetamerError::StateMismatch`](crate::MetamerError::StateMismatch)).
     pub fn get_flag(&self, key: &str) -> Result<bool> {
         self.get_scalar(key).map(|v| v != 0.0)
     }
 
     /// The tensor stored under `key`, if any, rebuilt with rank `D` on `device` in `dtype`.
+    ///
+    /// # Errors
+    /// When the stored tensor's rank is not `D`.
     pub fn get_tensor<B: Backend, const D: usize>(
         &self,
         key: &str,

@@ -13,6 +13,7 @@ use crate::{
 /// Options of [`CenterSurround`], with plenoptic's defaults.
 #[derive(Config, Debug, PartialEq)]
 pub struct CenterSurroundConfig {
+    /// `[height, width]` of the filters.
     pub kernel_size: [usize; 2],
     /// One value for every channel, or one per output channel.
     #[config(default = "vec![true]")]
@@ -20,14 +21,17 @@ pub struct CenterSurroundConfig {
     /// Ratio of center to surround amplitude; at least 1.
     #[config(default = 1.25)]
     pub amplitude_ratio: f64,
+    /// Standard deviation of the centre Gaussian, one or one per output channel.
     #[config(default = "vec![1.0]")]
     pub center_std: Vec<f64>,
+    /// Standard deviation of the surround Gaussian, one or one per output channel.
     #[config(default = "vec![4.0]")]
     pub surround_std: Vec<f64>,
     /// Defaults to the number of `on_center` values when there are several, else to the
     /// number of center stds.
     #[config(default = "None")]
     pub out_channels: Option<usize>,
+    /// How the image is padded before filtering.
     #[config(default = "Padding::Reflect")]
     pub pad_mode: Padding,
     /// Build the filters on the first call and reuse them (plenoptic's `cache_filt`).
@@ -37,6 +41,9 @@ pub struct CenterSurroundConfig {
 
 impl CenterSurroundConfig {
     /// Validates the options in plenoptic's order and creates the model with learnable stds.
+    ///
+    /// # Errors
+    /// When an option is one plenoptic refuses, with its message.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<CenterSurround<B>> {
         let out_channels = self
             .out_channels
@@ -81,7 +88,9 @@ impl CenterSurroundConfig {
 /// zero (no further normalisation, as in plenoptic's code).
 #[derive(Module, Debug)]
 pub struct CenterSurround<B: Backend> {
+    /// Standard deviation of each channel's centre Gaussian.
     pub center_std: Param<Tensor<B, 1>>,
+    /// Standard deviation of each channel's surround Gaussian.
     pub surround_std: Param<Tensor<B, 1>>,
     /// A constant (plenoptic's buffer), not learned.
     pub amplitude_ratio: Tensor<B, 1>,
@@ -96,18 +105,22 @@ pub struct CenterSurround<B: Backend> {
 }
 
 impl<B: Backend> CenterSurround<B> {
+    /// Number of output channels.
     pub fn out_channels(&self) -> usize {
         self.on_center.len()
     }
 
+    /// Whether each channel's centre is positive.
     pub fn on_center(&self) -> &[bool] {
         &self.on_center
     }
 
+    /// `[height, width]` of the filters.
     pub fn kernel_size(&self) -> [usize; 2] {
         self.kernel_size
     }
 
+    /// How the image is padded before filtering.
     pub fn pad_mode(&self) -> Padding {
         self.pad_mode
     }

@@ -29,6 +29,7 @@ pub enum FrontEndKind {
 }
 
 impl FrontEndKind {
+    /// plenoptic's class name.
     pub fn name(self) -> &'static str {
         match self {
             Self::LinearNonlinear => "LinearNonlinear",
@@ -57,11 +58,14 @@ pub enum Activation {
     /// torch's `softplus`: `log(1 + eˣ)`, and `x` itself above 20.
     #[default]
     Softplus,
+    /// `max(x, 0)`.
     Relu,
+    /// No non-linearity.
     Identity,
 }
 
 impl Activation {
+    /// The non-linearity applied to `x`, element by element.
     pub fn apply<B: Backend, const D: usize>(self, x: Tensor<B, D>) -> Tensor<B, D> {
         match self {
             Self::Softplus => {
@@ -74,6 +78,7 @@ impl Activation {
         }
     }
 
+    /// The name plenoptic's descriptions use.
     pub fn name(self) -> &'static str {
         match self {
             Self::Softplus => "softplus",
@@ -100,6 +105,7 @@ impl Activation {
 /// }
 /// ```
 pub trait Activate: Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// The non-linearity applied to `x`, element by element.
     fn apply<B: Backend, const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D>;
     /// How the model's description names it.
     fn name(&self) -> String;
@@ -118,12 +124,15 @@ impl Activate for Activation {
 /// Something plenoptic warns about when building a front-end model.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ModelWarning {
+    /// Pretrained parameters without caching the filters built from them.
     #[error(
         "pretrained is True but cache_filt is False. Set cache_filt to True for efficiency unless you are fine-tuning."
     )]
     PretrainedWithoutCache,
+    /// Pretrained parameters (fitted on-centre) with an off-centre model.
     #[error("pretrained model had on_center=True, so on_center=False might not make sense")]
     PretrainedOffCenter,
+    /// A Laplacian pyramid on an image of odd size.
     #[error("Reconstruction will not be perfect with odd-sized images")]
     OddPyramidSize,
 }
@@ -131,18 +140,23 @@ pub enum ModelWarning {
 /// Options of the front-end models, with plenoptic's defaults.
 #[derive(Config, Debug, PartialEq)]
 pub struct FrontEndConfig {
+    /// Which front-end model.
     pub kind: FrontEndKind,
+    /// `[height, width]` of the filters.
     pub kernel_size: [usize; 2],
     /// Not used by [`FrontEndKind::OnOff`], which has one channel of each.
     #[config(default = true)]
     pub on_center: bool,
+    /// Ratio of centre to surround amplitude; at least 1.
     #[config(default = 1.25)]
     pub amplitude_ratio: f64,
+    /// How the image is padded before filtering.
     #[config(default = "Padding::Reflect")]
     pub pad_mode: Padding,
     /// Load the parameters fitted by Berardino et al. (kernel size must be 31).
     #[config(default = false)]
     pub pretrained: bool,
+    /// The final non-linearity.
     #[config(default = "Activation::Softplus")]
     pub activation: Activation,
     /// [`FrontEndKind::OnOff`] only: multiply the output by a raised-cosine disk.
@@ -219,6 +233,9 @@ impl FrontEndConfig {
     /// Validates the options and creates the model, drawing the gain scalars from the global
     /// generator as plenoptic does (also when pretrained, so later draws line up). Warnings are
     /// logged; [`Self::warnings`] returns them.
+    ///
+    /// # Errors
+    /// When an option is one plenoptic refuses, with its message.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<FrontEnd<B>> {
         if self.pretrained && self.kernel_size != [31, 31] {
             return Err(ModelError::PretrainedKernelSize(self.kernel_size));
@@ -297,10 +314,15 @@ fn scaled_draws(wanted: bool, n: usize) -> Vec<f64> {
 /// [`FrontEnd::forward`]; as a metamer [`Model`] it runs with them frozen.
 #[derive(Module, Debug)]
 pub struct FrontEnd<B: Backend, A: Activate = Activation> {
+    /// The linear centre–surround stage.
     pub center_surround: CenterSurround<B>,
+    /// The luminance-pooling filter, for models with luminance gain control.
     pub luminance: Option<Gaussian<B>>,
+    /// The luminance gain, for models with luminance gain control.
     pub luminance_scalar: Option<Param<Tensor<B, 1>>>,
+    /// The contrast-pooling filter, for models with contrast gain control.
     pub contrast: Option<Gaussian<B>>,
+    /// The contrast gain, for models with contrast gain control.
     pub contrast_scalar: Option<Param<Tensor<B, 1>>>,
     #[module(skip)]
     kind: FrontEndKind,
@@ -311,6 +333,7 @@ pub struct FrontEnd<B: Backend, A: Activate = Activation> {
 }
 
 impl<B: Backend, A: Activate> FrontEnd<B, A> {
+    /// Which front-end model this is.
     pub fn kind(&self) -> FrontEndKind {
         self.kind
     }

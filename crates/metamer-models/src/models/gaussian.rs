@@ -18,6 +18,7 @@ pub struct GaussianConfig {
     /// One std, repeated to `out_channels`, or one per output channel.
     #[config(default = "vec![3.0]")]
     pub std: Vec<f64>,
+    /// How the image is padded before filtering.
     #[config(default = "Padding::Reflect")]
     pub pad_mode: Padding,
     /// Defaults to the number of stds.
@@ -30,6 +31,9 @@ pub struct GaussianConfig {
 
 impl GaussianConfig {
     /// Validates the options (plenoptic's errors) and creates the model with a learnable std.
+    ///
+    /// # Errors
+    /// When an option is one plenoptic refuses, with its message.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Gaussian<B>> {
         let std = validate_filter_args(
             self.kernel_size,
@@ -63,18 +67,24 @@ pub struct Gaussian<B: Backend> {
 
 impl<B: Backend> Gaussian<B> {
     /// A `kernel_size`² Gaussian with std 3 and reflect padding (plenoptic's `Gaussian(k)`).
+    ///
+    /// # Errors
+    /// When `kernel_size` is zero.
     pub fn new(kernel_size: usize, device: &B::Device) -> Result<Self> {
         GaussianConfig::new([kernel_size; 2]).init(device)
     }
 
+    /// `[height, width]` of the filter.
     pub fn kernel_size(&self) -> [usize; 2] {
         self.kernel_size
     }
 
+    /// How the image is padded before filtering.
     pub fn pad_mode(&self) -> Padding {
         self.pad_mode
     }
 
+    /// Number of output channels.
     pub fn out_channels(&self) -> usize {
         self.std.dims()[0]
     }

@@ -19,8 +19,10 @@ use crate::{
 /// Options of [`Linear`], with plenoptic's defaults.
 #[derive(Config, Debug, PartialEq)]
 pub struct LinearConfig {
+    /// `[height, width]` of the filters.
     #[config(default = "[3, 3]")]
     pub kernel_size: [usize; 2],
+    /// How the image is padded before filtering.
     #[config(default = "Padding::Circular")]
     pub pad_mode: Padding,
     /// A low-pass and a band-pass filter; otherwise torch's default random initialisation,
@@ -30,6 +32,10 @@ pub struct LinearConfig {
 }
 
 impl LinearConfig {
+    /// The model on `device`.
+    ///
+    /// # Errors
+    /// When the kernel size is zero.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<Linear<B>> {
         let [kh, kw] = self.kernel_size;
         if kh == 0 || kw == 0 {

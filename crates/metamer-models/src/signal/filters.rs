@@ -48,6 +48,9 @@ pub fn gaussian_taps<B: Backend>(std: Tensor<B, 1>, k: usize) -> Tensor<B, 2> {
 
 /// plenoptic's `circular_gaussian2d`: `[out_channels, 1, kh, kw]` filters, each summing to 1,
 /// with its argument checks.
+///
+/// # Errors
+/// When the kernel size is zero or a standard deviation is not positive.
 pub fn circular_gaussian2d<B: Backend>(
     kernel_size: [usize; 2],
     std: &[f64],
@@ -72,7 +75,9 @@ pub(crate) fn gaussian_2d<B: Backend>(std: Tensor<B, 1>, kernel_size: [usize; 2]
 /// on the host in float64; or a tensor that gradients reach, as when fitting a model.
 #[derive(Clone, Debug)]
 pub enum Stds<B: Backend> {
+    /// Known values.
     Fixed(Vec<f64>),
+    /// A tensor gradients reach.
     Learnable(Tensor<B, 1>),
 }
 
@@ -86,6 +91,7 @@ impl<B: Backend> Stds<B> {
         }
     }
 
+    /// Number of standard deviations.
     pub fn len(&self) -> usize {
         match self {
             Self::Fixed(values) => values.len(),
@@ -93,10 +99,12 @@ impl<B: Backend> Stds<B> {
         }
     }
 
+    /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The absolute values of the standard deviations.
     pub fn abs(self) -> Self {
         match self {
             Self::Fixed(values) => Self::Fixed(values.into_iter().map(f64::abs).collect()),
@@ -152,6 +160,7 @@ pub struct FilterCache {
 }
 
 impl FilterCache {
+    /// A cache that keeps filters only when `enabled`.
     pub fn new(enabled: bool) -> Self {
         Self {
             enabled,

@@ -14,6 +14,9 @@ pub struct LaplacianPyramid {
 
 impl LaplacianPyramid {
     /// plenoptic's defaults are 5 scales without filter scaling.
+    ///
+    /// # Errors
+    /// When `n_scales` is zero.
     pub fn new(n_scales: usize, scale_filter: bool) -> Result<Self> {
         if n_scales == 0 {
             return Err(ModelError::Scales);
@@ -24,6 +27,7 @@ impl LaplacianPyramid {
         })
     }
 
+    /// Number of scales.
     pub fn n_scales(&self) -> usize {
         self.n_scales
     }

@@ -36,6 +36,7 @@ impl FromStr for Padding {
 }
 
 impl Padding {
+    /// The name plenoptic and torch use.
     pub fn name(self) -> &'static str {
         match self {
             Self::Reflect => "reflect",

@@ -17,6 +17,9 @@ fn signal_error(message: impl Into<String>) -> ModelError {
 
 /// The central `size × size` window (plenoptic's `center_crop`): rows
 /// `[h/2 − size/2, h/2 + ⌈size/2⌉)`, and the same for columns.
+///
+/// # Errors
+/// When the window is empty or larger than the input, with plenoptic's messages.
 pub fn center_crop<B: Backend, const D: usize>(
     x: Tensor<B, D>,
     size: usize,
@@ -46,6 +49,9 @@ fn check_crop(h: usize, w: usize, size: usize) -> Result<()> {
 /// `autocorrelation`. Odd widths are refused: there plenoptic's inverse real FFT silently
 /// returns a non-circular result one column narrower
 /// (docs/plenoptic-quirks.md#odd-autocorrelation).
+///
+/// # Errors
+/// When the width is odd (plenoptic's result for odd widths is not an autocorrelation).
 pub fn autocorrelation<B: HostBackend, const D: usize>(x: Tensor<B, D>) -> Result<Tensor<B, D>> {
     let dims = x.dims();
     let (h, w) = (dims[D - 2], dims[D - 1]);
@@ -60,6 +66,9 @@ pub fn autocorrelation<B: HostBackend, const D: usize>(x: Tensor<B, D>) -> Resul
 
 /// `center_crop(autocorrelation(x), width)` in one host operation (what the texture model
 /// uses): the same values, without the full-size autocorrelation in between.
+///
+/// # Errors
+/// When the width is odd or the window is larger than the input.
 pub fn autocorrelation_crop<B: HostBackend, const D: usize>(
     x: Tensor<B, D>,
     width: usize,
@@ -196,6 +205,10 @@ pub(crate) fn shrink_map(factor: usize, [h, w]: [usize; 2]) -> Arc<SpectralMap> 
 /// `factor²`, is placed in a larger zero spectrum, its first row and column halved and
 /// mirrored to the far side (reversed, not conjugated, as plenoptic does;
 /// docs/plenoptic-quirks.md#expand-mirror).
+///
+/// # Errors
+/// When `factor` is not above 1 or the result's size is not an integer, with plenoptic's
+/// messages.
 pub fn expand<B: HostBackend, const D: usize>(
     x: Complex<B, D>,
     factor: f64,
@@ -232,6 +245,9 @@ fn check_shrink<const D: usize>(dims: [usize; D], factor: usize) -> Result<()> {
 /// Fourier down-sampling by an integer `factor` (plenoptic's `shrink`): the central part of
 /// the centred spectrum, divided by `factor²`, with the rows and columns just outside it
 /// averaged into the first row and column.
+///
+/// # Errors
+/// When `factor` is not above 1 or does not divide the size, with plenoptic's messages.
 pub fn shrink<B: HostBackend, const D: usize>(
     x: Complex<B, D>,
     factor: usize,
@@ -245,6 +261,9 @@ pub fn shrink<B: HostBackend, const D: usize>(
 }
 
 /// [`shrink`] of a real tensor: the real part, computed without an imaginary part.
+///
+/// # Errors
+/// As [`shrink`].
 pub fn shrink_real<B: HostBackend, const D: usize>(
     x: Tensor<B, D>,
     factor: usize,

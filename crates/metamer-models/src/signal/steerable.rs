@@ -14,6 +14,7 @@ use crate::{ModelError, ModelWarning, Result};
 /// Options of [`SteerablePyramid`], with plenoptic's defaults.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SteerablePyramidConfig {
+    /// `[height, width]` of the images the pyramid takes.
     pub image_shape: [usize; 2],
     /// Number of band-pass scales; `None` builds as many as the size allows (`"auto"`).
     pub height: Option<usize>,
@@ -21,12 +22,16 @@ pub struct SteerablePyramidConfig {
     pub order: usize,
     /// Width of the radial transition, in octaves (truncated to an integer, as plenoptic does).
     pub twidth: f64,
+    /// Complex bands (real and imaginary parts), as the texture model uses.
     pub is_complex: bool,
+    /// Halve the size from each scale to the next.
     pub downsample: bool,
+    /// Scale the filters so the transform is a tight frame.
     pub tight_frame: bool,
 }
 
 impl SteerablePyramidConfig {
+    /// plenoptic's defaults for images of `image_shape`.
     pub fn new(image_shape: [usize; 2]) -> Self {
         Self {
             image_shape,
@@ -39,6 +44,7 @@ impl SteerablePyramidConfig {
         }
     }
 
+    /// With `height` band-pass scales.
     pub fn with_height(self, height: usize) -> Self {
         Self {
             height: Some(height),
@@ -46,22 +52,27 @@ impl SteerablePyramidConfig {
         }
     }
 
+    /// With `order + 1` orientations.
     pub fn with_order(self, order: usize) -> Self {
         Self { order, ..self }
     }
 
+    /// With a radial transition `twidth` octaves wide.
     pub fn with_twidth(self, twidth: f64) -> Self {
         Self { twidth, ..self }
     }
 
+    /// With complex bands or real ones.
     pub fn with_complex(self, is_complex: bool) -> Self {
         Self { is_complex, ..self }
     }
 
+    /// With or without downsampling between scales.
     pub fn with_downsample(self, downsample: bool) -> Self {
         Self { downsample, ..self }
     }
 
+    /// As a tight frame or not.
     pub fn with_tight_frame(self, tight_frame: bool) -> Self {
         Self {
             tight_frame,
@@ -80,6 +91,10 @@ impl SteerablePyramidConfig {
     }
 
     /// Builds the masks, with plenoptic's checks in its order.
+    ///
+    /// # Errors
+    /// When the image is too small for the height asked for, or an option is one plenoptic
+    /// refuses, with its message.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<SteerablePyramid<B>> {
         let masks = self.host_masks()?;
         let dtype = float_dtype::<B>();
@@ -217,7 +232,9 @@ pub(crate) struct HostScale {
 /// orientation, height, width]`.
 #[derive(Clone, Debug)]
 pub enum Band<B: Backend> {
+    /// Real bands.
     Real(Tensor<B, 5>),
+    /// Complex bands.
     Complex(Complex<B, 5>),
 }
 
@@ -230,6 +247,7 @@ impl<B: Backend> Band<B> {
         }
     }
 
+    /// `[batch, channel, orientation, height, width]`.
     pub fn dims(&self) -> [usize; 5] {
         self.real().dims()
     }
@@ -238,17 +256,22 @@ impl<B: Backend> Band<B> {
 /// A pyramid's coefficients, fine to coarse (plenoptic's ordered dictionary).
 #[derive(Clone, Debug)]
 pub struct Pyramid<B: Backend> {
+    /// What lies above the finest band-pass scale.
     pub residual_highpass: Tensor<B, 4>,
     /// Scale 0 (finest) first.
     pub bands: Vec<Band<B>>,
+    /// What lies below the coarsest band-pass scale.
     pub residual_lowpass: Tensor<B, 4>,
 }
 
 /// Which levels [`SteerablePyramid::recon_pyr`] uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
+    /// The high-pass residual.
     ResidualHighpass,
+    /// A band-pass scale, 0 the finest.
     Scale(usize),
+    /// The low-pass residual.
     ResidualLowpass,
 }
 
@@ -277,18 +300,22 @@ struct ScaleMasks<B: Backend> {
 }
 
 impl<B: Backend> SteerablePyramid<B> {
+    /// Number of band-pass scales.
     pub fn num_scales(&self) -> usize {
         self.scales.len()
     }
 
+    /// Number of orientations per scale.
     pub fn num_orientations(&self) -> usize {
         self.order + 1
     }
 
+    /// Whether the bands are complex.
     pub fn is_complex(&self) -> bool {
         self.is_complex
     }
 
+    /// `[height, width]` of the images it takes.
     pub fn image_shape(&self) -> [usize; 2] {
         self.image_shape
     }
@@ -321,6 +348,9 @@ fn broadcast2<B: Backend, const D: usize>(mask: Tensor<B, 2>) -> Tensor<B, D> {
 
 impl<B: HostBackend> SteerablePyramid<B> {
     /// The pyramid of `image` (`[batch, channel, height, width]`).
+    ///
+    /// # Errors
+    /// When the image is not of the size the pyramid was built for.
     pub fn forward(&self, image: Tensor<B, 4>) -> Result<Pyramid<B>> {
         let [_, _, height, width] = image.dims();
         if [height, width] != self.image_shape {
@@ -376,6 +406,10 @@ impl<B: HostBackend> SteerablePyramid<B> {
 
     /// The image from `pyramid`'s `levels` (all when `None`) and orientation `bands` (all
     /// when `None`).
+    ///
+    /// # Errors
+    /// When `pyramid` has another number of scales than this model builds, or a level or band
+    /// does not exist in it.
     pub fn recon_pyr(
         &self,
         pyramid: &Pyramid<B>,

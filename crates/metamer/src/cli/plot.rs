@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Args, ValueEnum};
-use metamer::Snapshot;
 use metamer::models::HostBackend;
 use metamer::plot::{
     AnimateOptions, LossPanel, PlotError, PlotName, Selection, StatusOptions, synthesis_animate,
@@ -13,6 +12,7 @@ use metamer::plot::{
 use metamer::synthesis::{
     BackendJob, Settings, SynthesisError, build_metamer, load_checkpoint, on_backend,
 };
+use metamer::{Snapshot, Synthesis};
 
 use super::CliError;
 
@@ -148,14 +148,14 @@ impl BackendJob for Draw<'_> {
         let met = build_metamer::<B>(self.settings, Some(self.snapshot), true)?;
         let warnings = match self.format {
             Format::Png | Format::Svg => {
-                let figure = synthesis_status(&met, &self.options)?;
+                let figure = synthesis_status(met.as_metamer(), &self.options)?;
                 let warnings = figure.warnings().to_vec();
                 write_figure(self.output, self.format, |path| figure.save(path))?;
                 warnings
             }
             Format::Gif | Format::Apng => {
                 let animation = synthesis_animate(
-                    &met,
+                    met.as_metamer(),
                     &AnimateOptions {
                         framerate: self.framerate,
                         status: self.options,

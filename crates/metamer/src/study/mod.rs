@@ -45,19 +45,33 @@ fn one_line(text: &str) -> String {
 pub enum StudyError {
     /// The plan is malformed or one of its jobs cannot run; nothing was written.
     #[error("{}: {message}", path.display())]
-    Plan { path: PathBuf, message: String },
+    Plan {
+        /// The plan file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file of the study folder could not be read or written.
     #[error("{}: {source}", path.display())]
     File {
+        /// The file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// A file of the study could not be read or written.
     #[error(transparent)]
     Io(#[from] IoError),
+    /// The contact sheet could not be drawn.
     #[error(transparent)]
     Plot(#[from] PlotError),
+    /// A job could not run.
     #[error(transparent)]
     Synthesis(#[from] SynthesisError),
     /// Stopped by a signal; running jobs wrote their checkpoints.
     #[error("interrupted with {pending} jobs left; run the same command again to continue")]
-    Interrupted { pending: usize },
+    Interrupted {
+        /// Jobs not finished.
+        pending: usize,
+    },
 }

@@ -25,6 +25,7 @@ pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
 pub struct Shard {
     /// From 0.
     pub index: usize,
+    /// Number of shards.
     pub count: usize,
 }
 
@@ -95,6 +96,7 @@ pub enum Worker {
 /// What the progress display shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Display {
+    /// Nothing.
     Quiet,
     /// One line per finished job (for logs).
     Lines,
@@ -107,10 +109,13 @@ pub enum Display {
 pub struct StudyOptions {
     /// Jobs run at once, one thread each.
     pub jobs: usize,
+    /// Run only this shard's jobs (one task of a job array).
     pub shard: Option<Shard>,
     /// Run failed jobs again (they continue from their checkpoints).
     pub retry_failed: bool,
+    /// What the progress display shows.
     pub display: Display,
+    /// Where each job's synthesis runs.
     pub worker: Worker,
     /// Set (e.g. by a signal handler) to finish: running jobs checkpoint and stop, no new
     /// job starts.

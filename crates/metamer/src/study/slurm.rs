@@ -12,6 +12,7 @@ pub struct SlurmOptions {
     pub time: Option<String>,
     /// `--mem`, e.g. `4G`.
     pub mem: Option<String>,
+    /// `--partition`.
     pub partition: Option<String>,
     /// Further `#SBATCH` arguments, as written, e.g. `--account=lab`.
     pub extra: Vec<String>,

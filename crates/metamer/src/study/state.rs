@@ -32,10 +32,15 @@ pub struct StudyDir {
 /// How a job ended, as `result.json` records it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobResult {
+    /// How it ended.
     pub status: Status,
+    /// Iterations run; `None` when it failed before running.
     pub iterations: Option<usize>,
+    /// The loss at its final metamer, when known.
     pub loss: Option<f64>,
+    /// Wall-clock seconds it took.
     pub seconds: f64,
+    /// Why it failed, in one line.
     pub error: Option<String>,
 }
 
@@ -43,13 +48,18 @@ pub struct JobResult {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Finished.
     Done,
+    /// Ended with an error.
     Failed,
+    /// Claimed by a runner that is still alive.
     Running,
+    /// Not started, or claimed by a runner that died.
     Pending,
 }
 
 impl Status {
+    /// The name `summary.csv` uses.
     pub fn name(self) -> &'static str {
         match self {
             Self::Done => "done",
@@ -79,10 +89,12 @@ const CLAIM_TRIES: usize = 3;
 const CLAIM_RETRY: Duration = Duration::from_millis(10);
 
 impl StudyDir {
+    /// The study folder at `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self { root: root.into() }
     }
 
+    /// The study folder.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -101,10 +113,12 @@ impl StudyDir {
         self.state(id).join("settings.json")
     }
 
+    /// The table of every job's state and result.
     pub fn summary(&self) -> PathBuf {
         self.root.join("summary.csv")
     }
 
+    /// The figure of every finished job's metamer.
     pub fn contact_sheet(&self) -> PathBuf {
         self.root.join("contact_sheet.png")
     }

@@ -8,6 +8,7 @@ use crate::models::HostBackend;
 
 /// Work generic over the backend, run on the one chosen at run time.
 pub trait BackendJob {
+    /// What the work returns, the same on every backend.
     type Output;
 
     /// # Errors

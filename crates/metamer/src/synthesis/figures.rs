@@ -11,7 +11,9 @@ use crate::plot::{
 
 /// Which figures to write where.
 pub struct Figures {
+    /// The `synthesis_status` figure.
     pub status: Option<PathBuf>,
+    /// The `synthesis_animate` animation.
     pub animation: Option<PathBuf>,
 }
 

@@ -29,8 +29,8 @@ pub use figures::Figures;
 pub use model_spec::{BuiltModel, ModelSpec};
 pub use options::KeyValues;
 pub use run::{
-    Checkpoint, Outcome, RunOptions, SYNTHESIS_FILE, Synthesis, build_metamer, load_checkpoint,
-    load_target, run,
+    BuiltSynthesis, Checkpoint, Outcome, RunOptions, SYNTHESIS_FILE, build_metamer,
+    load_checkpoint, load_target, run,
 };
 pub use settings::{
     BackendChoice, CtfChoice, DtypeChoice, InvalidSetting, LossChoice, ScaleCriterion, Settings,
@@ -44,10 +44,13 @@ use crate::plot::PlotError;
 /// Why a synthesis could not run or finish.
 #[derive(Debug, thiserror::Error)]
 pub enum SynthesisError {
+    /// The synthesis failed or refused its inputs.
     #[error(transparent)]
     Metamer(#[from] MetamerError),
+    /// An input or output file could not be read or written.
     #[error(transparent)]
     Io(#[from] IoError),
+    /// A figure could not be drawn.
     #[error(transparent)]
     Plot(#[from] PlotError),
     /// A setting, or a combination of settings, that cannot work.
@@ -58,5 +61,10 @@ pub enum SynthesisError {
         "interrupted after {iterations} iterations; continue with `metamer synth --resume {}`",
         file.display()
     )]
-    Interrupted { iterations: usize, file: PathBuf },
+    Interrupted {
+        /// Iterations run, over every call.
+        iterations: usize,
+        /// The synthesis file written.
+        file: PathBuf,
+    },
 }

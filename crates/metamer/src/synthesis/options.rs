@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+/// Parsed `key=value` pairs; each read removes its key, so the ones left are unknown.
 #[derive(Debug)]
 pub struct KeyValues {
     what: String,
@@ -11,6 +12,9 @@ pub struct KeyValues {
 
 impl KeyValues {
     /// `what` names the thing configured in messages, e.g. `gaussian` or `sgd`.
+    ///
+    /// # Errors
+    /// When an entry is not `key=value`.
     pub fn parse(what: &str, text: &str) -> Result<Self, String> {
         let mut entries = BTreeMap::new();
         for pair in text.split(',').filter(|p| !p.trim().is_empty()) {
@@ -25,6 +29,7 @@ impl KeyValues {
         })
     }
 
+    /// The text of `key`, if given.
     pub fn text(&mut self, key: &str) -> Option<String> {
         self.entries.remove(key)
     }
@@ -38,19 +43,34 @@ impl KeyValues {
             .transpose()
     }
 
+    /// The number `key`, if given.
+    ///
+    /// # Errors
+    /// When it is not a number (the message names the option).
     pub fn float(&mut self, key: &str) -> Result<Option<f64>, String> {
         self.parsed(key, "a number")
     }
 
+    /// The count `key`, if given.
+    ///
+    /// # Errors
+    /// When it is not a non-negative integer (the message names the option).
     pub fn count(&mut self, key: &str) -> Result<Option<usize>, String> {
         self.parsed(key, "a non-negative integer")
     }
 
+    /// The flag `key`, if given.
+    ///
+    /// # Errors
+    /// When it is not `true` or `false` (the message names the option).
     pub fn flag(&mut self, key: &str) -> Result<Option<bool>, String> {
         self.parsed(key, "true or false")
     }
 
     /// A list written with `:` between items, e.g. `milestones=3:7` or `betas=0.9:0.999`.
+    ///
+    /// # Errors
+    /// When an item does not parse as `T` (the message names the option).
     pub fn list<T: std::str::FromStr>(
         &mut self,
         key: &str,
@@ -73,6 +93,9 @@ impl KeyValues {
     }
 
     /// Fails on any key not taken, listing the accepted ones.
+    ///
+    /// # Errors
+    /// When a key was not taken.
     pub fn finish(self, accepted: &str) -> Result<(), String> {
         match self.entries.keys().next() {
             Some(key) => Err(format!(

@@ -25,8 +25,9 @@ use crate::io::{self, Array, IoError};
 use crate::models::HostBackend;
 use crate::models::portilla_simoncelli::{groupwise_relative_l2_norm, portilla_simoncelli_loss};
 use crate::{
-    CoarseToFine, CtfSynthesizeOptions, IterationInfo, LoadOptions, Loss, Metamer, MetamerCtf,
-    MetamerError, MetamerOptions, Penalty, Setup, Snapshot, SynthesisReport, SynthesizeOptions,
+    CoarseToFine, CoarseToFineState, CtfSynthesizeOptions, IterationInfo, LoadOptions, Loss,
+    Metamer, MetamerCtf, MetamerError, MetamerOptions, Penalty, Setup, Snapshot, Synthesis,
+    SynthesisReport, SynthesizeOptions,
 };
 
 /// Size of the generated default image.
@@ -68,16 +69,21 @@ impl RunOptions {
 /// What a finished synthesis reached.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
+    /// Iterations run, over every call.
     pub iterations: usize,
     /// The loss at the final metamer (`None` when it cannot be computed, e.g. after a NaN).
     pub loss: Option<f64>,
+    /// Whether it stopped because the loss stopped changing.
     pub converged: bool,
 }
 
 /// A saved synthesis: its settings, its state, and whether it had converged.
 pub struct Checkpoint {
+    /// The settings it was run with.
     pub settings: Settings,
+    /// Its state.
     pub snapshot: Snapshot,
+    /// Whether it had converged.
     pub converged: bool,
 }
 
@@ -189,29 +195,43 @@ pub fn load_target(image: Option<&str>) -> Result<Array, SynthesisError> {
     }
 }
 
-/// A plain or coarse-to-fine synthesis; everything but synthesizing reads the [`Metamer`].
-pub enum Synthesis<B: AutodiffBackend> {
+/// A plain or coarse-to-fine synthesis, as the settings chose.
+pub enum BuiltSynthesis<B: AutodiffBackend> {
+    /// Optimises the whole objective.
     Plain(Metamer<B>),
+    /// Optimises scale by scale.
     CoarseToFine(MetamerCtf<B>),
 }
 
-impl<B: AutodiffBackend> std::ops::Deref for Synthesis<B> {
-    type Target = Metamer<B>;
-
-    fn deref(&self) -> &Metamer<B> {
+impl<B: AutodiffBackend> Synthesis<B> for BuiltSynthesis<B> {
+    fn as_metamer(&self) -> &Metamer<B> {
         match self {
             Self::Plain(met) => met,
-            Self::CoarseToFine(met) => met,
+            Self::CoarseToFine(met) => met.as_metamer(),
+        }
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, MetamerError> {
+        match self {
+            Self::Plain(met) => met.snapshot(),
+            Self::CoarseToFine(met) => met.snapshot(),
+        }
+    }
+
+    fn coarse_to_fine_state(&self) -> Option<&CoarseToFineState> {
+        match self {
+            Self::Plain(_) => None,
+            Self::CoarseToFine(met) => Some(met.state()),
         }
     }
 }
 
-impl<B: AutodiffBackend> Synthesis<B> {
+impl<B: AutodiffBackend> BuiltSynthesis<B> {
     fn synthesize_with(
         &mut self,
         settings: &Settings,
         max_iter: usize,
-        observe: impl FnMut(&Metamer<B>, &IterationInfo) -> ControlFlow<()>,
+        mut observe: impl FnMut(&dyn Synthesis<B>, &IterationInfo) -> ControlFlow<()>,
     ) -> Result<SynthesisReport, MetamerError> {
         let options = SynthesizeOptions {
             max_iter,
@@ -220,14 +240,14 @@ impl<B: AutodiffBackend> Synthesis<B> {
             stop_iters_to_check: settings.stop_iters_to_check,
         };
         match self {
-            Self::Plain(met) => met.synthesize_with(options, observe),
+            Self::Plain(met) => met.synthesize_with(options, |met, info| observe(met, info)),
             Self::CoarseToFine(met) => met.synthesize_with(
                 CtfSynthesizeOptions {
                     synthesize: options,
                     change_scale_criterion: settings.change_scale_criterion.0,
                     ctf_iters_to_check: settings.ctf_iters_to_check,
                 },
-                observe,
+                |met, info| observe(met, info),
             ),
         }
     }
@@ -285,7 +305,7 @@ pub fn build_metamer<B: AutodiffBackend + HostBackend>(
     settings: &Settings,
     resumed: Option<&Snapshot>,
     quiet: bool,
-) -> Result<Synthesis<B>, SynthesisError> {
+) -> Result<BuiltSynthesis<B>, SynthesisError> {
     settings
         .check()
         .map_err(|error| SynthesisError::Settings(error.message))?;
@@ -357,7 +377,7 @@ pub fn build_metamer<B: AutodiffBackend + HostBackend>(
                 Some(snapshot) => met.load_snapshot(snapshot, &LoadOptions::default())?,
                 None => met.setup(setup)?,
             };
-            Synthesis::Plain(met)
+            BuiltSynthesis::Plain(met)
         }
         Some(choice) => {
             let mode = match choice {
@@ -369,10 +389,10 @@ pub fn build_metamer<B: AutodiffBackend + HostBackend>(
                 Some(snapshot) => met.load_snapshot(snapshot, &LoadOptions::default())?,
                 None => met.setup(setup)?,
             };
-            Synthesis::CoarseToFine(met)
+            BuiltSynthesis::CoarseToFine(met)
         }
     };
-    for warning in met.warnings() {
+    for warning in met.as_metamer().warnings() {
         warn(&warning.to_string(), quiet);
     }
     Ok(met)
@@ -412,7 +432,7 @@ fn synthesize<B: AutodiffBackend + HostBackend>(
     } else {
         met.synthesize_with(settings, remaining, |met, info| {
             let due = checkpoint_due(
-                met.gradient_norm().len(),
+                met.as_metamer().gradient_norm().len(),
                 settings.checkpoint_every,
                 last_checkpoint.elapsed(),
                 options.checkpoint_interval,
@@ -460,14 +480,14 @@ fn synthesize<B: AutodiffBackend + HostBackend>(
     for warning in &report.warnings {
         warn(&warning.to_string(), options.quiet);
     }
-    let iterations = met.gradient_norm().len();
+    let iterations = met.as_metamer().gradient_norm().len();
     if report.interrupted {
         return Err(SynthesisError::Interrupted {
             iterations,
             file: options.out.join(SYNTHESIS_FILE),
         });
     }
-    let losses = met.losses()?;
+    let losses = met.as_metamer().losses()?;
     if !options.quiet {
         eprintln!(
             "{iterations} iterations, loss {:.4e} -> {:.4e}; results in {}",
@@ -503,11 +523,12 @@ pub(crate) fn warn(warning: &str, quiet: bool) {
 }
 
 fn write_outputs<B: AutodiffBackend>(
-    met: &Metamer<B>,
+    synthesis: &dyn Synthesis<B>,
     settings: &Settings,
     options: &RunOptions,
     converged: bool,
 ) -> Result<(), SynthesisError> {
+    let met = synthesis.as_metamer();
     let out = &options.out;
     create_folder(out)?;
     let Some(metamer) = met.metamer() else {
@@ -565,7 +586,7 @@ fn write_outputs<B: AutodiffBackend>(
             "ctf_iters_to_check": settings.ctf_iters_to_check,
         },
     });
-    if let Some(state) = met.coarse_to_fine_state() {
+    if let Some(state) = synthesis.coarse_to_fine_state() {
         let timing: serde_json::Map<String, serde_json::Value> = state
             .scales_timing
             .iter()
@@ -578,7 +599,7 @@ fn write_outputs<B: AutodiffBackend>(
     }
     let text = serde_json::to_string_pretty(&history).expect("JSON values serialize");
     io::write_atomically(&out.join("history.json"), text.as_bytes())?;
-    write_synthesis(met, settings, out, converged)?;
+    write_synthesis(synthesis, settings, out, converged)?;
     // Figures come last: the results above are safe whatever happens to them.
     let figures = Figures {
         status: Some(out.join("status.png")),
@@ -607,7 +628,7 @@ fn create_folder(folder: &Path) -> Result<(), SynthesisError> {
 
 /// Saves the synthesis with its settings to `OUT/synthesis.safetensors`.
 fn write_synthesis<B: AutodiffBackend>(
-    met: &Metamer<B>,
+    synthesis: &dyn Synthesis<B>,
     settings: &Settings,
     out: &Path,
     converged: bool,
@@ -622,7 +643,7 @@ fn write_synthesis<B: AutodiffBackend>(
     ]
     .into_iter()
     .collect();
-    io::save_synthesis(&out.join(SYNTHESIS_FILE), &met.snapshot()?, &extra)?;
+    io::save_synthesis(&out.join(SYNTHESIS_FILE), &synthesis.snapshot()?, &extra)?;
     Ok(())
 }
 

@@ -36,8 +36,10 @@ pub struct Settings {
     /// Save the metamer every N iterations (0: never).
     #[arg(long, default_value_t = 0)]
     pub store_progress: usize,
+    /// Stop when the loss changed less than this over `--stop-iters-to-check` iterations.
     #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
     pub stop_criterion: f64,
+    /// Iterations over which `--stop-criterion` is checked.
     #[arg(long, default_value_t = 50)]
     pub stop_iters_to_check: usize,
     /// The learning rate of any optimizer (plenoptic's default, 0.01, also for L-BFGS).
@@ -47,7 +49,8 @@ pub struct Settings {
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerChoice>,
     /// Optimizer options with torch's names, e.g. `momentum=0.9` or
-    /// `history_size=10,max_iter=4,line_search_fn=strong_wolfe` (lists use ':', e.g. `betas=0.9:0.999`).
+    /// `history_size=10,max_iter=4,line_search_fn=strong_wolfe` (lists use ':', e.g.
+    /// `betas=0.9:0.999`).
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub optimizer_opt: String,
     /// Learning-rate scheduler, stepped after every iteration.
@@ -71,6 +74,7 @@ pub struct Settings {
     /// Iterations each scale runs at least, coarse to fine.
     #[arg(long, default_value_t = 50)]
     pub ctf_iters_to_check: usize,
+    /// Weight of the range penalty in the objective.
     #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
     pub penalty_lambda: f64,
     /// Allowed pixel range of the range penalty, as MIN,MAX.
@@ -80,6 +84,7 @@ pub struct Settings {
     /// CPU backends: ndarray (measured fastest for this workload, see the README) or flex.
     #[arg(long, value_enum, default_value_t = BackendChoice::Ndarray)]
     pub backend: BackendChoice,
+    /// Float precision of the synthesis.
     #[arg(long, value_enum, default_value_t = DtypeChoice::F32)]
     pub dtype: DtypeChoice,
     /// Write `synthesis.safetensors` every N iterations (0: only at the end).
@@ -132,7 +137,9 @@ impl Settings {
 /// A setting that cannot work: the option (as a plan spells it) and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidSetting {
+    /// The option, as a plan spells it.
     pub option: &'static str,
+    /// Why it cannot work.
     pub message: String,
 }
 
@@ -150,11 +157,15 @@ pub(crate) fn needs_texture_model(loss: LossChoice) -> String {
     )
 }
 
+/// The loss between representations.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LossChoice {
+    /// Mean squared error (plenoptic's default).
     Mse,
+    /// L2 norm of the difference.
     L2,
+    /// Squared error relative to the target's squared norm.
     RelativeSse,
     /// plenoptic's `portilla_simoncelli_loss_factory`.
     Ps,
@@ -162,26 +173,37 @@ pub enum LossChoice {
     Groupwise,
 }
 
+/// How coarse-to-fine synthesis treats finished scales.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CtfChoice {
+    /// Finished scales stay in the objective.
     Together,
+    /// Only the current scale is in the objective.
     Separate,
 }
 
+/// Where the synthesis computes.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendChoice {
+    /// Burn's ndarray backend (CPU).
     Ndarray,
+    /// Burn's flex backend (CPU).
     Flex,
+    /// Burn's wgpu backend (GPU through Vulkan or Metal).
     Wgpu,
+    /// libtorch (CPU or CUDA).
     Tch,
 }
 
+/// Float precision.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DtypeChoice {
+    /// 32-bit floats.
     F32,
+    /// 64-bit floats.
     F64,
 }
 

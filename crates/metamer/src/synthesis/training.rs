@@ -10,22 +10,33 @@ use serde::{Deserialize, Serialize};
 
 use super::options::KeyValues;
 
+/// The optimizers, by torch's names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizerChoice {
+    /// Adam (torch's defaults, without AMSGrad).
     Adam,
+    /// AdamW (decoupled weight decay).
     Adamw,
+    /// Stochastic gradient descent.
     Sgd,
+    /// L-BFGS.
     Lbfgs,
 }
 
+/// The learning-rate schedulers, by torch's names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SchedulerChoice {
+    /// ReduceLROnPlateau.
     Plateau,
+    /// StepLR.
     Step,
+    /// MultiStepLR.
     Multistep,
+    /// ExponentialLR.
     Exponential,
+    /// CosineAnnealingLR.
     Cosine,
 }
 
@@ -56,13 +67,18 @@ fn adam_config(options: &mut KeyValues, base: AdamConfig) -> Result<AdamConfig, 
 /// job's options before the first one runs).
 #[derive(Clone, Debug)]
 pub enum OptimizerConfig {
+    /// Adam.
     Adam(AdamConfig),
+    /// AdamW.
     AdamW(AdamConfig),
+    /// SGD.
     Sgd(SgdConfig),
+    /// L-BFGS.
     Lbfgs(LbfgsConfig),
 }
 
 impl OptimizerConfig {
+    /// The optimizer, on any backend.
     pub fn build<B: Backend>(self) -> Box<dyn PixelOptimizer<B, 4>> {
         match self {
             Self::Adam(config) => Box::new(Adam::new(config)),
@@ -75,6 +91,9 @@ impl OptimizerConfig {
 
 /// The optimizer chosen on the command line. Without `--optimizer` this is plenoptic's default,
 /// Adam with AMSGrad; a named optimizer starts from torch's defaults. `lr` always applies.
+///
+/// # Errors
+/// When an option is unknown, does not parse, or is one torch refuses.
 pub fn optimizer(
     choice: Option<OptimizerChoice>,
     options: &str,
@@ -165,6 +184,9 @@ pub fn optimizer(
 }
 
 /// The learning-rate scheduler chosen on the command line, if any.
+///
+/// # Errors
+/// When an option is unknown, does not parse, or is one torch refuses.
 pub fn scheduler(
     choice: Option<SchedulerChoice>,
     options: &str,

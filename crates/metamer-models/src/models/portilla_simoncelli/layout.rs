@@ -8,28 +8,43 @@ use super::Scale;
 /// The statistic groups, in the order the representation concatenates them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Statistic {
+    /// Mean, variance, skew, kurtosis, minimum and maximum of the pixels.
     PixelStatistics,
+    /// Autocorrelation of each band's magnitude.
     AutoCorrelationMagnitude,
+    /// Skew of each scale's low-pass reconstruction.
     SkewReconstructed,
+    /// Kurtosis of each scale's low-pass reconstruction.
     KurtosisReconstructed,
+    /// Autocorrelation of each scale's low-pass reconstruction.
     AutoCorrelationReconstructed,
+    /// Standard deviation of each scale's low-pass reconstruction.
     StdReconstructed,
+    /// Correlations between the orientations' magnitudes at each scale.
     CrossOrientationCorrelationMagnitude,
+    /// Standard deviation of each band's magnitude.
     MagnitudeStd,
+    /// Correlations between magnitudes at neighbouring scales.
     CrossScaleCorrelationMagnitude,
+    /// Correlations between real parts at neighbouring scales.
     CrossScaleCorrelationReal,
+    /// Variance of the high-pass residual.
     VarHighpassResidual,
 }
 
 /// The sizes a Portilla–Simoncelli model is built with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StatisticLayout {
+    /// Pyramid scales.
     pub n_scales: usize,
+    /// Orientations per scale.
     pub n_orientations: usize,
+    /// Width of the central window of each autocorrelation kept.
     pub spatial_corr_width: usize,
 }
 
 impl Statistic {
+    /// Every group, in representation order.
     pub const ALL: [Statistic; 11] = [
         Statistic::PixelStatistics,
         Statistic::AutoCorrelationMagnitude,

@@ -42,6 +42,9 @@ fn factor(reweighting: &[(Statistic, f64)], statistic: Statistic) -> Option<f64>
 /// pixel minimum and maximum left out (weight 0) and the highpass variance weighted 100,
 /// each group further multiplied by its `reweighting` factor. A factor given for the pixel
 /// statistics or the highpass variance replaces those defaults.
+///
+/// # Errors
+/// When the model's representation of the image cannot be computed.
 pub fn portilla_simoncelli_loss<B: AutodiffBackend + HostBackend>(
     model: &PortillaSimoncelli<B>,
     image: Tensor<B, 4>,
@@ -89,6 +92,9 @@ pub fn portilla_simoncelli_loss<B: AutodiffBackend + HostBackend>(
 /// plenoptic's `groupwise_relative_l2_norm_factory`: each statistic group divided by its
 /// norm in `image`'s representation (and multiplied by its `reweighting` factor), so every
 /// group contributes on the same scale.
+///
+/// # Errors
+/// When the model's representation of `image` cannot be computed.
 pub fn groupwise_relative_l2_norm<B: AutodiffBackend + HostBackend>(
     model: &PortillaSimoncelli<B>,
     image: Tensor<B, 4>,

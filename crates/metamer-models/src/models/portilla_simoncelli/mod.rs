@@ -29,10 +29,13 @@ use crate::{ModelError, Result, SteerablePyramidConfig};
 /// strings and pyramid scale numbers).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Scale {
+    /// Statistics of the pixels.
     PixelStatistics,
+    /// Statistics of the low-pass residual.
     ResidualLowpass,
     /// A pyramid scale, 0 the finest.
     Band(usize),
+    /// Statistics of the high-pass residual.
     ResidualHighpass,
 }
 
@@ -70,13 +73,16 @@ impl FromStr for Scale {
 pub struct PortillaSimoncelliConfig {
     /// `[height, width]` of the images the model takes.
     pub image_shape: [usize; 2],
+    /// Pyramid scales (plenoptic's default 4).
     pub n_scales: usize,
+    /// Orientations per scale (plenoptic's default 4).
     pub n_orientations: usize,
     /// Width of the central window of each autocorrelation kept.
     pub spatial_corr_width: usize,
 }
 
 impl PortillaSimoncelliConfig {
+    /// plenoptic's defaults for images of `image_shape`.
     pub fn new(image_shape: [usize; 2]) -> Self {
         Self {
             image_shape,
@@ -86,10 +92,12 @@ impl PortillaSimoncelliConfig {
         }
     }
 
+    /// With `n_scales` pyramid scales.
     pub fn with_n_scales(self, n_scales: usize) -> Self {
         Self { n_scales, ..self }
     }
 
+    /// With `n_orientations` orientations per scale.
     pub fn with_n_orientations(self, n_orientations: usize) -> Self {
         Self {
             n_orientations,
@@ -97,6 +105,7 @@ impl PortillaSimoncelliConfig {
         }
     }
 
+    /// With autocorrelation windows `spatial_corr_width` wide.
     pub fn with_spatial_corr_width(self, spatial_corr_width: usize) -> Self {
         Self {
             spatial_corr_width,
@@ -104,6 +113,7 @@ impl PortillaSimoncelliConfig {
         }
     }
 
+    /// The sizes the statistics' layout depends on.
     pub fn layout(&self) -> StatisticLayout {
         StatisticLayout {
             n_scales: self.n_scales,
@@ -114,6 +124,9 @@ impl PortillaSimoncelliConfig {
 
     /// Checks the sizes with plenoptic's rules, and refuses at construction what plenoptic
     /// only refuses (or silently miscomputes) on the first forward pass.
+    ///
+    /// # Errors
+    /// When the image is too small for the scales, or a size is one plenoptic refuses.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Result<PortillaSimoncelli<B>> {
         let [h, w] = self.image_shape;
         let (n, o, width) = (self.n_scales, self.n_orientations, self.spatial_corr_width);
@@ -186,6 +199,7 @@ impl PortillaSimoncelliConfig {
 /// (plenoptic's `convert_to_dict` values).
 #[derive(Clone, Debug)]
 pub struct StatisticValues<B: Backend> {
+    /// Which group.
     pub statistic: Statistic,
     /// The group's shape per batch element and channel.
     pub shape: Vec<usize>,
@@ -207,6 +221,7 @@ pub struct PortillaSimoncelli<B: Backend> {
 }
 
 impl<B: Backend> PortillaSimoncelli<B> {
+    /// The sizes it was built with.
     pub fn config(&self) -> &PortillaSimoncelliConfig {
         &self.config
     }
@@ -234,6 +249,9 @@ impl<B: Backend> PortillaSimoncelli<B> {
 
     /// The statistics of `representation` (`[batch, channel, n_stats]`) that belong to
     /// `scales`, in representation order.
+    ///
+    /// # Errors
+    /// When `representation` does not have this model's number of statistics.
     pub fn remove_scales(
         &self,
         representation: Tensor<B, 3>,
@@ -270,6 +288,9 @@ impl<B: Backend> PortillaSimoncelli<B> {
 
     /// The representation split into its statistic groups, NaN at the redundant positions
     /// (plenoptic's `convert_to_dict`).
+    ///
+    /// # Errors
+    /// When `representation` does not have this model's number of statistics.
     pub fn convert_to_dict(&self, representation: Tensor<B, 3>) -> Result<Vec<StatisticValues<B>>> {
         self.check_length(&representation)?;
         let [batch, channel, _] = representation.dims();
@@ -320,6 +341,9 @@ impl<B: Backend> PortillaSimoncelli<B> {
 
     /// The representation tensor of statistic groups in [`Statistic::ALL`] order (the exact
     /// inverse of [`PortillaSimoncelli::convert_to_dict`]).
+    ///
+    /// # Errors
+    /// When the groups are not this model's, in order and with their shapes.
     pub fn convert_to_tensor(&self, groups: &[StatisticValues<B>]) -> Result<Tensor<B, 3>> {
         let layout = self.config.layout();
         let order: Vec<Statistic> = groups.iter().map(|g| g.statistic).collect();
@@ -440,6 +464,9 @@ impl<B: Backend> PortillaSimoncelli<B> {
 impl<B: HostBackend> PortillaSimoncelli<B> {
     /// The statistics of `image` (`[batch, channel, height, width]`): `[batch, channel,
     /// n_stats]`.
+    ///
+    /// # Errors
+    /// When the image is not of the size the model was built for.
     pub fn forward(&self, image: Tensor<B, 4>) -> Result<Tensor<B, 3>> {
         let full = self.all_statistics(image)?;
         Ok(full.select(2, self.kept.clone()))
@@ -447,6 +474,9 @@ impl<B: HostBackend> PortillaSimoncelli<B> {
 
     /// The statistics of `image` that belong to `scales` (plenoptic's `forward(image,
     /// scales)`), in representation order.
+    ///
+    /// # Errors
+    /// When the image is not of the size the model was built for.
     pub fn forward_scales(&self, image: Tensor<B, 4>, scales: &[Scale]) -> Result<Tensor<B, 3>> {
         let representation = self.forward(image)?;
         self.remove_scales(representation, scales)

@@ -33,7 +33,9 @@ use transform::Fft2;
 /// A complex tensor as its real and imaginary parts.
 #[derive(Clone, Debug)]
 pub struct Complex<B: Backend, const D: usize> {
+    /// The real part.
     pub re: Tensor<B, D>,
+    /// The imaginary part.
     pub im: Tensor<B, D>,
 }
 
@@ -53,6 +55,7 @@ impl<B: Backend, const D: usize> Complex<B, D> {
         Self { re, im }
     }
 
+    /// Both parts multiplied by a real `factor`.
     pub fn mul_real(self, factor: Tensor<B, D>) -> Self {
         Self {
             re: self.re * factor.clone(),
@@ -60,6 +63,7 @@ impl<B: Backend, const D: usize> Complex<B, D> {
         }
     }
 
+    /// Both parts multiplied by `factor`.
     pub fn mul_scalar(self, factor: f64) -> Self {
         Self {
             re: self.re.mul_scalar(factor),
@@ -271,10 +275,12 @@ pub fn roll<B: Backend, const D: usize>(
 }
 
 impl<B: Backend, const D: usize> Complex<B, D> {
+    /// Both parts shifted as numpy's `fftshift` (zero frequency to the centre).
     pub fn fftshift(self) -> Self {
         self.map(fftshift)
     }
 
+    /// Both parts shifted as numpy's `ifftshift` (undoes `fftshift`).
     pub fn ifftshift(self) -> Self {
         self.map(ifftshift)
     }

@@ -13,13 +13,16 @@ use crate::host::HostOp;
 /// A linear map between spectra in FFT order: `to[dst] += coef · from[src]` for each entry.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SpectralMap {
+    /// `[height, width]` of the input spectrum.
     pub from: [usize; 2],
+    /// `[height, width]` of the output spectrum.
     pub to: [usize; 2],
     /// `(dst, src, coef)` with row-major plane indices.
     pub entries: Vec<(usize, usize, f64)>,
 }
 
 impl SpectralMap {
+    /// The adjoint map, from `to` back to `from` (the backward step).
     pub fn transposed(&self) -> Self {
         Self {
             from: self.to,

@@ -26,11 +26,14 @@ pub struct ModelSpec {
 
 /// A built model; texture models stay concrete so texture losses can be built from them.
 pub enum BuiltModel<B: AutodiffBackend + HostBackend> {
+    /// A Portilla–Simoncelli model.
     Texture(PortillaSimoncelli<B>),
+    /// Any other model.
     Other(Box<dyn Model<B>>),
 }
 
 impl<B: AutodiffBackend + HostBackend> BuiltModel<B> {
+    /// The model as a trait object.
     pub fn boxed(self) -> Box<dyn Model<B>> {
         match self {
             Self::Texture(model) => Box::new(model),
@@ -82,6 +85,9 @@ impl std::str::FromStr for ModelSpec {
 impl ModelSpec {
     /// Builds the model for images of `image_shape` (drawing from the global generator where
     /// plenoptic does).
+    ///
+    /// # Errors
+    /// When the model refuses its options or images of this size.
     pub fn build<B: AutodiffBackend + HostBackend>(
         &self,
         image_shape: [usize; 2],
