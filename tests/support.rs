@@ -109,7 +109,7 @@ pub fn floats(value: &Value) -> Vec<f64> {
 /// A built-in sample image as a tensor, or `None` (with the reason printed) when the data
 /// folder is absent.
 pub fn sample_image<B: Backend>(name: &str, dtype: DType) -> Option<Tensor<B, 4>> {
-    match metamer_io::builtin(name).expect("known image") {
+    match metamer_io::builtin(name, false).expect("known image") {
         Ok(array) => Some(array.to_tensor_as(dtype, &Default::default()).unwrap()),
         Err(e) => {
             eprintln!("skipping: {e}");

@@ -175,10 +175,11 @@ macro_rules! builtin_images {
         /// The names of the built-in sample images.
         pub const BUILTIN_IMAGES: &[&str] = &[$(stringify!($name)),*];
 
-        /// Loads a built-in sample image by name, in its default colour mode.
-        pub fn builtin(name: &str) -> Option<Result<Array>> {
+        /// Loads a built-in sample image by name: in colour when `colour` is set (plenoptic's
+        /// `as_gray=False`), else in the image's default mode (grey but for the colour wheel).
+        pub fn builtin(name: &str, colour: bool) -> Option<Result<Array>> {
             match name {
-                $(stringify!($name) => Some($name($gray)),)*
+                $(stringify!($name) => Some($name($gray && !colour)),)*
                 _ => None,
             }
         }
@@ -302,7 +303,7 @@ mod tests {
             ("parrot", [1, 1, 254, 266], 14.0 / 255.0, 1.0, 0.5054),
         ];
         for (name, shape, min, max, mean) in expected {
-            let array = builtin(name).unwrap().unwrap();
+            let array = builtin(name, false).unwrap().unwrap();
             assert_eq!(array.shape, shape, "{name}");
             let lo = array.values.iter().copied().fold(f64::INFINITY, f64::min);
             let hi = array

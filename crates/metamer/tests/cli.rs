@@ -38,6 +38,66 @@ fn floats(value: &serde_json::Value) -> Vec<f64> {
 
 /// A `size × size` float32 test pattern `((i · step) mod period) / period`, written as
 /// `small.npy` in a fresh folder named `name`.
+/// plenoptic's `load_images(..., as_gray=False)` and `center_crop`: `--color --crop N` makes
+/// the target the central N×N of the colour image, and the metamer and its PNG are colour.
+#[test]
+fn color_targets_are_cropped_and_written_in_colour() {
+    if metamer::io::data_dir().is_err() {
+        eprintln!("skipping: plenoptic's sample images are not available (set METAMER_DATA)");
+        return;
+    }
+    let out = temp_dir("color");
+    let args = [
+        "--image",
+        "parrot",
+        "--color",
+        "--crop",
+        "64",
+        "--max-iter",
+        "2",
+    ];
+    let output = synth(&out, &args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let metamer = read_npy(out.join("metamer.npy")).unwrap();
+    assert_eq!(metamer.shape, [1, 3, 64, 64]);
+    // PNG colour type (byte 25 of the IHDR chunk): 2 is RGB.
+    assert_eq!(std::fs::read(out.join("metamer.png")).unwrap()[25], 2);
+
+    let parrot = metamer::io::parrot(false).unwrap();
+    let [_, channels, height, width] = parrot.shape[..] else {
+        panic!("parrot has shape {:?}", parrot.shape)
+    };
+    assert_eq!(channels, 3);
+    let (top, left) = (height / 2 - 32, width / 2 - 32);
+    let expected: Vec<f64> = (0..channels * 64 * 64)
+        .map(|i| {
+            let (c, r, col) = (i / 4096, i / 64 % 64, i % 64);
+            parrot.values[(c * height + top + r) * width + left + col]
+        })
+        .collect();
+    let (snapshot, _) = metamer::io::load_synthesis(&out.join("synthesis.safetensors")).unwrap();
+    assert_eq!(snapshot.image.shape, [1, 3, 64, 64]);
+    assert_eq!(snapshot.image.values, expected);
+
+    for (args, message) in [
+        (
+            &["--color"][..],
+            "--color needs an image file or a built-in image",
+        ),
+        (&["--crop", "0"][..], "--crop must be positive"),
+        (
+            &["--image", "parrot", "--crop", "100000"][..],
+            "--crop 100000 is larger than",
+        ),
+    ] {
+        let output = synth(&temp_dir("color-refused"), args);
+        let text = stderr(&output);
+        assert!(!output.status.success(), "{args:?}");
+        assert_eq!(text.trim().lines().count(), 1, "{text}");
+        assert!(text.contains(message), "{args:?}: {text}");
+    }
+}
+
 fn small_image(name: &str, size: usize, step: usize, period: usize) -> PathBuf {
     let path = temp_dir(name).join("small.npy");
     let values = (0..size * size)

@@ -156,7 +156,7 @@ impl Plan {
         }
 
         let mut jobs = Vec::with_capacity(rows.len());
-        let mut images: HashMap<String, Result<(), String>> = HashMap::new();
+        let mut images: HashMap<TargetKey, Result<(), String>> = HashMap::new();
         let mut seen: HashMap<String, usize> = HashMap::new();
         for (index, row) in rows.iter().enumerate() {
             let number = index + 1;
@@ -222,10 +222,13 @@ fn written(value: &toml::Value) -> String {
     }
 }
 
+/// What decides a job's target image: the image, colour and crop.
+type TargetKey = (String, bool, Option<usize>);
+
 fn parse_job(
     row: &[Entry],
     folder: &Path,
-    images: &mut HashMap<String, Result<(), String>>,
+    images: &mut HashMap<TargetKey, Result<(), String>>,
 ) -> Result<Job, String> {
     let mut table = toml::Table::new();
     for (key, value, origin) in row {
@@ -279,9 +282,13 @@ fn parse_job(
             init.display()
         ));
     }
-    let image_key = resolved.image.clone().unwrap_or_default();
+    let image_key = (
+        resolved.image.clone().unwrap_or_default(),
+        resolved.color,
+        resolved.crop,
+    );
     let loaded = images.entry(image_key).or_insert_with(|| {
-        load_target(resolved.image.as_deref())
+        load_target(&resolved)
             .map(|_| ())
             .map_err(|e| e.to_string())
     });

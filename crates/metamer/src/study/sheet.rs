@@ -52,7 +52,7 @@ pub fn write(plan: &Plan, dir: &StudyDir) -> Result<(), StudyError> {
             .position(|(r, _)| r == row)
             .map(|index| &plan.jobs[index])
             .expect("every row comes from a job");
-        panels.push(first_plane(&load_target(first.settings.image.as_deref())?)?);
+        panels.push(first_plane(&load_target(&first.settings)?)?);
         titles.push(match &row_key {
             Some(key) => format!("target {key}={row}"),
             None => "target".to_string(),

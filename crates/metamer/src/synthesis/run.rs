@@ -155,22 +155,38 @@ impl BackendJob for Synthesize<'_> {
     }
 }
 
-/// The target image `image` names (see [`Settings::image`]), as `[batch, channel, h, w]`.
+/// The target image the settings name ([`Settings::image`]), in colour with
+/// [`Settings::color`] and cropped with [`Settings::crop`], as `[batch, channel, h, w]`.
 ///
 /// # Errors
-/// The file is missing, unreadable or of another rank.
-pub fn load_target(image: Option<&str>) -> Result<Array, SynthesisError> {
-    let Some(source) = image else {
-        return Ok(io::default_image(DEFAULT_IMAGE_SIZE));
+/// The file is missing, unreadable or of another rank; colour asked of a generated image; a
+/// crop larger than the image.
+pub fn load_target(settings: &Settings) -> Result<Array, SynthesisError> {
+    let array = load_image(settings.image.as_deref(), settings.color)?;
+    match settings.crop {
+        Some(size) => center_crop(array, size),
+        None => Ok(array),
+    }
+}
+
+fn load_image(image: Option<&str>, colour: bool) -> Result<Array, SynthesisError> {
+    let source = image.unwrap_or("scene");
+    let generated = match source {
+        "scene" => Some(io::default_image as fn(usize) -> Array),
+        "texture" => Some(io::default_texture as fn(usize) -> Array),
+        _ => None,
     };
-    match source {
-        "scene" => return Ok(io::default_image(DEFAULT_IMAGE_SIZE)),
-        "texture" => return Ok(io::default_texture(DEFAULT_IMAGE_SIZE)),
-        _ => {}
+    if let Some(generate) = generated {
+        if colour {
+            return Err(SynthesisError::Settings(format!(
+                "--color needs an image file or a built-in image; the generated {source} is grey"
+            )));
+        }
+        return Ok(generate(DEFAULT_IMAGE_SIZE));
     }
     let path = Path::new(source);
     if !path.exists()
-        && let Some(builtin) = io::builtin(source)
+        && let Some(builtin) = io::builtin(source, colour)
     {
         return Ok(builtin?);
     }
@@ -180,7 +196,7 @@ pub fn load_target(image: Option<&str>) -> Result<Array, SynthesisError> {
     {
         io::read_npy(path)?
     } else {
-        io::load_image(path, true)?
+        io::load_image(path, !colour)?
     };
     match array.shape.len() {
         4 => Ok(array),
@@ -193,6 +209,40 @@ pub fn load_target(image: Option<&str>) -> Result<Array, SynthesisError> {
             array.shape
         ))),
     }
+}
+
+/// The central `size × size` window of every image, as plenoptic's `center_crop`: rows
+/// `[h/2 − size/2, h/2 − size/2 + size)`, and the same for columns.
+fn center_crop(array: Array, size: usize) -> Result<Array, SynthesisError> {
+    let Ok([batch, channels, height, width]) = <[usize; 4]>::try_from(array.shape.as_slice())
+    else {
+        return Err(SynthesisError::Settings(format!(
+            "--crop needs a [batch, channel, height, width] image, got shape {:?}",
+            array.shape
+        )));
+    };
+    if size == 0 {
+        return Err(SynthesisError::Settings(
+            "--crop must be positive, got 0".to_string(),
+        ));
+    }
+    if size > height || size > width {
+        return Err(SynthesisError::Settings(format!(
+            "--crop {size} is larger than the {height}×{width} image"
+        )));
+    }
+    let (top, left) = (height / 2 - size / 2, width / 2 - size / 2);
+    let mut values = Vec::with_capacity(batch * channels * size * size);
+    for plane in array.values.chunks_exact(height * width) {
+        for row in plane[top * width..].chunks_exact(width).take(size) {
+            values.extend_from_slice(&row[left..left + size]);
+        }
+    }
+    Ok(Array {
+        shape: vec![batch, channels, size, size],
+        values,
+        ..array
+    })
 }
 
 /// A plain or coarse-to-fine synthesis, as the settings chose.
@@ -321,7 +371,7 @@ pub fn build_metamer<B: AutodiffBackend + HostBackend>(
             values: snapshot.image.values.clone(),
             precision: io::Precision::F64,
         },
-        None => load_target(settings.image.as_deref())?,
+        None => load_target(settings)?,
     };
     let image: Tensor<B::InnerBackend, 4> = target.to_tensor_as(dtype, &device)?;
     let [_, _, height, width] = image.dims();

@@ -20,6 +20,13 @@ pub struct Settings {
     /// test scene) or texture (irregular scales, for texture models).
     #[arg(long)]
     pub image: Option<String>,
+    /// Load the image file or built-in image in colour (RGB), as plenoptic's
+    /// `load_images(..., as_gray=False)`; `.npy` arrays keep their own channels.
+    #[arg(long)]
+    pub color: bool,
+    /// Center-crop the target image to N×N (plenoptic's `center_crop`).
+    #[arg(long, value_name = "N")]
+    pub crop: Option<usize>,
     /// Model: `NAME` or `NAME:key=value,...`, e.g. `on_off:pretrained=true,cache_filt=true`;
     /// `metamer models` lists every model and its options.
     #[arg(long, default_value = "gaussian:kernel_size=30,std=3.0")]
