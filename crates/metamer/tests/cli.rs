@@ -36,14 +36,11 @@ fn floats(value: &serde_json::Value) -> Vec<f64> {
         .collect()
 }
 
-/// A `size × size` float32 test pattern `((i · step) mod period) / period`, written as
-/// `small.npy` in a fresh folder named `name`.
 /// plenoptic's `load_images(..., as_gray=False)` and `center_crop`: `--color --crop N` makes
 /// the target the central N×N of the colour image, and the metamer and its PNG are colour.
 #[test]
 fn color_targets_are_cropped_and_written_in_colour() {
-    if metamer::io::data_dir().is_err() {
-        eprintln!("skipping: plenoptic's sample images are not available (set METAMER_DATA)");
+    if !sample_images_available() {
         return;
     }
     let out = temp_dir("color");
@@ -98,6 +95,17 @@ fn color_targets_are_cropped_and_written_in_colour() {
     }
 }
 
+/// Whether plenoptic's sample images can be loaded; says why a test is skipped when not.
+fn sample_images_available() -> bool {
+    let available = metamer::io::data_dir().is_ok();
+    if !available {
+        eprintln!("skipping: plenoptic's sample images are not available (set METAMER_DATA)");
+    }
+    available
+}
+
+/// A `size × size` float32 test pattern `((i · step) mod period) / period`, written as
+/// `small.npy` in a fresh folder named `name`.
 fn small_image(name: &str, size: usize, step: usize, period: usize) -> PathBuf {
     let path = temp_dir(name).join("small.npy");
     let values = (0..size * size)
@@ -597,8 +605,7 @@ fn odd_but_valid_values_work() {
 
 #[test]
 fn seeded_einstein_reproduces_plenoptic() {
-    if metamer::io::data_dir().is_err() {
-        eprintln!("skipping: plenoptic's sample images are not available (set METAMER_DATA)");
+    if !sample_images_available() {
         return;
     }
     let out = temp_dir("einstein");

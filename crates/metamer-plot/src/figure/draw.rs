@@ -108,6 +108,24 @@ pub(super) fn log_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo / pad, hi * pad)
 }
 
+/// A chart in a panel: `PAD` around it with a title line above, `right` pixels on its right,
+/// and room for the axes' tick labels.
+fn chart_builder<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    right: u32,
+    x_labels: u32,
+    y_labels: u32,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .margin(PAD)
+        .margin_top(PAD + LINE)
+        .margin_right(right)
+        .x_label_area_size(x_labels)
+        .y_label_area_size(y_labels);
+    builder
+}
+
 pub(super) fn draw_loss<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     chart: &LossChart,
@@ -116,14 +134,7 @@ pub(super) fn draw_loss<DB: DrawingBackend>(
     let last = chart.losses.len().saturating_sub(1).max(1) as i32;
     let penalties = chart.penalties.iter().flatten().copied();
     let (lo, hi) = log_range(chart.losses.iter().copied().chain(penalties));
-    let mut builder = ChartBuilder::on(area);
-    builder
-        .margin(PAD)
-        .margin_top(PAD + LINE)
-        .margin_right(2 * PAD)
-        .x_label_area_size(48)
-        .y_label_area_size(78);
-    let mut plot = builder
+    let mut plot = chart_builder(area, 2 * PAD, 48, 78)
         .build_cartesian_2d(
             0..last,
             (lo..hi).log_scale().with_key_points(log_ticks(lo, hi)),
@@ -259,13 +270,7 @@ pub(super) fn draw_stems<DB: DrawingBackend>(
     draw_title(area, std::slice::from_ref(&chart.title))?;
     let n = chart.values.len().max(1) as f64;
     let (lo, hi) = widen(chart.ylim);
-    let mut builder = ChartBuilder::on(area);
-    builder
-        .margin(PAD)
-        .margin_top(PAD + LINE)
-        .x_label_area_size(32)
-        .y_label_area_size(70);
-    let mut plot = builder
+    let mut plot = chart_builder(area, PAD, 32, 70)
         .build_cartesian_2d(-0.5..n - 0.5, lo..hi)
         .map_err(draw_error)?;
     plot.configure_mesh()
@@ -322,14 +327,7 @@ pub(super) fn draw_histogram<DB: DrawingBackend>(
         .unwrap_or(1)
         .max(1) as f64;
     let (y0, y1) = widen(chart.ylim.unwrap_or((0.0, highest * 1.05)));
-    let mut builder = ChartBuilder::on(area);
-    builder
-        .margin(PAD)
-        .margin_top(PAD + LINE)
-        .margin_right(2 * PAD)
-        .x_label_area_size(48)
-        .y_label_area_size(70);
-    let mut plot = builder
+    let mut plot = chart_builder(area, 2 * PAD, 48, 70)
         .build_cartesian_2d(x0..x1, y0..y1)
         .map_err(draw_error)?;
     plot.configure_mesh()

@@ -20,6 +20,7 @@ pub mod model_spec;
 mod options;
 mod run;
 mod settings;
+mod target;
 pub mod training;
 
 use std::path::PathBuf;
@@ -30,12 +31,13 @@ pub use model_spec::{BuiltModel, ModelSpec};
 pub use options::KeyValues;
 pub use run::{
     BuiltSynthesis, Checkpoint, Outcome, RunOptions, SYNTHESIS_FILE, build_metamer,
-    load_checkpoint, load_target, run,
+    load_checkpoint, run,
 };
 pub use settings::{
     BackendChoice, CtfChoice, DtypeChoice, InvalidSetting, LossChoice, ScaleCriterion, Settings,
     value_name,
 };
+pub use target::load_target;
 
 use crate::MetamerError;
 use crate::io::IoError;
