@@ -3,6 +3,7 @@
 
 mod behaviour;
 mod conformance;
+mod deep_nets;
 mod models;
 mod optim;
 mod portilla_simoncelli;

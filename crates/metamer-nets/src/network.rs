@@ -1,0 +1,346 @@
+//! A torchvision architecture with its parameters as Burn tensors, run by walking its graph.
+
+use burn::tensor::module::{adaptive_avg_pool2d, conv2d, linear, max_pool2d};
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Tensor, TensorData, activation::relu, backend::Backend};
+
+use crate::architecture::Architecture;
+use crate::features::{FeatureNetwork, Taps};
+use crate::graph::{Graph, Layer, ParameterSpec};
+use crate::weights::Weights;
+use crate::{NetError, Result};
+
+/// torchvision's batch-norm epsilon.
+const BATCH_NORM_EPS: f64 = 1e-5;
+
+/// A torchvision network in evaluation mode (batch norm with its running statistics, dropout
+/// off), its parameters named as in torchvision's state dict.
+pub struct Network<B: Backend> {
+    architecture: Architecture,
+    graph: Graph,
+    /// Each node's operation; `None` for the nodes this network was built without.
+    operations: Vec<Option<Operation<B>>>,
+}
+
+enum Operation<B: Backend> {
+    Input,
+    Conv {
+        weight: Tensor<B, 4>,
+        bias: Option<Tensor<B, 1>>,
+        options: ConvOptions<2>,
+    },
+    /// Batch norm with running statistics: `x · scale + shift` per channel.
+    Affine {
+        scale: Tensor<B, 4>,
+        shift: Tensor<B, 4>,
+    },
+    Relu {
+        inplace: bool,
+    },
+    MaxPool {
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
+    AdaptiveAvgPool([usize; 2]),
+    Flatten,
+    Dropout,
+    Linear {
+        /// `[in, out]`: torchvision's weight transposed, as Burn's `linear` takes it.
+        weight: Tensor<B, 2>,
+        bias: Tensor<B, 1>,
+    },
+    Add,
+}
+
+/// A node's output: feature maps, or features after `flatten`.
+#[derive(Clone)]
+enum Value<B: Backend> {
+    Maps(Tensor<B, 4>),
+    Features(Tensor<B, 2>),
+}
+
+impl<B: Backend> Network<B> {
+    /// The whole network, with `weights` in `dtype` on `device`.
+    ///
+    /// # Errors
+    /// The weights do not fit the architecture, or cannot be read.
+    pub fn new(
+        architecture: Architecture,
+        weights: &Weights,
+        dtype: DType,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let graph = architecture.graph();
+        let all = vec![true; graph.nodes().len()];
+        Self::build(architecture, graph, weights, &all, dtype, device)
+    }
+
+    /// The part of the network that computing `layers` needs (as torchvision's feature
+    /// extractor keeps it): deep parameters that those layers do not reach are not loaded.
+    ///
+    /// # Errors
+    /// A layer name matches no node, or the weights do not fit or cannot be read.
+    pub fn for_layers(
+        architecture: Architecture,
+        layers: &[String],
+        weights: &Weights,
+        dtype: DType,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let graph = architecture.graph();
+        let selected = graph.select(architecture.name(), layers)?;
+        let outputs: Vec<usize> = selected.iter().map(|(_, index)| *index).collect();
+        let needed = graph.needed(&outputs);
+        Self::build(architecture, graph, weights, &needed, dtype, device)
+    }
+
+    fn build(
+        architecture: Architecture,
+        graph: Graph,
+        weights: &Weights,
+        needed: &[bool],
+        dtype: DType,
+        device: &B::Device,
+    ) -> Result<Self> {
+        weights.check(architecture)?;
+        let specs = architecture.parameters();
+        let tensor = |name: String| -> Result<(TensorData, Vec<usize>)> {
+            let spec: &ParameterSpec = specs
+                .iter()
+                .find(|s| s.name == name)
+                .expect("every layer's parameters are in the architecture's list");
+            Ok((
+                weights.values(spec)?.convert_dtype(dtype),
+                spec.shape.clone(),
+            ))
+        };
+        let vector = |name: String| -> Result<Tensor<B, 1>> {
+            let (data, _) = tensor(name)?;
+            Ok(Tensor::from_data(data, (device, dtype)))
+        };
+        let mut operations = Vec::with_capacity(graph.nodes().len());
+        for (node, &needed) in graph.nodes().iter().zip(needed) {
+            if !needed {
+                operations.push(None);
+                continue;
+            }
+            let operation = match &node.layer {
+                Layer::Input => Operation::Input,
+                Layer::Conv {
+                    params,
+                    stride,
+                    padding,
+                    bias,
+                    ..
+                } => {
+                    let (data, _) = tensor(format!("{params}.weight"))?;
+                    Operation::Conv {
+                        weight: Tensor::from_data(data, (device, dtype)),
+                        bias: if *bias {
+                            Some(vector(format!("{params}.bias"))?)
+                        } else {
+                            None
+                        },
+                        options: ConvOptions::new([*stride; 2], [*padding; 2], [1, 1], 1),
+                    }
+                }
+                Layer::BatchNorm { params, channels } => {
+                    let read = |what: &str| -> Result<Vec<f64>> {
+                        let (data, _) = tensor(format!("{params}.{what}"))?;
+                        Ok(data.convert::<f64>().to_vec::<f64>().unwrap_or_default())
+                    };
+                    let (weight, bias) = (read("weight")?, read("bias")?);
+                    let (mean, var) = (read("running_mean")?, read("running_var")?);
+                    let scale: Vec<f64> = (0..*channels)
+                        .map(|c| weight[c] / (var[c] + BATCH_NORM_EPS).sqrt())
+                        .collect();
+                    let shift: Vec<f64> = (0..*channels)
+                        .map(|c| bias[c] - mean[c] * scale[c])
+                        .collect();
+                    let shape = [1, *channels, 1, 1];
+                    Operation::Affine {
+                        scale: metamer_core::tensor::from_f64(scale, shape, dtype, device),
+                        shift: metamer_core::tensor::from_f64(shift, shape, dtype, device),
+                    }
+                }
+                Layer::Relu { inplace } => Operation::Relu { inplace: *inplace },
+                Layer::MaxPool {
+                    kernel,
+                    stride,
+                    padding,
+                } => Operation::MaxPool {
+                    kernel: *kernel,
+                    stride: *stride,
+                    padding: *padding,
+                },
+                Layer::AdaptiveAvgPool { size } => Operation::AdaptiveAvgPool(*size),
+                Layer::Flatten => Operation::Flatten,
+                Layer::Dropout => Operation::Dropout,
+                Layer::Linear { params, .. } => {
+                    let (data, _) = tensor(format!("{params}.weight"))?;
+                    let weight: Tensor<B, 2> = Tensor::from_data(data, (device, dtype));
+                    Operation::Linear {
+                        weight: weight.transpose(),
+                        bias: vector(format!("{params}.bias"))?,
+                    }
+                }
+                Layer::Add => Operation::Add,
+            };
+            operations.push(Some(operation));
+        }
+        Ok(Self {
+            architecture,
+            graph,
+            operations,
+        })
+    }
+
+    /// The architecture.
+    pub fn architecture(&self) -> Architecture {
+        self.architecture
+    }
+
+    /// Its graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+}
+
+impl<B: Backend> FeatureNetwork<B> for Network<B> {
+    fn name(&self) -> String {
+        self.architecture.to_string()
+    }
+
+    fn node_names(&self) -> Vec<String> {
+        self.graph.node_names()
+    }
+
+    fn check_input(&self, shape: &[usize], nodes: &[String]) -> Option<String> {
+        let outputs = self.node_indices(nodes).ok()?;
+        let needed = self.graph.needed(&outputs);
+        self.graph
+            .shapes(self.architecture.name(), shape, &needed)
+            .err()
+            .map(|e| e.to_string())
+    }
+
+    fn forward_taps(&self, input: Tensor<B, 4>, taps: &mut Taps<B>) {
+        let outputs = self
+            .node_indices(taps.wanted())
+            .expect("taps name nodes of this network");
+        let needed = self.graph.needed(&outputs);
+        let nodes = self.graph.nodes();
+        let mut values: Vec<Option<Value<B>>> = vec![None; nodes.len()];
+        // Nodes with the same storage share memory in torch: an in-place ReLU changes them all.
+        let mut storage: Vec<usize> = (0..nodes.len()).collect();
+        for (index, node) in nodes.iter().enumerate() {
+            if !needed[index] {
+                continue;
+            }
+            let operation = self.operations[index]
+                .as_ref()
+                .expect("the network was built with every node its layers need");
+            let read = |i: usize| values[node.inputs[i]].clone().expect("inputs run first");
+            let value = match operation {
+                Operation::Input => Value::Maps(input.clone()),
+                Operation::Conv {
+                    weight,
+                    bias,
+                    options,
+                } => Value::Maps(conv2d(
+                    read(0).maps(),
+                    weight.clone(),
+                    bias.clone(),
+                    options.clone(),
+                )),
+                Operation::Affine { scale, shift } => {
+                    Value::Maps(read(0).maps().mul(scale.clone()).add(shift.clone()))
+                }
+                Operation::Relu { inplace } => {
+                    let output = match read(0) {
+                        Value::Maps(x) => Value::Maps(relu(x)),
+                        Value::Features(x) => Value::Features(relu(x)),
+                    };
+                    if *inplace {
+                        let shared = storage[node.inputs[0]];
+                        storage[index] = shared;
+                        for earlier in 0..index {
+                            if storage[earlier] == shared && values[earlier].is_some() {
+                                values[earlier] = Some(output.clone());
+                            }
+                        }
+                    }
+                    output
+                }
+                Operation::MaxPool {
+                    kernel,
+                    stride,
+                    padding,
+                } => Value::Maps(max_pool2d(
+                    read(0).maps(),
+                    [*kernel; 2],
+                    [*stride; 2],
+                    [*padding; 2],
+                    [1, 1],
+                    false,
+                )),
+                Operation::AdaptiveAvgPool(size) => {
+                    Value::Maps(adaptive_avg_pool2d(read(0).maps(), *size))
+                }
+                Operation::Flatten => Value::Features(read(0).maps().flatten(1, 3)),
+                Operation::Dropout => {
+                    storage[index] = storage[node.inputs[0]];
+                    read(0)
+                }
+                Operation::Linear { weight, bias } => Value::Features(linear(
+                    read(0).features(),
+                    weight.clone(),
+                    Some(bias.clone()),
+                )),
+                Operation::Add => Value::Maps(read(0).maps().add(read(1).maps())),
+            };
+            values[index] = Some(value);
+        }
+        for index in outputs {
+            match values[index].take().expect("outputs are computed") {
+                Value::Maps(x) => taps.record(&nodes[index].name, x),
+                Value::Features(x) => taps.record(&nodes[index].name, x),
+            }
+        }
+    }
+}
+
+impl<B: Backend> Network<B> {
+    fn node_indices(&self, names: &[String]) -> Result<Vec<usize>> {
+        names
+            .iter()
+            .map(|name| {
+                self.graph
+                    .nodes()
+                    .iter()
+                    .position(|n| n.name == *name)
+                    .ok_or_else(|| NetError::UnknownNode {
+                        node: name.clone(),
+                        network: self.architecture.to_string(),
+                    })
+            })
+            .collect()
+    }
+}
+
+impl<B: Backend> Value<B> {
+    fn maps(self) -> Tensor<B, 4> {
+        match self {
+            Value::Maps(x) => x,
+            Value::Features(_) => unreachable!("feature maps are never read after flatten"),
+        }
+    }
+
+    fn features(self) -> Tensor<B, 2> {
+        match self {
+            Value::Features(x) => x,
+            Value::Maps(_) => unreachable!("linear layers read flattened features"),
+        }
+    }
+}
