@@ -7,7 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// The pinned reference versions the fixtures come from.
-const REFERENCE_PACKAGES: &[&str] = &["plenoptic==2.1.1", "torch==2.9.0", "safetensors==0.6.2"];
+const REFERENCE_PACKAGES: &[&str] = &[
+    "plenoptic==2.1.1",
+    "torch==2.9.0",
+    "torchvision==0.24.0",
+    "safetensors==0.6.2",
+];
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -81,10 +86,11 @@ fn python() -> Result<PathBuf, String> {
     }
     let installed = stdout_of(Command::new(&python).args([
         "-c",
-        "import plenoptic, torch; print(plenoptic.__version__, torch.__version__)",
+        "import plenoptic, torch, torchvision; \
+         print(plenoptic.__version__, torch.__version__, torchvision.__version__)",
     ]))
     .unwrap_or_default();
-    if !(installed.starts_with("2.1.1 2.9.0")) {
+    if !(installed.starts_with("2.1.1 2.9.0") && installed.contains(" 0.24.0")) {
         run(Command::new(&python)
             .args(["-m", "pip", "install", "--quiet"])
             .args(REFERENCE_PACKAGES))?;
@@ -95,10 +101,17 @@ fn python() -> Result<PathBuf, String> {
 fn fixtures() -> Result<(), String> {
     let python = python()?;
     let out = root().join("tests/fixtures");
-    run(Command::new(python)
+    run(Command::new(&python)
         .arg(root().join("xtask/fixtures/generate.py"))
         .arg(&out)
         .arg(data_dir()?)
+        .env("TQDM_DISABLE", "1"))?;
+    let weights = setup::weights_dir()?;
+    setup::make_weights(&python, &weights)?;
+    run(Command::new(&python)
+        .arg(root().join("xtask/fixtures/deep_nets.py"))
+        .arg(&out)
+        .arg(&weights)
         .env("TQDM_DISABLE", "1"))
 }
 
@@ -418,6 +431,7 @@ fn test(args: &[String]) -> Result<(), String> {
     let mut environment = setup::prepare(features)?;
     if !cpu_only {
         environment.extend(setup::slurm_environment()?);
+        environment.extend(setup::deep_net_weights()?);
     }
     let mut command = vec!["test", "--workspace", "--locked"];
     if !cpu_only {

@@ -1,6 +1,7 @@
 //! Everything the tests and benches need on a fresh machine, installed on first use and cached
 //! after: a font for the figures, lavapipe (Mesa's software Vulkan driver) so that wgpu runs
-//! without a GPU, and torch 2.9.0's libtorch, which tch 0.22 needs exactly.
+//! without a GPU, torch 2.9.0's libtorch, which tch 0.22 needs exactly, and seeded torchvision
+//! networks for the deep-network conformance tests.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,8 @@ use crate::{root, run, stdout_of};
 
 /// The torch whose libtorch the `tch` feature links against.
 const TORCH: &str = "torch==2.9.0";
+/// The torchvision of that torch, and what saving its networks as safetensors needs.
+pub const TORCHVISION: [&str; 2] = ["torchvision==0.24.0", "safetensors==0.6.2"];
 
 /// Environment variables for cargo and the binaries it runs.
 pub type Environment = Vec<(String, OsString)>;
@@ -214,4 +217,51 @@ fn torch_environment() -> Result<Environment, String> {
             prepend("LD_LIBRARY_PATH", &lib),
         ),
     ])
+}
+
+/// Where the seeded torchvision networks live: `METAMER_TEST_WEIGHTS`, else
+/// `~/.cache/metamer-weights` (the tests look in the same places).
+pub fn weights_dir() -> Result<PathBuf, String> {
+    if let Some(dir) = std::env::var_os("METAMER_TEST_WEIGHTS") {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME").ok_or("HOME is not set")?;
+    Ok(PathBuf::from(home).join(".cache/metamer-weights"))
+}
+
+/// Makes the seeded torchvision networks the deep-network tests load, once (about 1.5 GB: no
+/// pretrained weights can be downloaded, and they are too large for git), with torchvision
+/// 0.24.0 installed beside torch 2.9.0; returns the environment that points the tests at them.
+pub fn deep_net_weights() -> Result<Environment, String> {
+    let dir = weights_dir()?;
+    if !dir.join("complete").is_file() {
+        let (env, _) = torch_env()?;
+        make_weights(&env.join("bin/python"), &dir)?;
+    }
+    Ok(vec![(
+        "METAMER_TEST_WEIGHTS".to_string(),
+        dir.into_os_string(),
+    )])
+}
+
+/// Writes the seeded networks into `dir` with `python`, installing torchvision there first.
+pub fn make_weights(python: &Path, dir: &Path) -> Result<(), String> {
+    let installed = stdout_of(Command::new(python).args([
+        "-c",
+        "import torchvision, safetensors; print(torchvision.__version__)",
+    ]));
+    if !installed.is_some_and(|v| v.starts_with("0.24.0")) {
+        eprintln!("installing {} beside {TORCH}", TORCHVISION.join(" "));
+        run(Command::new(python)
+            .args(["-m", "pip", "install", "--quiet", "--no-cache-dir"])
+            .args(TORCHVISION))?;
+    }
+    eprintln!(
+        "making seeded torchvision networks in {} (about 1.5 GB)",
+        dir.display()
+    );
+    let _ = std::fs::remove_file(dir.join("complete"));
+    run(Command::new(python)
+        .arg(root().join("xtask/fixtures/torchvision_weights.py"))
+        .arg(dir))
 }

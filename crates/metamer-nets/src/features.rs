@@ -213,10 +213,13 @@ impl<B: Backend, N: FeatureNetwork<B>> Model<B> for DeepNetFeatures<B, N> {
     }
 
     fn check_input(&self, shape: &[usize]) -> Option<String> {
-        if let Some(normalize) = &self.normalize
-            && shape.get(1) != Some(&normalize.mean.len())
-        {
-            return Some(format!(
+        let nodes: Vec<String> = self.layers.iter().map(|(_, node)| node.clone()).collect();
+        if let Some(reason) = self.network.check_input(shape, &nodes) {
+            return Some(reason);
+        }
+        let normalize = self.normalize.as_ref()?;
+        (shape.get(1) != Some(&normalize.mean.len())).then(|| {
+            format!(
                 "the normalisation is for {}-channel images, not {shape:?}{}",
                 normalize.mean.len(),
                 if normalize.mean.len() == 3 {
@@ -224,9 +227,7 @@ impl<B: Backend, N: FeatureNetwork<B>> Model<B> for DeepNetFeatures<B, N> {
                 } else {
                     ""
                 }
-            ));
-        }
-        let nodes: Vec<String> = self.layers.iter().map(|(_, node)| node.clone()).collect();
-        self.network.check_input(shape, &nodes)
+            )
+        })
     }
 }

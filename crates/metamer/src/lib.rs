@@ -32,6 +32,11 @@ pub mod models {
     pub use metamer_models::*;
 }
 
+/// torchvision's deep networks as models (plenoptic's `DeepNetFeatures`).
+pub mod nets {
+    pub use metamer_nets::*;
+}
+
 /// Images, `.npy` files and the built-in images.
 pub mod io {
     pub use metamer_io::*;

@@ -18,8 +18,9 @@ struct Cli {
 enum Command {
     /// Synthesize a metamer and write it, its history and figures to an output folder.
     Synth(Box<cli::synth::SynthArgs>),
-    /// List the models `--model` accepts, with their options and defaults.
-    Models,
+    /// List the models `--model` accepts, with their options and defaults; with a network's
+    /// name (`metamer models resnet50`), its node names for `layers=`.
+    Models(cli::models::ModelsArgs),
     /// Draw a saved synthesis: its status at an iteration (PNG or SVG) or its animation.
     Plot(cli::plot::PlotArgs),
     /// Describe a saved synthesis: versions, type, dtype, iterations, settings, tensor shapes.
@@ -48,7 +49,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Synth(args) => cli::synth::run(*args),
-        Command::Models => cli::models::run(),
+        Command::Models(args) => cli::models::run(args),
         Command::Plot(args) => cli::plot::run(args),
         Command::Examine(args) => cli::examine::run(args),
         Command::Study(command) => cli::study::run(command),

@@ -94,7 +94,7 @@ pub fn run(args: PlotArgs) -> Result<(), CliError> {
     let checkpoint = load_checkpoint(&args.file)?;
     let output = args.output.clone().unwrap_or_else(|| default_output(&args));
     let warnings = on_backend(
-        checkpoint.settings.backend,
+        checkpoint.settings.backend_in_use(),
         checkpoint.settings.dtype,
         Draw {
             settings: &checkpoint.settings,

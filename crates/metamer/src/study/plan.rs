@@ -265,11 +265,11 @@ fn parse_job(
     settings
         .check()
         .map_err(|e| format!("{}{}: {}", e.option, origin_of(e.option), e.message))?;
-    if !compiled_in(settings.backend) {
+    if !compiled_in(settings.backend_in_use()) {
         return Err(format!(
             "backend{}: {}",
             origin_of("backend"),
-            not_compiled_in(settings.backend)
+            not_compiled_in(settings.backend_in_use())
         ));
     }
     let resolved = resolve_paths(settings, folder);

@@ -53,6 +53,7 @@ pub fn not_compiled_in(backend: BackendChoice) -> String {
 /// Whether `backend` is compiled into this build.
 pub fn compiled_in(backend: BackendChoice) -> bool {
     match backend {
+        BackendChoice::Auto => cfg!(any(feature = "ndarray", feature = "flex")),
         BackendChoice::Ndarray => cfg!(feature = "ndarray"),
         BackendChoice::Flex => cfg!(feature = "flex"),
         BackendChoice::Wgpu => cfg!(feature = "wgpu"),

@@ -130,7 +130,7 @@ pub fn run(
     options: &RunOptions,
 ) -> Result<Outcome, SynthesisError> {
     on_backend(
-        settings.backend,
+        settings.backend_in_use(),
         settings.dtype,
         Synthesize {
             settings,
@@ -288,10 +288,10 @@ pub fn build_metamer<B: AutodiffBackend + HostBackend>(
     crate::set_seed(settings.seed);
     let model = settings
         .model
-        .build::<B>([height, width], &device)
+        .build::<B>([height, width], &device, dtype)
         .map_err(SynthesisError::Settings)?;
     for warning in settings.model.warnings() {
-        warn(&warning.to_string(), quiet);
+        warn(&warning, quiet);
     }
     let initial_image = match &settings.init {
         Some(path) => {
@@ -538,7 +538,7 @@ fn write_outputs<B: AutodiffBackend>(
             "loss": met.loss_function().name(),
             "penalty_lambda": settings.penalty_lambda,
             "range": [settings.range.0, settings.range.1],
-            "backend": value_name(settings.backend),
+            "backend": value_name(settings.backend_in_use()),
             "dtype": value_name(settings.dtype),
             "coarse_to_fine": settings.coarse_to_fine.map(value_name),
             "change_scale_criterion": settings.change_scale_criterion.0,

@@ -88,8 +88,9 @@ pub struct Settings {
     #[arg(long, default_value = "0,1", value_parser = parse_range, allow_hyphen_values = true)]
     #[serde(with = "range_text")]
     pub range: (f64, f64),
-    /// CPU backends: ndarray (measured fastest for this workload, see the README) or flex.
-    #[arg(long, value_enum, default_value_t = BackendChoice::Ndarray)]
+    /// Where to compute; `auto` picks the CPU backend measured fastest for the model (see the
+    /// README): flex for deep networks, ndarray for the others.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
     /// Float precision of the synthesis.
     #[arg(long, value_enum, default_value_t = DtypeChoice::F32)]
@@ -115,6 +116,24 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The backend that runs: `--backend`, or for `auto` the compiled-in CPU backend measured
+    /// fastest for the model (flex for deep networks, ndarray for the rest).
+    pub fn backend_in_use(&self) -> BackendChoice {
+        use super::backend::compiled_in;
+        match self.backend {
+            BackendChoice::Auto => {
+                let preferred = if self.model.is_deep_net() {
+                    [BackendChoice::Flex, BackendChoice::Ndarray]
+                } else {
+                    [BackendChoice::Ndarray, BackendChoice::Flex]
+                };
+                let compiled = preferred.into_iter().find(|&b| compiled_in(b));
+                compiled.unwrap_or(preferred[0])
+            }
+            chosen => chosen,
+        }
+    }
+
     /// Checks what can be checked without loading anything: option lists and combinations.
     ///
     /// # Errors
@@ -194,6 +213,9 @@ pub enum CtfChoice {
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendChoice {
+    /// The CPU backend measured fastest for the model: flex for deep networks (generic
+    /// convolutions), ndarray for the others.
+    Auto,
     /// Burn's ndarray backend (CPU).
     Ndarray,
     /// Burn's flex backend (CPU).

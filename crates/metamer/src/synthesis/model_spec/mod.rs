@@ -5,16 +5,18 @@
 //! config is built. Parsing, the description a history or a saved synthesis stores, and the
 //! `metamer models` listing all read that one definition.
 
+mod deep_nets;
 mod registry;
 
 use std::fmt;
 
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{DType, backend::AutodiffBackend};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::options::KeyValues;
 use crate::Model;
-use crate::models::{HostBackend, ModelWarning, Padding, PortillaSimoncelli};
+use crate::models::{HostBackend, Padding, PortillaSimoncelli};
+pub use deep_nets::node_names;
 use registry::{MODELS, ModelConfig};
 
 /// A model chosen on the command line, before it is built on a device.
@@ -83,8 +85,8 @@ impl std::str::FromStr for ModelSpec {
 }
 
 impl ModelSpec {
-    /// Builds the model for images of `image_shape` (drawing from the global generator where
-    /// plenoptic does).
+    /// Builds the model for images of `image_shape` in `dtype` (drawing from the global
+    /// generator where plenoptic does).
     ///
     /// # Errors
     /// When the model refuses its options or images of this size.
@@ -92,13 +94,20 @@ impl ModelSpec {
         &self,
         image_shape: [usize; 2],
         device: &B::Device,
+        dtype: DType,
     ) -> Result<BuiltModel<B>, String> {
-        self.config.build::<B>(image_shape, device)
+        self.config.build::<B>(image_shape, device, dtype)
     }
 
-    /// What plenoptic would warn about for this model.
-    pub fn warnings(&self) -> Vec<ModelWarning> {
+    /// What plenoptic would warn about for this model, and what the user should know about
+    /// it (a deep network without weights), each once.
+    pub fn warnings(&self) -> Vec<String> {
         self.config.warnings()
+    }
+
+    /// Whether this is a deep network (whose convolutions run fastest on flex).
+    pub fn is_deep_net(&self) -> bool {
+        self.config.is_deep_net()
     }
 
     /// Whether this is the Portilla–Simoncelli texture model (whose statistics the texture

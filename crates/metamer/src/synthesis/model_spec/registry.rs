@@ -2,12 +2,13 @@
 //! (another front end, say) is one more [`Family`]; a new config type also gets a line in
 //! [`model_configs!`] and a [`BuildModel`] implementation.
 
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{DType, backend::AutodiffBackend};
 
+use super::deep_nets::{ALEXNET, DeepNetOptions, RESNET18, RESNET50, VGG16, VGG19};
 use super::{BuiltModel, Entry, Family, Setting};
 use crate::models::{
     Activation, CenterSurroundConfig, FrontEndConfig, FrontEndKind, GaussianConfig, HostBackend,
-    Identity, LaplacianPyramid, LinearConfig, ModelWarning, PortillaSimoncelliConfig,
+    Identity, LaplacianPyramid, LinearConfig, PortillaSimoncelliConfig,
 };
 
 /// Every model `--model` accepts, in the order `metamer models` lists them.
@@ -22,6 +23,11 @@ pub(super) static MODELS: &[&dyn Entry] = &[
     &ON_OFF,
     &LAPLACIAN_PYRAMID,
     &PORTILLA_SIMONCELLI,
+    &ALEXNET,
+    &VGG16,
+    &VGG19,
+    &RESNET18,
+    &RESNET50,
 ];
 
 /// How a config becomes a model on a device.
@@ -30,10 +36,11 @@ pub(super) trait BuildModel {
         &self,
         image_shape: [usize; 2],
         device: &B::Device,
+        dtype: DType,
     ) -> Result<BuiltModel<B>, String>;
 
-    /// What plenoptic would warn about for this config.
-    fn warnings(&self) -> Vec<ModelWarning> {
+    /// What plenoptic would warn about for this config, and notes the user should see once.
+    fn warnings(&self) -> Vec<String> {
         Vec::new()
     }
 }
@@ -53,15 +60,16 @@ macro_rules! model_configs {
                 &self,
                 image_shape: [usize; 2],
                 device: &B::Device,
+                dtype: DType,
             ) -> Result<BuiltModel<B>, String> {
                 match self {
-                    $(Self::$variant(config) => config.build::<B>(image_shape, device)),*
+                    $(Self::$variant(config) => config.build::<B>(image_shape, device, dtype)),*
                 }
             }
 
-            pub(super) fn warnings(&self) -> Vec<ModelWarning> {
+            pub(super) fn warnings(&self) -> Vec<String> {
                 match self {
-                    $(Self::$variant(config) => config.warnings()),*
+                    $(Self::$variant(config) => BuildModel::warnings(config)),*
                 }
             }
         }
@@ -76,11 +84,16 @@ model_configs! {
     FrontEnd(FrontEndConfig),
     LaplacianPyramid(LaplacianPyramidOptions),
     PortillaSimoncelli(TextureOptions),
+    DeepNet(DeepNetOptions),
 }
 
 impl ModelConfig {
     pub(super) fn is_texture(&self) -> bool {
         matches!(self, Self::PortillaSimoncelli(_))
+    }
+
+    pub(super) fn is_deep_net(&self) -> bool {
+        matches!(self, Self::DeepNet(_))
     }
 }
 
@@ -119,6 +132,7 @@ impl BuildModel for IdentityOptions {
         &self,
         _: [usize; 2],
         _: &B::Device,
+        _: DType,
     ) -> Result<BuiltModel<B>, String> {
         Ok(boxed(Identity))
     }
@@ -143,6 +157,7 @@ impl BuildModel for GaussianConfig {
         &self,
         _: [usize; 2],
         device: &B::Device,
+        _: DType,
     ) -> Result<BuiltModel<B>, String> {
         Ok(boxed(self.init::<B>(device).map_err(text)?))
     }
@@ -198,6 +213,7 @@ impl BuildModel for CenterSurroundConfig {
         &self,
         _: [usize; 2],
         device: &B::Device,
+        _: DType,
     ) -> Result<BuiltModel<B>, String> {
         Ok(boxed(self.init::<B>(device).map_err(text)?))
     }
@@ -271,6 +287,7 @@ impl BuildModel for LinearConfig {
         &self,
         _: [usize; 2],
         device: &B::Device,
+        _: DType,
     ) -> Result<BuiltModel<B>, String> {
         Ok(boxed(self.init::<B>(device).map_err(text)?))
     }
@@ -314,12 +331,16 @@ impl BuildModel for FrontEndConfig {
         &self,
         _: [usize; 2],
         device: &B::Device,
+        _: DType,
     ) -> Result<BuiltModel<B>, String> {
         Ok(boxed(self.init::<B>(device).map_err(text)?))
     }
 
-    fn warnings(&self) -> Vec<ModelWarning> {
+    fn warnings(&self) -> Vec<String> {
         FrontEndConfig::warnings(self)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 }
 
@@ -460,6 +481,7 @@ impl BuildModel for LaplacianPyramidOptions {
         &self,
         _: [usize; 2],
         _: &B::Device,
+        _: DType,
     ) -> Result<BuiltModel<B>, String> {
         Ok(boxed(
             LaplacianPyramid::new(self.n_scales, self.scale_filter).map_err(text)?,
@@ -510,6 +532,7 @@ impl BuildModel for TextureOptions {
         &self,
         image_shape: [usize; 2],
         device: &B::Device,
+        _: DType,
     ) -> Result<BuiltModel<B>, String> {
         let model = PortillaSimoncelliConfig::new(image_shape)
             .with_n_scales(self.n_scales)
