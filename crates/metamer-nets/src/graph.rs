@@ -397,3 +397,84 @@ pub fn select_nodes(
     selected.reverse();
     Ok(selected)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Architecture;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// torchvision's rule: a module name selects its last node; node names select themselves
+    /// (`layer1.0.relu` is not `layer1.0.relu_1`); the order given does not matter.
+    #[test]
+    fn layer_names_select_as_torchvision_does() {
+        let graph = Architecture::ResNet18.graph();
+        let all = graph.node_names();
+        let chosen = |layers: &[&str]| -> Vec<(String, String)> {
+            graph
+                .select("resnet18", &names(layers))
+                .unwrap()
+                .into_iter()
+                .map(|(query, index)| (query, all[index].clone()))
+                .collect()
+        };
+        assert_eq!(
+            chosen(&["layer3", "layer1.0.relu"]),
+            [
+                ("layer1.0.relu".to_string(), "layer1.0.relu".to_string()),
+                ("layer3".to_string(), "layer3.1.relu_1".to_string()),
+            ]
+        );
+        assert_eq!(chosen(&["layer2.0"])[0].1, "layer2.0.relu_1");
+        assert_eq!(chosen(&["x"])[0].1, "x");
+        let error = graph
+            .select("resnet18", &names(&["layer2.0.rel"]))
+            .unwrap_err();
+        assert_eq!(
+            error,
+            NetError::UnknownNode {
+                node: "layer2.0.rel".into(),
+                network: "resnet18".into()
+            }
+        );
+        assert_eq!(
+            graph.select("resnet18", &[]).unwrap_err(),
+            NetError::NoLayers
+        );
+    }
+
+    /// Only what the selected nodes read is run: a downsample branch needs its block's input,
+    /// not the block's main path.
+    #[test]
+    fn selections_need_only_their_ancestors() {
+        let graph = Architecture::ResNet18.graph();
+        let all = graph.node_names();
+        let index = |name: &str| all.iter().position(|n| n == name).unwrap();
+        let needed = graph.needed(&[index("layer2.0.downsample.1")]);
+        assert!(needed[index("layer1.1.relu_1")]);
+        assert!(!needed[index("layer2.0.conv1")]);
+        assert!(!needed[index("layer2.0.add")]);
+    }
+
+    /// Output shapes follow torchvision's arithmetic, and images too small are refused with
+    /// the node where they run out.
+    #[test]
+    fn shapes_and_too_small_images() {
+        let graph = Architecture::AlexNet.graph();
+        let all = vec![true; graph.nodes().len()];
+        let shapes = graph.shapes("alexnet", &[2, 3, 224, 224], &all).unwrap();
+        let at = |name: &str| &shapes[graph.node_names().iter().position(|n| n == name).unwrap()];
+        assert_eq!(at("features.12"), &vec![2, 256, 6, 6]);
+        assert_eq!(at("flatten"), &vec![2, 9216]);
+        assert_eq!(at("classifier.6"), &vec![2, 1000]);
+        let error = graph.shapes("alexnet", &[1, 3, 40, 40], &all).unwrap_err();
+        assert!(error.to_string().contains("node features.12"), "{error}");
+        let error = graph
+            .shapes("alexnet", &[1, 1, 224, 224], &all)
+            .unwrap_err();
+        assert!(error.to_string().contains("3-channel"), "{error}");
+    }
+}

@@ -233,3 +233,96 @@ fn fnv1a(text: &str) -> u64 {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(weights: &Weights, architecture: Architecture, name: &str) -> Vec<f32> {
+        let spec = architecture
+            .parameters()
+            .into_iter()
+            .find(|s| s.name == name)
+            .unwrap();
+        weights.values(&spec).unwrap().to_vec::<f32>().unwrap()
+    }
+
+    fn moments(values: &[f32]) -> (f64, f64) {
+        let n = values.len() as f64;
+        let mean = values.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = values
+            .iter()
+            .map(|&v| (v as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        (mean, var.sqrt())
+    }
+
+    /// Random weights follow torchvision's initialisation, and are the same for a seed
+    /// whichever other parameters are drawn.
+    #[test]
+    fn random_weights_follow_torchvisions_initialisation() {
+        let weights = Weights::random(7);
+        // Kaiming normal, fan out: std √(2 / (64 · 7 · 7)).
+        let conv = values(&weights, Architecture::ResNet18, "conv1.weight");
+        let (mean, std) = moments(&conv);
+        assert!(mean.abs() < 1e-3, "{mean}");
+        assert!(
+            (std / (2.0f64 / (64.0 * 49.0)).sqrt() - 1.0).abs() < 0.02,
+            "{std}"
+        );
+        // PyTorch's default: uniform in ±1/√fan_in.
+        let fc = values(&weights, Architecture::ResNet18, "fc.weight");
+        let bound = 1.0 / 512f32.sqrt();
+        assert!(fc.iter().all(|v| v.abs() <= bound));
+        assert!(fc.iter().any(|v| v.abs() > 0.99 * bound));
+        // VGG's linear layers: normal with std 0.01, zero biases.
+        let (_, std) = moments(&values(
+            &weights,
+            Architecture::Vgg16,
+            "classifier.6.weight",
+        ));
+        assert!((std / 0.01 - 1.0).abs() < 0.02, "{std}");
+        assert!(
+            values(&weights, Architecture::Vgg16, "classifier.6.bias")
+                .iter()
+                .all(|&v| v == 0.0)
+        );
+        assert!(
+            values(&weights, Architecture::ResNet18, "bn1.running_var")
+                .iter()
+                .all(|&v| v == 1.0)
+        );
+        assert_eq!(
+            conv,
+            values(&Weights::random(7), Architecture::ResNet18, "conv1.weight")
+        );
+        assert_ne!(
+            conv,
+            values(&Weights::random(8), Architecture::ResNet18, "conv1.weight")
+        );
+        assert!(weights.check(Architecture::ResNet50).is_ok());
+    }
+
+    /// Files that are not state dicts are refused, without a panic.
+    #[test]
+    fn unreadable_files_are_refused() {
+        let dir = std::env::temp_dir().join(format!("metamer-nets-weights-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["garbage.pth", "garbage.safetensors", "empty.pth"] {
+            let path = dir.join(name);
+            let content: &[u8] = if name.starts_with("empty") {
+                b""
+            } else {
+                b"\x80\x02not a pickle at all"
+            };
+            std::fs::write(&path, content).unwrap();
+            let error = Weights::from_file(&path).err().expect("refused");
+            assert!(matches!(error, NetError::Unreadable { .. }), "{error}");
+        }
+        let error = Weights::from_file(dir.join("absent.pth"))
+            .err()
+            .expect("refused");
+        assert!(error.to_string().contains("no such file"), "{error}");
+    }
+}

@@ -92,7 +92,7 @@ fn errors_list_what_is_accepted() {
     assert!("identity:x=1".parse::<ModelSpec>().is_err());
     let build = |spec: &str| {
         spec.parse::<ModelSpec>().and_then(|s| {
-            s.build::<crate::backend::NdArray>([64, 64], &Default::default())
+            s.build::<crate::backend::NdArray>([64, 64], &Default::default(), DType::F32)
                 .map(|_| ())
         })
     };
@@ -131,7 +131,7 @@ fn square_kernel_sizes_are_one_number() {
         let model = spec
             .parse::<ModelSpec>()
             .unwrap()
-            .build::<B>([48, 48], &Default::default())
+            .build::<B>([48, 48], &Default::default(), DType::F32)
             .unwrap()
             .boxed();
         metamer_core::tensor::to_f64(model.forward(image.clone()).flat().clone())
