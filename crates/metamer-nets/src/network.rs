@@ -20,6 +20,10 @@ pub struct Network<B: Backend> {
     graph: Graph,
     /// Each node's operation; `None` for the nodes this network was built without.
     operations: Vec<Option<Operation<B>>>,
+    /// For a batch norm that only reads a convolution: that convolution with the batch norm
+    /// folded into its weights and bias, one operation instead of three when the
+    /// convolution's own output is not asked for (ResNets spend much of their time there).
+    folded: Vec<Option<Operation<B>>>,
 }
 
 enum Operation<B: Backend> {
@@ -189,10 +193,12 @@ impl<B: Backend> Network<B> {
             };
             operations.push(Some(operation));
         }
+        let folded = fold_batch_norms(&graph, &operations);
         Ok(Self {
             architecture,
             graph,
             operations,
+            folded,
         })
     }
 
@@ -235,7 +241,11 @@ impl<B: Backend> FeatureNetwork<B> for Network<B> {
         // Nodes with the same storage share memory in torch: an in-place ReLU changes them all.
         let mut storage: Vec<usize> = (0..nodes.len()).collect();
         for (index, node) in nodes.iter().enumerate() {
-            if !needed[index] {
+            // A convolution only its batch norm reads runs inside the folded one.
+            let folded_away = self.folded.get(index + 1).is_some_and(Option::is_some)
+                && needed.get(index + 1) == Some(&true)
+                && !outputs.contains(&index);
+            if !needed[index] || folded_away {
                 continue;
             }
             let operation = self.operations[index]
@@ -254,9 +264,23 @@ impl<B: Backend> FeatureNetwork<B> for Network<B> {
                     bias.clone(),
                     options.clone(),
                 )),
-                Operation::Affine { scale, shift } => {
-                    Value::Maps(read(0).maps().mul(scale.clone()).add(shift.clone()))
-                }
+                Operation::Affine { scale, shift } => match &self.folded[index] {
+                    Some(Operation::Conv {
+                        weight,
+                        bias,
+                        options,
+                    }) if values[node.inputs[0]].is_none() => {
+                        let conv = &nodes[node.inputs[0]];
+                        let x = values[conv.inputs[0]].clone().expect("inputs run first");
+                        Value::Maps(conv2d(
+                            x.maps(),
+                            weight.clone(),
+                            bias.clone(),
+                            options.clone(),
+                        ))
+                    }
+                    _ => Value::Maps(read(0).maps().mul(scale.clone()).add(shift.clone())),
+                },
                 Operation::Relu { inplace } => {
                     let output = match read(0) {
                         Value::Maps(x) => Value::Maps(relu(x)),
@@ -327,6 +351,49 @@ impl<B: Backend> Network<B> {
             })
             .collect()
     }
+}
+
+/// Each batch norm that reads only a convolution (and is the convolution's only reader),
+/// folded into it: weights scaled per output channel, bias `shift + bias · scale`.
+fn fold_batch_norms<B: Backend>(
+    graph: &Graph,
+    operations: &[Option<Operation<B>>],
+) -> Vec<Option<Operation<B>>> {
+    let nodes = graph.nodes();
+    let readers = |index: usize| nodes.iter().filter(|n| n.inputs.contains(&index)).count();
+    (0..nodes.len())
+        .map(|index| {
+            let Some(Operation::Affine { scale, shift }) = &operations[index] else {
+                return None;
+            };
+            let [conv] = nodes[index].inputs[..] else {
+                return None;
+            };
+            let Some(Operation::Conv {
+                weight,
+                bias,
+                options,
+            }) = &operations[conv]
+            else {
+                return None;
+            };
+            if readers(conv) != 1 {
+                return None;
+            }
+            let channels = scale.dims()[1];
+            let per_output = scale.clone().reshape([channels, 1, 1, 1]);
+            let shift = shift.clone().reshape([channels]);
+            let bias = match bias {
+                Some(bias) => bias.clone() * scale.clone().reshape([channels]) + shift,
+                None => shift,
+            };
+            Some(Operation::Conv {
+                weight: weight.clone() * per_output,
+                bias: Some(bias),
+                options: options.clone(),
+            })
+        })
+        .collect()
 }
 
 impl<B: Backend> Value<B> {
