@@ -160,6 +160,18 @@ fn deep_net_outputs_flex_f64() {
     outputs_and_gradients::<Flex>(DType::F64, 1e-10);
 }
 
+#[cfg(feature = "tch")]
+#[test]
+fn deep_net_outputs_f64_on_tch() {
+    outputs_and_gradients::<metamer_tests::Tch>(DType::F64, 1e-10);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn deep_net_outputs_f64_on_wgpu() {
+    outputs_and_gradients::<metamer_tests::Wgpu>(DType::F64, 1e-10);
+}
+
 /// 10 iterations of plenoptic's default synthesis in float64: histories and metamer within 1e-6.
 fn deep_net_metamers<B: AutodiffBackend>() {
     let Some(dir) = weights_dir() else { return };

@@ -12,7 +12,7 @@ use crate::{root, run, stdout_of};
 /// The torch whose libtorch the `tch` feature links against.
 const TORCH: &str = "torch==2.9.0";
 /// The torchvision of that torch, and what saving its networks as safetensors needs.
-pub const TORCHVISION: [&str; 2] = ["torchvision==0.24.0", "safetensors==0.6.2"];
+pub const TORCHVISION: [&str; 3] = ["torchvision==0.24.0", "safetensors==0.6.2", "packaging"];
 
 /// Environment variables for cargo and the binaries it runs.
 pub type Environment = Vec<(String, OsString)>;
@@ -248,7 +248,7 @@ pub fn deep_net_weights() -> Result<Environment, String> {
 pub fn make_weights(python: &Path, dir: &Path) -> Result<(), String> {
     let installed = stdout_of(Command::new(python).args([
         "-c",
-        "import torchvision, safetensors; print(torchvision.__version__)",
+        "import torchvision, safetensors.torch; print(torchvision.__version__)",
     ]));
     if !installed.is_some_and(|v| v.starts_with("0.24.0")) {
         eprintln!("installing {} beside {TORCH}", TORCHVISION.join(" "));

@@ -2,14 +2,11 @@
 
 use std::marker::PhantomData;
 
-use burn::tensor::{DType, Tensor, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 use metamer_core::{Model, Representation};
 
 use crate::Result;
-use crate::architecture::Architecture;
 use crate::graph::select_nodes;
-use crate::network::Network;
-use crate::weights::Weights;
 
 /// A network whose intermediate outputs have names, so that [`DeepNetFeatures`] can pick
 /// layers of it. Implement it for your own Burn network: list the node names in execution
@@ -170,25 +167,6 @@ impl<B: Backend, N: FeatureNetwork<B>> DeepNetFeatures<B, N> {
     /// The normalisation, if any.
     pub fn normalize(&self) -> Option<&Normalize> {
         self.normalize.as_ref()
-    }
-}
-
-impl<B: Backend> DeepNetFeatures<B, Network<B>> {
-    /// `layers` of a torchvision architecture with `weights`, in `dtype` on `device`; only the
-    /// part of the network those layers need is built.
-    ///
-    /// # Errors
-    /// A layer name matches no node, or the weights do not fit or cannot be read.
-    pub fn torchvision(
-        architecture: Architecture,
-        weights: &Weights,
-        layers: &[String],
-        normalize: Option<Normalize>,
-        dtype: DType,
-        device: &B::Device,
-    ) -> Result<Self> {
-        let network = Network::for_layers(architecture, layers, weights, dtype, device)?;
-        Self::new(network, layers, normalize)
     }
 }
 

@@ -5,7 +5,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Tensor, TensorData, activation::relu, backend::Backend};
 
 use crate::architecture::Architecture;
-use crate::features::{FeatureNetwork, Taps};
+use crate::features::{DeepNetFeatures, FeatureNetwork, Normalize, Taps};
 use crate::graph::{Graph, Layer, ParameterSpec};
 use crate::weights::Weights;
 use crate::{NetError, Result};
@@ -350,6 +350,25 @@ impl<B: Backend> Network<B> {
                     })
             })
             .collect()
+    }
+}
+
+impl<B: Backend> DeepNetFeatures<B, Network<B>> {
+    /// `layers` of a torchvision architecture with `weights`, in `dtype` on `device`; only the
+    /// part of the network those layers need is built.
+    ///
+    /// # Errors
+    /// A layer name matches no node, or the weights do not fit or cannot be read.
+    pub fn torchvision(
+        architecture: Architecture,
+        weights: &Weights,
+        layers: &[String],
+        normalize: Option<Normalize>,
+        dtype: DType,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let network = Network::for_layers(architecture, layers, weights, dtype, device)?;
+        Self::new(network, layers, normalize)
     }
 }
 

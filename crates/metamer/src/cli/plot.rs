@@ -10,7 +10,8 @@ use metamer::plot::{
     synthesis_status,
 };
 use metamer::synthesis::{
-    BackendJob, Settings, SynthesisError, build_metamer, load_checkpoint, on_backend,
+    BackendJob, Settings, SynthesisError, backend_in_use, build_metamer, load_checkpoint,
+    on_backend,
 };
 use metamer::{Snapshot, Synthesis};
 
@@ -94,7 +95,7 @@ pub fn run(args: PlotArgs) -> Result<(), CliError> {
     let checkpoint = load_checkpoint(&args.file)?;
     let output = args.output.clone().unwrap_or_else(|| default_output(&args));
     let warnings = on_backend(
-        checkpoint.settings.backend_in_use(),
+        backend_in_use(&checkpoint.settings),
         checkpoint.settings.dtype,
         Draw {
             settings: &checkpoint.settings,

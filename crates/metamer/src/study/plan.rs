@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::{StudyError, one_line};
-use crate::synthesis::{Settings, compiled_in, load_target, not_compiled_in};
+use crate::synthesis::{Settings, backend_in_use, compiled_in, load_target, not_compiled_in};
 
 /// Every job of a plan, checked.
 #[derive(Clone, Debug)]
@@ -265,11 +265,11 @@ fn parse_job(
     settings
         .check()
         .map_err(|e| format!("{}{}: {}", e.option, origin_of(e.option), e.message))?;
-    if !compiled_in(settings.backend_in_use()) {
+    if !compiled_in(backend_in_use(&settings)) {
         return Err(format!(
             "backend{}: {}",
             origin_of("backend"),
-            not_compiled_in(settings.backend_in_use())
+            not_compiled_in(backend_in_use(&settings))
         ));
     }
     let resolved = resolve_paths(settings, folder);

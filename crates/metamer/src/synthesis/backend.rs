@@ -3,7 +3,7 @@
 use burn::tensor::backend::AutodiffBackend;
 
 use super::SynthesisError;
-use super::settings::{BackendChoice, DtypeChoice, value_name};
+use super::settings::{BackendChoice, DtypeChoice, Settings, value_name};
 use crate::models::HostBackend;
 
 /// Work generic over the backend, run on the one chosen at run time.
@@ -48,6 +48,23 @@ pub fn on_backend<J: BackendJob>(
 pub fn not_compiled_in(backend: BackendChoice) -> String {
     let feature = value_name(backend);
     format!("the {feature} backend is not compiled in; rebuild with `--features {feature}`")
+}
+
+/// The backend that runs `settings`: `--backend`, or for `auto` the compiled-in CPU backend
+/// measured fastest for the model (flex for deep networks, ndarray for the rest).
+pub fn backend_in_use(settings: &Settings) -> BackendChoice {
+    match settings.backend {
+        BackendChoice::Auto => {
+            let preferred = if settings.model.is_deep_net() {
+                [BackendChoice::Flex, BackendChoice::Ndarray]
+            } else {
+                [BackendChoice::Ndarray, BackendChoice::Flex]
+            };
+            let compiled = preferred.into_iter().find(|&b| compiled_in(b));
+            compiled.unwrap_or(preferred[0])
+        }
+        chosen => chosen,
+    }
 }
 
 /// Whether `backend` is compiled into this build.

@@ -25,7 +25,7 @@ pub mod training;
 
 use std::path::PathBuf;
 
-pub use backend::{BackendJob, compiled_in, not_compiled_in, on_backend};
+pub use backend::{BackendJob, backend_in_use, compiled_in, not_compiled_in, on_backend};
 pub use figures::Figures;
 pub use model_spec::{BuiltModel, ModelSpec};
 pub use options::KeyValues;

@@ -14,7 +14,7 @@ use burn::tensor::{
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use super::backend::{BackendJob, on_backend};
+use super::backend::{BackendJob, backend_in_use, on_backend};
 use super::figures::Figures;
 use super::model_spec::BuiltModel;
 use super::settings::{
@@ -130,7 +130,7 @@ pub fn run(
     options: &RunOptions,
 ) -> Result<Outcome, SynthesisError> {
     on_backend(
-        settings.backend_in_use(),
+        backend_in_use(settings),
         settings.dtype,
         Synthesize {
             settings,
@@ -538,7 +538,7 @@ fn write_outputs<B: AutodiffBackend>(
             "loss": met.loss_function().name(),
             "penalty_lambda": settings.penalty_lambda,
             "range": [settings.range.0, settings.range.1],
-            "backend": value_name(settings.backend_in_use()),
+            "backend": value_name(backend_in_use(settings)),
             "dtype": value_name(settings.dtype),
             "coarse_to_fine": settings.coarse_to_fine.map(value_name),
             "change_scale_criterion": settings.change_scale_criterion.0,

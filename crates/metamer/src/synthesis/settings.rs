@@ -116,24 +116,6 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// The backend that runs: `--backend`, or for `auto` the compiled-in CPU backend measured
-    /// fastest for the model (flex for deep networks, ndarray for the rest).
-    pub fn backend_in_use(&self) -> BackendChoice {
-        use super::backend::compiled_in;
-        match self.backend {
-            BackendChoice::Auto => {
-                let preferred = if self.model.is_deep_net() {
-                    [BackendChoice::Flex, BackendChoice::Ndarray]
-                } else {
-                    [BackendChoice::Ndarray, BackendChoice::Flex]
-                };
-                let compiled = preferred.into_iter().find(|&b| compiled_in(b));
-                compiled.unwrap_or(preferred[0])
-            }
-            chosen => chosen,
-        }
-    }
-
     /// Checks what can be checked without loading anything: option lists and combinations.
     ///
     /// # Errors

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use burn::tensor::{DType, backend::AutodiffBackend};
 use metamer_nets::{Architecture, DeepNetFeatures, Normalize, Weights};
 
-use super::registry::{BuildModel, ModelConfig};
-use super::{BuiltModel, Family, Setting};
+use super::{BuildModel, BuiltModel, Setting};
 use crate::models::HostBackend;
 
 /// A deep network's options.
@@ -22,7 +21,8 @@ pub(super) struct DeepNetOptions {
 }
 
 impl DeepNetOptions {
-    fn new(architecture: Architecture, layer: &str) -> Self {
+    /// The options with `layer` selected, no weights file and the ImageNet normalisation.
+    pub(super) fn new(architecture: Architecture, layer: &str) -> Self {
         Self {
             architecture,
             weights: None,
@@ -74,7 +74,7 @@ fn seed_from_generator() -> u64 {
     (draws[0] * 9_007_199_254_740_992.0) as u64
 }
 
-const SETTINGS: &[Setting<DeepNetOptions>] = &[
+pub(super) const SETTINGS: &[Setting<DeepNetOptions>] = &[
     Setting {
         key: "weights",
         default: "none (torchvision's random initialisation)",
@@ -116,50 +116,6 @@ const SETTINGS: &[Setting<DeepNetOptions>] = &[
         show: |c| Some(if c.normalize { "imagenet" } else { "none" }.to_string()),
     },
 ];
-
-const fn deep_net(
-    name: &'static str,
-    about: &'static str,
-    new: fn() -> DeepNetOptions,
-) -> Family<DeepNetOptions> {
-    Family {
-        name,
-        about,
-        new,
-        settings: SETTINGS,
-        wrap: ModelConfig::DeepNet,
-        unwrap: |config| match config {
-            ModelConfig::DeepNet(c) => Some(c),
-            _ => None,
-        },
-    }
-}
-
-pub(super) static ALEXNET: Family<DeepNetOptions> = deep_net(
-    "alexnet",
-    "torchvision's AlexNet, layers flattened and joined; colour images",
-    || DeepNetOptions::new(Architecture::AlexNet, "features.5"),
-);
-pub(super) static VGG16: Family<DeepNetOptions> = deep_net(
-    "vgg16",
-    "torchvision's VGG16, layers flattened and joined; colour images",
-    || DeepNetOptions::new(Architecture::Vgg16, "features.16"),
-);
-pub(super) static VGG19: Family<DeepNetOptions> = deep_net(
-    "vgg19",
-    "torchvision's VGG19, layers flattened and joined; colour images",
-    || DeepNetOptions::new(Architecture::Vgg19, "features.18"),
-);
-pub(super) static RESNET18: Family<DeepNetOptions> = deep_net(
-    "resnet18",
-    "torchvision's ResNet18, layers flattened and joined; colour images",
-    || DeepNetOptions::new(Architecture::ResNet18, "layer2"),
-);
-pub(super) static RESNET50: Family<DeepNetOptions> = deep_net(
-    "resnet50",
-    "torchvision's ResNet50, layers flattened and joined; colour images",
-    || DeepNetOptions::new(Architecture::ResNet50, "layer2"),
-);
 
 /// The node names of a network `--model` accepts by name (`metamer models resnet50`), as
 /// torchvision's `get_graph_node_names` lists them; `None` for other names.

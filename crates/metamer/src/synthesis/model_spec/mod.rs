@@ -154,6 +154,21 @@ impl<'de> Deserialize<'de> for ModelSpec {
     }
 }
 
+/// How a config becomes a model on a device.
+pub(super) trait BuildModel {
+    fn build<B: AutodiffBackend + HostBackend>(
+        &self,
+        image_shape: [usize; 2],
+        device: &B::Device,
+        dtype: DType,
+    ) -> Result<BuiltModel<B>, String>;
+
+    /// What plenoptic would warn about for this config, and notes the user should see once.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
 /// One name `--model` accepts, whatever its config type.
 trait Entry: Send + Sync {
     fn name(&self) -> &'static str;

@@ -4,12 +4,13 @@
 
 use burn::tensor::{DType, backend::AutodiffBackend};
 
-use super::deep_nets::{ALEXNET, DeepNetOptions, RESNET18, RESNET50, VGG16, VGG19};
-use super::{BuiltModel, Entry, Family, Setting};
+use super::deep_nets::{self, DeepNetOptions};
+use super::{BuildModel, BuiltModel, Entry, Family, Setting};
 use crate::models::{
     Activation, CenterSurroundConfig, FrontEndConfig, FrontEndKind, GaussianConfig, HostBackend,
     Identity, LaplacianPyramid, LinearConfig, PortillaSimoncelliConfig,
 };
+use metamer_nets::Architecture;
 
 /// Every model `--model` accepts, in the order `metamer models` lists them.
 pub(super) static MODELS: &[&dyn Entry] = &[
@@ -29,21 +30,6 @@ pub(super) static MODELS: &[&dyn Entry] = &[
     &RESNET18,
     &RESNET50,
 ];
-
-/// How a config becomes a model on a device.
-pub(super) trait BuildModel {
-    fn build<B: AutodiffBackend + HostBackend>(
-        &self,
-        image_shape: [usize; 2],
-        device: &B::Device,
-        dtype: DType,
-    ) -> Result<BuiltModel<B>, String>;
-
-    /// What plenoptic would warn about for this config, and notes the user should see once.
-    fn warnings(&self) -> Vec<String> {
-        Vec::new()
-    }
-}
 
 /// The config types of the command line's models, one variant each, and the dispatch to
 /// their [`BuildModel`] implementations.
@@ -578,3 +564,49 @@ static PORTILLA_SIMONCELLI: Family<TextureOptions> = Family {
         _ => None,
     },
 };
+
+// ---- deep networks (their options and how they are built: deep_nets.rs) --------------------
+
+const fn deep_net(
+    name: &'static str,
+    about: &'static str,
+    new: fn() -> DeepNetOptions,
+) -> Family<DeepNetOptions> {
+    Family {
+        name,
+        about,
+        new,
+        settings: deep_nets::SETTINGS,
+        wrap: ModelConfig::DeepNet,
+        unwrap: |config| match config {
+            ModelConfig::DeepNet(c) => Some(c),
+            _ => None,
+        },
+    }
+}
+
+static ALEXNET: Family<DeepNetOptions> = deep_net(
+    "alexnet",
+    "torchvision's AlexNet, layers flattened and joined; colour images",
+    || DeepNetOptions::new(Architecture::AlexNet, "features.5"),
+);
+static VGG16: Family<DeepNetOptions> = deep_net(
+    "vgg16",
+    "torchvision's VGG16, layers flattened and joined; colour images",
+    || DeepNetOptions::new(Architecture::Vgg16, "features.16"),
+);
+static VGG19: Family<DeepNetOptions> = deep_net(
+    "vgg19",
+    "torchvision's VGG19, layers flattened and joined; colour images",
+    || DeepNetOptions::new(Architecture::Vgg19, "features.18"),
+);
+static RESNET18: Family<DeepNetOptions> = deep_net(
+    "resnet18",
+    "torchvision's ResNet18, layers flattened and joined; colour images",
+    || DeepNetOptions::new(Architecture::ResNet18, "layer2"),
+);
+static RESNET50: Family<DeepNetOptions> = deep_net(
+    "resnet50",
+    "torchvision's ResNet50, layers flattened and joined; colour images",
+    || DeepNetOptions::new(Architecture::ResNet50, "layer2"),
+);
