@@ -72,7 +72,10 @@ fn parses_names_and_options() {
 fn errors_list_what_is_accepted() {
     let err = "vgg11".parse::<ModelSpec>().unwrap_err();
     assert!(err.contains("identity, gaussian, center_surround"), "{err}");
-    assert!(err.contains("alexnet, vgg16, vgg19, resnet18, resnet50"), "{err}");
+    assert!(
+        err.contains("alexnet, vgg16, vgg19, resnet18, resnet50"),
+        "{err}"
+    );
     let err = "gaussian:size=3".parse::<ModelSpec>().unwrap_err();
     assert!(
         err.contains("kernel_size, std, pad_mode, out_channels"),
