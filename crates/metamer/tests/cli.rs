@@ -391,7 +391,7 @@ fn bad_input_gives_one_clear_line_and_failure() {
             "invalid value 'rmsprop' for '--optimizer",
         ),
         (
-            vec!["--model", "vgg16"],
+            vec!["--model", "vgg11"],
             "unknown model \"vgg16\"; expected one of: identity, gaussian",
         ),
         (
