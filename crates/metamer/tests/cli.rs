@@ -392,7 +392,7 @@ fn bad_input_gives_one_clear_line_and_failure() {
         ),
         (
             vec!["--model", "vgg11"],
-            "unknown model \"vgg16\"; expected one of: identity, gaussian",
+            "unknown model \"vgg11\"; expected one of: identity, gaussian",
         ),
         (
             vec!["--init", wrong.to_str().unwrap()],
