@@ -10,12 +10,12 @@ use metamer_core::{
     MetamerOptions, Penalty, Representation, Setup, SynthesizeOptions, Warning, rng, set_seed,
     tensor::to_f64,
 };
-use metamer_models::{Gaussian, Identity};
+use metamer_models::{Gaussian, HostBackend, Identity};
 use metamer_tests::test_on_backends;
 
 type Pixels<B> = Tensor<<B as AutodiffBackend>::InnerBackend, 4>;
 
-fn noise<B: AutodiffBackend>(shape: [usize; 4], seed: u64) -> Pixels<B> {
+fn noise<B: AutodiffBackend + HostBackend>(shape: [usize; 4], seed: u64) -> Pixels<B> {
     set_seed(seed);
     rng::rand(shape, DType::F32, &Default::default())
 }
@@ -28,13 +28,13 @@ fn iterations(max_iter: usize, store_progress: usize) -> SynthesizeOptions {
     }
 }
 
-fn scalar<B: AutodiffBackend>(tensor: Tensor<B, 1>) -> f64 {
+fn scalar<B: AutodiffBackend + HostBackend>(tensor: Tensor<B, 1>) -> f64 {
     to_f64(tensor.inner())[0]
 }
 
 /// plenoptic's `test_store_rep`, `test_continue`: saved counts and exact agreement of losses with
 /// the saved metamers.
-fn stored_progress_matches_losses_exactly<B: AutodiffBackend>() {
+fn stored_progress_matches_losses_exactly<B: AutodiffBackend + HostBackend>() {
     for store_progress in [1, 2, 3] {
         let mut met = Metamer::<B>::new(
             noise::<B>([1, 1, 24, 24], 0),
@@ -69,7 +69,7 @@ fn stored_progress_matches_losses_exactly<B: AutodiffBackend>() {
 
 /// plenoptic's `test_metamer_loss_penalty_length`: history lengths before and after setup and
 /// synthesis.
-fn history_lengths<B: AutodiffBackend>() {
+fn history_lengths<B: AutodiffBackend + HostBackend>() {
     let mut met = Metamer::<B>::new(
         noise::<B>([1, 1, 16, 16], 1),
         Gaussian::new(3, &Default::default()).unwrap(),
@@ -96,7 +96,7 @@ fn history_lengths<B: AutodiffBackend>() {
 }
 
 /// M13: one call of 10 iterations equals two calls of 5 (optimizer state persists).
-fn continuing_equals_one_run<B: AutodiffBackend>() {
+fn continuing_equals_one_run<B: AutodiffBackend + HostBackend>() {
     let image = noise::<B>([1, 1, 20, 20], 2);
     let run = |calls: &[usize]| {
         set_seed(9);
@@ -118,7 +118,7 @@ fn continuing_equals_one_run<B: AutodiffBackend>() {
 
 /// plenoptic's `test_dimensionality`: 2-D, 3-D and 5-D images with models returning 1-D to 5-D
 /// representations.
-fn any_dimensionality<B: AutodiffBackend>() {
+fn any_dimensionality<B: AutodiffBackend + HostBackend>() {
     let device = Default::default();
     set_seed(3);
     let image2: Tensor<B::InnerBackend, 2> = rng::rand([12, 10], DType::F32, &device);
@@ -146,7 +146,7 @@ fn any_dimensionality<B: AutodiffBackend>() {
 
 /// plenoptic's `test_setup_initial_image_warn`, `test_warn_out_of_range_input`: shape and range
 /// warnings, and initial images that cannot fit.
-fn warnings_are_values<B: AutodiffBackend>() {
+fn warnings_are_values<B: AutodiffBackend + HostBackend>() {
     let image = noise::<B>([1, 1, 16, 16], 4);
     let brighter = image.clone().add_scalar(1.0);
     let met = Metamer::<B>::new(brighter, Identity).unwrap();
@@ -206,7 +206,7 @@ fn warnings_are_values<B: AutodiffBackend>() {
 
 /// plenoptic's `test_penalty_effect`, `test_metamer_loss_value`: a stronger penalty weight ends
 /// lower; losses − λ·penalties is the model loss.
-fn penalty_weight_and_metamer_loss<B: AutodiffBackend>() {
+fn penalty_weight_and_metamer_loss<B: AutodiffBackend + HostBackend>() {
     let image = noise::<B>([1, 1, 16, 16], 5);
     let start = noise::<B>([1, 1, 16, 16], 6)
         .mul_scalar(2.0)
@@ -249,7 +249,7 @@ fn penalty_weight_and_metamer_loss<B: AutodiffBackend>() {
 }
 
 /// M3 step 4: NaN in the input or inf in the loss are errors; nothing panics on bad models.
-fn bad_inputs_are_errors<B: AutodiffBackend>() {
+fn bad_inputs_are_errors<B: AutodiffBackend + HostBackend>() {
     let image = noise::<B>([1, 1, 8, 8], 7);
     let nan = image.clone().slice_assign(
         [0..1, 0..1, 0..1, 0..1],
@@ -291,7 +291,7 @@ fn bad_inputs_are_errors<B: AutodiffBackend>() {
 }
 
 /// The optimizer and scheduler seams: a halving scheduler drives Adam's learning rate.
-fn scheduler_adjusts_learning_rate<B: AutodiffBackend>() {
+fn scheduler_adjusts_learning_rate<B: AutodiffBackend + HostBackend>() {
     struct Halving;
     impl LrScheduler for Halving {
         fn step(&mut self, learning_rate: f64, _loss: f64) -> f64 {
@@ -323,7 +323,7 @@ fn scheduler_adjusts_learning_rate<B: AutodiffBackend>() {
 }
 
 /// Any Burn module can be a model; its parameters are frozen so only the metamer learns.
-fn burn_modules_are_models<B: AutodiffBackend>() {
+fn burn_modules_are_models<B: AutodiffBackend + HostBackend>() {
     let device = Default::default();
     let conv: Conv2d<B> = Conv2dConfig::new([1, 3], [3, 3]).init(&device);
     assert!(conv.weight.val().is_require_grad());
@@ -343,7 +343,7 @@ fn burn_modules_are_models<B: AutodiffBackend>() {
 }
 
 /// M12: the summary text.
-fn summary_text<B: AutodiffBackend>() {
+fn summary_text<B: AutodiffBackend + HostBackend>() {
     let met = Metamer::<B>::with_options(
         noise::<B>([1, 1, 16, 16], 11),
         Gaussian::new(5, &Default::default()).unwrap(),
@@ -378,7 +378,7 @@ test_on_backends!(
 
 /// plenoptic's `test_to`, `test_change_precision_save_load`: casting to float64 mid-synthesis keeps
 /// every tensor in step and continues.
-fn cast_mid_synthesis<B: AutodiffBackend>() {
+fn cast_mid_synthesis<B: AutodiffBackend + HostBackend>() {
     let mut met = Metamer::<B>::new(
         noise::<B>([1, 1, 16, 16], 12),
         Gaussian::new(3, &Default::default()).unwrap(),

@@ -7,7 +7,7 @@ use metamer_core::{
     Setup, SynthesizeOptions, rng, set_seed, tensor::to_f64,
 };
 use metamer_io::Array;
-use metamer_models::{Gaussian, GaussianConfig, Padding};
+use metamer_models::{Gaussian, GaussianConfig, HostBackend, Padding};
 use metamer_tests::*;
 
 /// Tolerances from the foundation issue, for float32 on CPU.
@@ -45,7 +45,7 @@ fn generator_reproduces_torch_rand() {
     );
 }
 
-fn gaussian_outputs<B: AutodiffBackend>() {
+fn gaussian_outputs<B: AutodiffBackend + HostBackend>() {
     let fixture = json("gaussian");
     set_seed(1);
     let input: Tensor<B, 4> = rng::rand([1, 1, 32, 40], DType::F32, &Default::default());
@@ -74,7 +74,7 @@ fn gaussian_outputs<B: AutodiffBackend>() {
     }
 }
 
-fn losses_and_penalties<B: AutodiffBackend>() {
+fn losses_and_penalties<B: AutodiffBackend + HostBackend>() {
     let fixture = json("losses");
     let device = Default::default();
     set_seed(2);
@@ -113,7 +113,7 @@ fn losses_and_penalties<B: AutodiffBackend>() {
     }
 }
 
-fn seed_example<B: AutodiffBackend>() {
+fn seed_example<B: AutodiffBackend + HostBackend>() {
     let Some(einstein) = sample_image::<B::InnerBackend>("einstein", DType::F32) else {
         return;
     };
@@ -142,7 +142,7 @@ fn seed_example<B: AutodiffBackend>() {
     assert_metamer(&met, &npy("seed_example_metamer"), METAMER_REL_L2);
 }
 
-fn convergence_stops_at_first_qualifying_iteration<B: AutodiffBackend>() {
+fn convergence_stops_at_first_qualifying_iteration<B: AutodiffBackend + HostBackend>() {
     let Some(einstein) = sample_image::<B::InnerBackend>("einstein", DType::F32) else {
         return;
     };
@@ -165,7 +165,7 @@ fn convergence_stops_at_first_qualifying_iteration<B: AutodiffBackend>() {
     assert_history("seed_example_convergence", &met, &fixture, HISTORY_RTOL);
 }
 
-fn initial_image_with_other_loss_and_penalty<B: AutodiffBackend>() {
+fn initial_image_with_other_loss_and_penalty<B: AutodiffBackend + HostBackend>() {
     let (Some(einstein), Some(curie)) = (
         sample_image::<B::InnerBackend>("einstein", DType::F32),
         sample_image::<B::InnerBackend>("curie", DType::F32),
@@ -197,7 +197,7 @@ fn initial_image_with_other_loss_and_penalty<B: AutodiffBackend>() {
     assert_metamer(&met, &npy("initial_image_metamer"), METAMER_REL_L2);
 }
 
-fn multichannel_closure_model<B: AutodiffBackend>() {
+fn multichannel_closure_model<B: AutodiffBackend + HostBackend>() {
     let fixture = json("multichannel");
     set_seed(5);
     let image = rng::rand::<B::InnerBackend, 4>([2, 3, 16, 16], DType::F32, &Default::default());
@@ -216,7 +216,7 @@ fn multichannel_closure_model<B: AutodiffBackend>() {
     assert_metamer(&met, &npy("multichannel_metamer"), METAMER_REL_L2);
 }
 
-fn progress_tables<B: AutodiffBackend>() {
+fn progress_tables<B: AutodiffBackend + HostBackend>() {
     let Some(einstein) = sample_image::<B::InnerBackend>("einstein", DType::F32) else {
         return;
     };
@@ -306,7 +306,7 @@ fn progress_tables<B: AutodiffBackend>() {
     }
 }
 
-fn errors_match_plenoptic<B: AutodiffBackend>() {
+fn errors_match_plenoptic<B: AutodiffBackend + HostBackend>() {
     let fixture = json("errors");
     let message = |key: &str| {
         fixture[key]
@@ -418,7 +418,7 @@ test_on_backends!(
 );
 
 /// float64 end to end: the 53-bit generator path, f64 Adam and an f64 model.
-fn float64_synthesis<B: AutodiffBackend>() {
+fn float64_synthesis<B: AutodiffBackend + HostBackend>() {
     let Some(einstein) = sample_image::<B::InnerBackend>("einstein", DType::F64) else {
         return;
     };

@@ -8,7 +8,7 @@ use metamer_core::{
     Setup, Sgd, SgdConfig, State, SynthesizeOptions, ThresholdMode, set_seed,
     tensor::{from_f64, to_f64},
 };
-use metamer_models::Gaussian;
+use metamer_models::{Gaussian, HostBackend};
 use metamer_tests::*;
 
 /// L-BFGS runs where last-bit differences are amplified until trajectories part: torch itself,
@@ -185,7 +185,7 @@ fn check_trajectory<B: Backend>(
     }
 }
 
-fn optimizer_trajectories<B: AutodiffBackend>() {
+fn optimizer_trajectories<B: AutodiffBackend + HostBackend>() {
     let fixture = json("optim");
     let quadratic_x0 = floats(&fixture["quadratic"]["x0"]);
     let rosenbrock_x0 = floats(&fixture["rosenbrock"]["x0"]);
@@ -296,7 +296,7 @@ fn scheduler(class: &str, kwargs: &Value) -> Box<dyn LrScheduler> {
     }
 }
 
-fn scheduler_trajectories<B: AutodiffBackend>() {
+fn scheduler_trajectories<B: AutodiffBackend + HostBackend>() {
     let fixture = json("optim");
     let x0 = floats(&fixture["quadratic"]["x0"]);
     for (name, case) in fixture["schedulers"].as_object().unwrap() {
@@ -321,7 +321,7 @@ fn scheduler_trajectories<B: AutodiffBackend>() {
 /// 20-iteration metamer histories with other optimizers and a scheduler (float32). The fixture's
 /// strong-Wolfe L-BFGS run is not compared: in float32 its line search accepts different trial
 /// steps from iteration 3 on, as the f32 losses differ from torch's in the last bits.
-fn metamer_histories<B: AutodiffBackend>() {
+fn metamer_histories<B: AutodiffBackend + HostBackend>() {
     let Some(einstein) = sample_image::<B::InnerBackend>("einstein", DType::F32) else {
         return;
     };
@@ -422,7 +422,7 @@ fn invalid_scheduler_options_are_errors() {
 
 /// Saving an optimizer's and scheduler's state (through JSON) mid-run and restoring it into
 /// fresh, default-configured ones continues bit for bit.
-fn state_round_trip_resumes_exactly<B: AutodiffBackend>() {
+fn state_round_trip_resumes_exactly<B: AutodiffBackend + HostBackend>() {
     type Inner<B> = <B as AutodiffBackend>::InnerBackend;
     type Make<B> = fn() -> Box<dyn PixelOptimizer<Inner<B>, 1>>;
     let configured: Vec<(Make<B>, Make<B>)> = vec![
@@ -570,7 +570,7 @@ test_on_backends!(state_round_trip_resumes_exactly);
 /// plenoptic's `test_optimizer`: plenoptic's defaults — Adam(lr 0.01, eps 1e-8, AMSGrad) when
 /// nothing is chosen, and lr 0.01 for every optimizer chosen without one (L-BFGS too, not torch's
 /// 1).
-fn plenoptic_optimizer_defaults<B: AutodiffBackend>() {
+fn plenoptic_optimizer_defaults<B: AutodiffBackend + HostBackend>() {
     let image = metamer_core::rng::rand::<B::InnerBackend, 4>(
         [1, 1, 8, 8],
         DType::F32,

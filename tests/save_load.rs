@@ -9,7 +9,7 @@ use metamer_core::{
     Sgd, SgdConfig, SynthesizeOptions, Warning, rng, set_seed, tensor::to_f64,
 };
 use metamer_io::{IoError, SaveLoad};
-use metamer_models::Gaussian;
+use metamer_models::{Gaussian, HostBackend};
 use metamer_tests::{NdArray, NdArray64};
 
 fn temp_file(name: &str) -> PathBuf {
@@ -19,7 +19,7 @@ fn temp_file(name: &str) -> PathBuf {
 }
 
 /// A file name of its own for each backend, so per-backend tests can run in parallel.
-fn backend_file<B: AutodiffBackend>(stem: &str) -> PathBuf {
+fn backend_file<B: AutodiffBackend + HostBackend>(stem: &str) -> PathBuf {
     let backend: String = B::name(&Default::default())
         .chars()
         .map(|c| if c.is_alphanumeric() { c } else { '-' })
@@ -27,12 +27,12 @@ fn backend_file<B: AutodiffBackend>(stem: &str) -> PathBuf {
     temp_file(&format!("{stem}-{backend}.safetensors"))
 }
 
-fn image<B: AutodiffBackend>(dtype: DType) -> Tensor<B::InnerBackend, 4> {
+fn image<B: AutodiffBackend + HostBackend>(dtype: DType) -> Tensor<B::InnerBackend, 4> {
     set_seed(7);
     rng::rand([1, 1, 20, 18], dtype, &Default::default())
 }
 
-fn fresh<B: AutodiffBackend>(image: Tensor<B::InnerBackend, 4>) -> Metamer<B> {
+fn fresh<B: AutodiffBackend + HostBackend>(image: Tensor<B::InnerBackend, 4>) -> Metamer<B> {
     Metamer::<B>::new(image, Gaussian::new(5, &Default::default()).unwrap()).unwrap()
 }
 
@@ -47,7 +47,7 @@ fn run(met: &mut Metamer<impl AutodiffBackend>, iterations: usize) {
 }
 
 /// 10 iterations in one go equal 5, a save, a load into a fresh object and 5 more, exactly.
-fn resumes_bit_for_bit<B: AutodiffBackend>(optimizer: &str) {
+fn resumes_bit_for_bit<B: AutodiffBackend + HostBackend>(optimizer: &str) {
     let setup = || -> Setup<B> {
         match optimizer {
             "adam+plateau" => Setup {
@@ -133,7 +133,7 @@ fn resumes_bit_for_bit<B: AutodiffBackend>(optimizer: &str) {
 /// Exactly equal, except on wgpu: there two evaluations of one reduction can differ in the
 /// last bits (its kernels do not always sum in the same order: the initial loss of one image
 /// came out 0.0074417247 and 0.0074417251 in one process), so 1e-6 relative.
-fn assert_resumed<B: AutodiffBackend>(what: &str, resumed: &[f64], straight: &[f64]) {
+fn assert_resumed<B: AutodiffBackend + HostBackend>(what: &str, resumed: &[f64], straight: &[f64]) {
     if !B::name(&Default::default()).contains("wgpu") {
         assert_eq!(resumed, straight, "{what}");
         return;
@@ -147,11 +147,11 @@ fn assert_resumed<B: AutodiffBackend>(what: &str, resumed: &[f64], straight: &[f
     }
 }
 
-fn adam_with_plateau_resumes<B: AutodiffBackend>() {
+fn adam_with_plateau_resumes<B: AutodiffBackend + HostBackend>() {
     resumes_bit_for_bit::<B>("adam+plateau");
 }
 
-fn sgd_resumes<B: AutodiffBackend>() {
+fn sgd_resumes<B: AutodiffBackend + HostBackend>() {
     resumes_bit_for_bit::<B>("sgd");
 }
 
@@ -348,7 +348,7 @@ fn corrupted_files_are_refused() {
 }
 
 /// A synthesis saved on ndarray continues on another backend (plenoptic's `map_location`).
-fn moves_from_ndarray<B: AutodiffBackend>() {
+fn moves_from_ndarray<B: AutodiffBackend + HostBackend>() {
     let image = image::<NdArray>(DType::F32);
     set_seed(1);
     let mut straight = fresh::<NdArray>(image.clone());

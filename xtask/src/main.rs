@@ -1,5 +1,6 @@
 //! Project chores: `cargo xtask test | fixtures | bench | clippy | ci`.
 
+mod e2e_bench;
 mod setup;
 mod study_bench;
 
@@ -31,7 +32,8 @@ fn main() -> ExitCode {
                   bench     time and measure every model against plenoptic, one thread each, on\n            \
                         every compiled backend (`--features wgpu,tch` adds those); writes BENCHMARKS.md;\n            \
                         `bench CASE...` runs the cases whose names contain one, and only prints;\n            \
-                        `bench study` the study benchmark alone, rewriting its section\n  \
+                        `bench study` the study benchmark alone, rewriting its section;\n            \
+                        `bench e2e [CASE...]` whole `metamer synth` runs against plenoptic\n  \
                   clippy    lints on every target and feature, warnings as errors\n  \
                   ci        what CI runs: fmt, clippy, test"
             .to_string()),
@@ -163,12 +165,22 @@ fn bench(args: &[String]) -> Result<(), String> {
         }
     }
     let environment = setup::prepare(&features)?;
+    if filters.contains(&"e2e") {
+        let cases: Vec<&str> = filters.into_iter().filter(|f| *f != "e2e").collect();
+        let section = e2e_bench::report(&environment, ROUNDS, &cases)?;
+        print!("{section}");
+        if cases.is_empty() {
+            update_section(&root().join("BENCHMARKS.md"), "## End to end", &section)?;
+            println!("BENCHMARKS.md: its End to end section rewritten");
+        }
+        return Ok(());
+    }
     let wants_study = filters.is_empty() || filters.iter().any(|f| "study".contains(f));
     let only_study = !filters.is_empty() && filters.iter().all(|f| "study".contains(f));
     if only_study {
         let section = study_bench::report(&environment, ROUNDS)?;
         print!("{section}");
-        study_bench::update_section(&root().join("BENCHMARKS.md"), &section)?;
+        update_section(&root().join("BENCHMARKS.md"), "## Studies", &section)?;
         println!("BENCHMARKS.md: its Studies section rewritten");
         return Ok(());
     }
@@ -205,6 +217,12 @@ fn bench(args: &[String]) -> Result<(), String> {
         }
     }
     let mut report = bench_report(&samples);
+    if filters.is_empty() {
+        report = format!(
+            "{}\n{report}",
+            e2e_bench::report(&environment, ROUNDS, &[])?
+        );
+    }
     if wants_study {
         report.push_str(&format!("\n{}", study_bench::report(&environment, ROUNDS)?));
     }
@@ -235,6 +253,23 @@ fn bench(args: &[String]) -> Result<(), String> {
         .map_err(|e| format!("cannot write BENCHMARKS.md: {e}"))?;
     println!("written to BENCHMARKS.md");
     Ok(())
+}
+
+/// Replaces BENCHMARKS.md's section under `heading` (or appends it), leaving the rest.
+fn update_section(path: &Path, heading: &str, section: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let updated = match text.find(heading) {
+        Some(start) => {
+            let rest = &text[start + 1..];
+            let end = rest.find("\n## ").map_or(text.len(), |i| start + 1 + i + 1);
+            format!("{}{section}\n{}", &text[..start], &text[end..])
+        }
+        None => format!(
+            "{}\n{section}",
+            text.trim_end_matches('\n').to_string() + "\n"
+        ),
+    };
+    std::fs::write(path, updated).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 fn median(mut values: Vec<f64>) -> Option<f64> {

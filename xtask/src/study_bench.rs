@@ -3,7 +3,7 @@
 //! and against plenoptic run as its documentation recommends (two processes, one thread
 //! each), all end to end: whole commands, start-up and writing included.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -139,21 +139,4 @@ fn timed(work: impl FnOnce() -> Result<(), String>) -> Result<f64, String> {
     let started = Instant::now();
     work()?;
     Ok(started.elapsed().as_secs_f64())
-}
-
-/// Replaces BENCHMARKS.md's `## Studies` section (or appends it), leaving the rest.
-pub fn update_section(path: &Path, section: &str) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let updated = match text.find("## Studies") {
-        Some(start) => {
-            let rest = &text[start + 1..];
-            let end = rest.find("\n## ").map_or(text.len(), |i| start + 1 + i + 1);
-            format!("{}{section}\n{}", &text[..start], &text[end..])
-        }
-        None => format!(
-            "{}\n{section}",
-            text.trim_end_matches('\n').to_string() + "\n"
-        ),
-    };
-    std::fs::write(path, updated).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

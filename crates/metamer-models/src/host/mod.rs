@@ -9,6 +9,7 @@
 //! knows the operations. On GPUs each call pays a host round trip.
 
 mod buffers;
+pub(crate) mod lanes;
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -49,6 +50,11 @@ pub trait HostOp: Debug + Send + Sync + 'static {
 pub trait HostBackend: Backend {
     /// `op` applied to `x`, with `op`'s backward step as its gradient.
     fn host_op<O: HostOp>(x: FloatTensor<Self>, op: O) -> FloatTensor<Self>;
+
+    /// Whether tensors on `device` live in host memory (ndarray, flex, libtorch on the CPU),
+    /// where a host operation costs no transfer; operations that have a device-resident
+    /// alternative use it elsewhere (wgpu, CUDA).
+    fn runs_on_host(device: &Self::Device) -> bool;
 }
 
 /// The autodiff node of a host operation.
@@ -85,6 +91,13 @@ impl<B: Backend, C: CheckpointStrategy> HostBackend for Autodiff<B, C> {
             }
             OpsKind::UnTracked(prep) => prep.finish(op.forward::<B>(x.primitive)),
         }
+    }
+
+    fn runs_on_host(device: &Self::Device) -> bool {
+        matches!(
+            B::name(device).as_str(),
+            "ndarray" | "flex" | "libtorch<cpu>"
+        )
     }
 }
 

@@ -6,7 +6,7 @@ use burn::{
 use metamer_core::{Model, Representation, tensor::from_f64};
 
 use crate::{
-    ModelError, Padding, Result,
+    HostBackend, ModelError, Padding, Result,
     signal::filters::{FilterCache, Stds, blur_bank, param_tensor, validate_filter_args},
 };
 
@@ -125,16 +125,6 @@ impl<B: Backend> CenterSurround<B> {
         self.pad_mode
     }
 
-    /// `[batch, c, h, w]` → `[batch, c · out_channels, h, w]`; gradients reach the stds.
-    pub fn forward(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.respond(image, true)
-    }
-
-    fn respond(&self, image: Tensor<B, 4>, learnable: bool) -> Tensor<B, 4> {
-        let blurred = blur_bank(image, self.stds(learnable), self.kernel_size, self.pad_mode);
-        self.combine(blurred)
-    }
-
     /// Center stds, then surround stds: the blurs [`Self::combine`] expects (the cached ones
     /// once cached).
     pub(crate) fn stds(&self, learnable: bool) -> Stds<B> {
@@ -210,7 +200,19 @@ impl<B: Backend> CenterSurround<B> {
     }
 }
 
-impl<B: Backend> Model<B, 4> for CenterSurround<B> {
+impl<B: HostBackend> CenterSurround<B> {
+    /// `[batch, c, h, w]` → `[batch, c · out_channels, h, w]`; gradients reach the stds.
+    pub fn forward(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.respond(image, true)
+    }
+
+    fn respond(&self, image: Tensor<B, 4>, learnable: bool) -> Tensor<B, 4> {
+        let blurred = blur_bank(image, self.stds(learnable), self.kernel_size, self.pad_mode);
+        self.combine(blurred)
+    }
+}
+
+impl<B: HostBackend> Model<B, 4> for CenterSurround<B> {
     fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
         self.respond(image, false).into()
     }

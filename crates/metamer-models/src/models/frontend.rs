@@ -10,7 +10,8 @@ use metamer_core::{Model, Representation, rng::rand_values, tensor::from_f64};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    CenterSurroundConfig, Gaussian, GaussianConfig, ModelError, Padding, Result, frozen,
+    CenterSurroundConfig, Gaussian, GaussianConfig, HostBackend, ModelError, Padding, Result,
+    frozen,
     models::center_surround::CenterSurround,
     signal::filters::{Stds, blur_bank, blur_grouped, param_tensor},
 };
@@ -378,7 +379,9 @@ impl<B: Backend, A: Activate> FrontEnd<B, A> {
             apply_mask: self.apply_mask,
         }
     }
+}
 
+impl<B: HostBackend, A: Activate> FrontEnd<B, A> {
     /// `[batch, 1, h, w]` → `[batch, 1, h, w]` (`[batch, 2, h, w]` for OnOff); gradients reach
     /// the parameters.
     pub fn forward(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
@@ -455,7 +458,7 @@ pub fn disk(height: usize, width: usize) -> Vec<f64> {
         .collect()
 }
 
-impl<B: Backend, A: Activate> Model<B, 4> for FrontEnd<B, A> {
+impl<B: HostBackend, A: Activate> Model<B, 4> for FrontEnd<B, A> {
     fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
         self.respond(image, false).into()
     }

@@ -6,7 +6,7 @@ use burn::{
 use metamer_core::{Model, Representation, tensor::from_f64};
 
 use crate::{
-    Padding, Result,
+    HostBackend, Padding, Result,
     signal::filters::{FilterCache, Stds, blur_bank, param_tensor, validate_filter_args},
 };
 
@@ -89,16 +89,6 @@ impl<B: Backend> Gaussian<B> {
         self.std.dims()[0]
     }
 
-    /// Blurs `[batch, channel, h, w]` into `[batch, channel · out_channels, h, w]`; gradients
-    /// reach the std.
-    pub fn forward(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.blur(image, true)
-    }
-
-    fn blur(&self, image: Tensor<B, 4>, learnable: bool) -> Tensor<B, 4> {
-        blur_bank(image, self.stds(learnable), self.kernel_size, self.pad_mode)
-    }
-
     /// The stds the filters use: `|std|`, or the cached ones.
     pub(crate) fn stds(&self, learnable: bool) -> Stds<B> {
         self.cache.stds(|| Stds::of(&self.std, learnable).abs())
@@ -121,7 +111,19 @@ impl<B: Backend> Gaussian<B> {
     }
 }
 
-impl<B: Backend> Model<B, 4> for Gaussian<B> {
+impl<B: HostBackend> Gaussian<B> {
+    /// Blurs `[batch, channel, h, w]` into `[batch, channel · out_channels, h, w]`; gradients
+    /// reach the std.
+    pub fn forward(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.blur(image, true)
+    }
+
+    fn blur(&self, image: Tensor<B, 4>, learnable: bool) -> Tensor<B, 4> {
+        blur_bank(image, self.stds(learnable), self.kernel_size, self.pad_mode)
+    }
+}
+
+impl<B: HostBackend> Model<B, 4> for Gaussian<B> {
     fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
         self.blur(image, false).into()
     }

@@ -1,9 +1,10 @@
 //! Separable Gaussian filtering, differentiable with respect to the image and the stds.
 //!
 //! plenoptic builds 2-D circular Gaussians and convolves with them; a circular Gaussian is the
-//! outer product of two 1-D Gaussians, so we filter rows and columns separately. Small images
-//! (relative to the kernel) use one dense matrix per axis with the padding folded in, which runs
-//! as matrix products; large ones use two 1-D convolutions.
+//! outer product of two 1-D Gaussians, so we filter rows and columns separately. Known stds on
+//! a host backend run as a host operation (`separable.rs`); elsewhere small images (relative
+//! to the kernel) use one dense matrix per axis with the padding folded in, which runs as matrix
+//! products, and large ones two 1-D convolutions.
 
 use burn::{
     module::Param,
@@ -18,8 +19,9 @@ use std::sync::OnceLock;
 use metamer_core::tensor::{from_f64, to_f64};
 
 use crate::{
-    ModelError, Padding, Result,
+    HostBackend, ModelError, Padding, Result,
     signal::padding::{assert_fits, padded_source, same_pad, same_padding_amounts},
+    signal::separable::filter_separable,
 };
 
 /// How much faster per multiply-add a matrix product (forward and backward) runs than Burn's
@@ -194,7 +196,7 @@ impl FilterCache {
 
 /// Blurs channel `g` of `[batch, groups, h, w]` with the Gaussian of `std[g]` (a grouped
 /// convolution with "same" padding).
-pub fn blur_grouped<B: Backend>(
+pub fn blur_grouped<B: HostBackend>(
     image: Tensor<B, 4>,
     std: Stds<B>,
     kernel_size: [usize; 2],
@@ -210,6 +212,10 @@ pub fn blur_grouped<B: Backend>(
     let by_matrices = height + width <= MATRIX_SPEEDUP * (kh + kw);
     let (dtype, device) = (image.dtype(), image.device());
     let (cols, rows) = match std {
+        Stds::Fixed(values) if B::runs_on_host(&device) => {
+            let taps = |k: usize| values.iter().map(|&s| host_taps(k, s, dtype)).collect();
+            return filter_separable(image, taps(kh), taps(kw), pad_mode);
+        }
         Stds::Fixed(values) if by_matrices => {
             return filter_by_host_matrices(image, &values, kernel_size, pad_mode);
         }
@@ -237,7 +243,7 @@ pub fn blur_grouped<B: Backend>(
 
 /// Blurs every channel of `[batch, c, h, w]` with each std: `[batch, c · stds, h, w]`, channel
 /// `i · stds + s` holding channel `i` blurred with `std[s]`.
-pub fn blur_bank<B: Backend>(
+pub fn blur_bank<B: HostBackend>(
     image: Tensor<B, 4>,
     std: Stds<B>,
     kernel_size: [usize; 2],
@@ -274,21 +280,7 @@ fn filter_by_host_matrices<B: Backend>(
     let dtype = image.dtype();
     let operators = |n: usize, k: usize| -> Vec<Vec<f64>> {
         std.iter()
-            .map(|&s| {
-                host_axis_operator(n, &gaussian_taps_f64(k, s), pad_mode)
-                    .into_iter()
-                    // Far tails of narrow Gaussians would be subnormal in float32, and
-                    // subnormal arithmetic is many times slower on CPUs; they are below any
-                    // float32 resolution anyway.
-                    .map(|v| {
-                        if dtype != DType::F64 && v.abs() < f64::from(f32::MIN_POSITIVE) {
-                            0.0
-                        } else {
-                            v
-                        }
-                    })
-                    .collect()
-            })
+            .map(|&s| host_axis_operator(n, &host_taps(k, s, dtype), pad_mode))
             .collect()
     };
     let along_height = BandedOperator::new(operators(height, kh), height, kh);
@@ -383,6 +375,21 @@ impl BandedOperator {
             .collect();
         Tensor::cat(channels, 1)
     }
+}
+
+/// [`gaussian_taps_f64`] for a `dtype` computation: far tails of narrow Gaussians would be
+/// subnormal in float32, and subnormal arithmetic is many times slower on CPUs; they are below
+/// any float32 resolution anyway, so they become zeros.
+fn host_taps(k: usize, std: f64, dtype: DType) -> Vec<f64> {
+    let mut taps = gaussian_taps_f64(k, std);
+    if dtype != DType::F64 {
+        for tap in &mut taps {
+            if tap.abs() < f64::from(f32::MIN_POSITIVE) {
+                *tap = 0.0;
+            }
+        }
+    }
+    taps
 }
 
 /// plenoptic's normalised 1-D Gaussian taps, in float64 (see [`gaussian_taps`]).
@@ -606,6 +613,56 @@ mod tests {
         }
     }
 
+    /// The host operation against Burn's convolution, and its backward step against the
+    /// adjoint identity `<A x, y> = <x, Aᵀ y>`, for every padding, odd and even kernels,
+    /// batches, several channels, and planes large enough to split across threads.
+    #[test]
+    fn host_filter_matches_convolution_and_its_adjoint() {
+        type AD = Autodiff<B>;
+        for (shape, kernel) in [([2, 3, 11, 9], [4, 6]), ([1, 2, 80, 70], [7, 5])] {
+            let image = ramp(shape);
+            let weights = ramp(shape).mul_scalar(2.0).sub_scalar(0.7);
+            for pad_mode in [
+                Padding::Reflect,
+                Padding::Circular,
+                Padding::Constant,
+                Padding::Replicate,
+            ] {
+                let std = &[1.5, 1.0, 2.0][..shape[1]];
+                let (cols, rows) = (
+                    gaussian_taps(stds(std), kernel[0]),
+                    gaussian_taps(stds(std), kernel[1]),
+                );
+                let by_conv = to_f64(filter_by_convolution(image.clone(), cols, rows, pad_mode));
+                let x = Tensor::<AD, 4>::from_inner(image.clone()).require_grad();
+                let filtered = blur_grouped(x.clone(), Stds::Fixed(std.to_vec()), kernel, pad_mode);
+                let by_host = to_f64(filtered.clone().inner());
+                for (a, b) in by_host.iter().zip(&by_conv) {
+                    assert!((a - b).abs() < 1e-12, "{pad_mode:?} {kernel:?}: {a} vs {b}");
+                }
+                let y = Tensor::<AD, 4>::from_inner(weights.clone());
+                let grads = filtered.mul(y).sum().backward();
+                let adjoint = to_f64(x.grad(&grads).unwrap());
+                let (lhs, rhs): (f64, f64) = (
+                    by_host
+                        .iter()
+                        .zip(to_f64(weights.clone()))
+                        .map(|(a, y)| a * y)
+                        .sum(),
+                    to_f64(image.clone())
+                        .iter()
+                        .zip(&adjoint)
+                        .map(|(x, g)| x * g)
+                        .sum(),
+                );
+                assert!(
+                    (lhs - rhs).abs() < 1e-10 * lhs.abs(),
+                    "{pad_mode:?}: {lhs} vs {rhs}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn banded_blocks_match_convolution() {
         let image = ramp([2, 2, 70, 52]);
@@ -643,7 +700,7 @@ mod tests {
         let std = Tensor::<AD, 1>::from_data([2.0f64], &device).require_grad();
         let loss = |s: f64| {
             let out = blur_grouped(
-                image.clone().inner(),
+                image.clone(),
                 Stds::Fixed(vec![s]),
                 [5, 5],
                 Padding::Reflect,

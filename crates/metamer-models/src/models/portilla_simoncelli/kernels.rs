@@ -2,96 +2,13 @@
 //! products and linear combinations of planes, which take most of a texture iteration
 //! outside the FFTs.
 //!
-//! Each loop is written with its lanes spelled out, so the compiler vectorises it and the
-//! summation order does not depend on the vector width; on x86-64 processors with AVX2
-//! (detected at run time) the same loops run compiled for it, with identical results. The
+//! Each loop is written with its lanes spelled out (`host/lanes.rs`), so the compiler
+//! vectorises it and the summation order does not depend on the vector width. The
 //! lag loops walk the plane row by row over all lags at once, so the few rows involved stay
 //! in cache instead of whole planes streaming once per lag.
 
+use crate::host::lanes::{Lanes, axpy_lanes, dispatch};
 use crate::host::{Buf, Pooled};
-
-/// Sums of float32 products: eight float32 lanes over blocks of 64 elements, each block
-/// folded into float64 lanes, so long planes keep float64 accuracy at float32 speed.
-#[inline(always)]
-fn dot_f32_lanes(a: &[f32], b: &[f32]) -> f64 {
-    const BLOCK: usize = 64;
-    let mut wide = [0.0f64; 8];
-    let (blocks_a, blocks_b) = (a.chunks_exact(BLOCK), b.chunks_exact(BLOCK));
-    let (tail_a, tail_b) = (blocks_a.remainder(), blocks_b.remainder());
-    for (block_a, block_b) in blocks_a.zip(blocks_b) {
-        let mut lanes = [0.0f32; 8];
-        for (x, y) in block_a.chunks_exact(8).zip(block_b.chunks_exact(8)) {
-            for i in 0..8 {
-                lanes[i] += x[i] * y[i];
-            }
-        }
-        for i in 0..8 {
-            wide[i] += f64::from(lanes[i]);
-        }
-    }
-    let tail: f64 = tail_a
-        .iter()
-        .zip(tail_b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    wide.iter().sum::<f64>() + tail
-}
-
-#[inline(always)]
-fn dot_f64_lanes(a: &[f64], b: &[f64]) -> f64 {
-    let mut lanes = [0.0f64; 8];
-    let (chunks_a, chunks_b) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = chunks_a
-        .remainder()
-        .iter()
-        .zip(chunks_b.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in chunks_a.zip(chunks_b) {
-        for i in 0..8 {
-            lanes[i] += x[i] * y[i];
-        }
-    }
-    lanes.iter().sum::<f64>() + tail
-}
-
-/// `y += alpha · x`, element by element.
-#[inline(always)]
-fn axpy_lanes<T: Lanes>(y: &mut [T], alpha: T, x: &[T]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y = *y + alpha * *x;
-    }
-}
-
-/// The two precisions' inner loops, for the kernels below to inline.
-pub(crate) trait Lanes:
-    Copy + Send + Sync + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self>
-{
-    fn dot_lanes(a: &[Self], b: &[Self]) -> f64;
-    fn from_f64(value: f64) -> Self;
-}
-
-impl Lanes for f32 {
-    #[inline(always)]
-    fn dot_lanes(a: &[f32], b: &[f32]) -> f64 {
-        dot_f32_lanes(a, b)
-    }
-    #[inline(always)]
-    fn from_f64(value: f64) -> Self {
-        value as f32
-    }
-}
-
-impl Lanes for f64 {
-    #[inline(always)]
-    fn dot_lanes(a: &[f64], b: &[f64]) -> f64 {
-        dot_f64_lanes(a, b)
-    }
-    #[inline(always)]
-    fn from_f64(value: f64) -> Self {
-        value
-    }
-}
 
 /// `x` (rows of `w`) with each row extended circularly by `half < w` columns on both sides.
 pub(crate) fn pad_rows<T: Pooled>(x: &[T], w: usize, half: usize) -> Buf<T> {
@@ -160,26 +77,6 @@ fn combine_body<T: Lanes>(out: &mut [T], terms: &[(f64, &[T])]) {
     }
 }
 
-/// Runs `$body` compiled for AVX2 when the processor has it, and as it is otherwise.
-macro_rules! dispatch {
-    ($name:ident, $avx2:ident, ($($arg:ident: $ty:ty),*) -> $out:ty, $body:expr) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2")]
-        fn $avx2<T: Lanes>($($arg: $ty),*) -> $out {
-            $body
-        }
-
-        pub(crate) fn $name<T: Lanes>($($arg: $ty),*) -> $out {
-            #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the processor has AVX2, checked just above.
-                return unsafe { $avx2::<T>($($arg),*) };
-            }
-            $body
-        }
-    };
-}
-
 dispatch!(dot, dot_avx2, (a: &[T], b: &[T]) -> f64, T::dot_lanes(a, b));
 dispatch!(
     lag_sums,
@@ -216,7 +113,7 @@ mod tests {
         let scale: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x * y).abs()).sum();
         // Only the float32 products round: no error grows with the length.
         assert!((dot(&a, &b) - exact).abs() < 1e-7 * scale);
-        assert_eq!(dot(&a, &b), dot_f32_lanes(&a, &b));
+        assert_eq!(dot(&a, &b), f32::dot_lanes(&a, &b));
         let (a64, b64): (Vec<f64>, Vec<f64>) = a
             .iter()
             .zip(&b)

@@ -30,7 +30,7 @@ use forward::forward;
 use numeric::Cross;
 
 /// The two precisions the statistics are computed in: the tensor's own.
-pub(crate) trait Real: Planned + Float + kernels::Lanes {
+pub(crate) trait Real: Planned + Float + crate::host::lanes::Lanes {
     fn wide(self) -> f64;
     fn narrow(value: f64) -> Self;
     /// plenoptic builds the reconstructions' spectra in a complex64 grid whatever the dtype

@@ -1,0 +1,268 @@
+//! Separable "same"-size filtering with fixed taps, channel by channel, as plain loops on the
+//! host: a row pass, then a column pass, with the padding read through index tables.
+//!
+//! A 31-tap Gaussian through Burn costs two dense matrix products per plane, the matrices
+//! rebuilt every call, and an autodiff graph of slices and concatenations around them; here
+//! each output is one multiply-add per tap, accumulated in registers, and the adjoint is the
+//! same loop over the transposed operator. Large planes split their rows across rayon's pool.
+
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
+use rayon::prelude::*;
+
+use super::padding::{Padding, assert_fits, padded_source, same_padding_amounts};
+use crate::HostBackend;
+use crate::host::lanes::{Lanes, dispatch};
+use crate::host::{HostOp, HostValues, dims, on_host};
+
+/// Rows per rayon task: a task below this costs more to hand out than to run.
+const ROWS_PER_TASK: usize = 32;
+/// Outputs per register block: enough independent sums to hide the latency of additions.
+const LANES: usize = 32;
+
+/// Filters channel `g` of `[batch, groups, h, w]` with `columns[g]` along the height and
+/// `rows[g]` along the width, padding with `pad_mode` so the size is kept.
+///
+/// # Panics
+/// When the channel count differs from the number of filters, or a reflect or circular pad
+/// would be as long as the image.
+pub(crate) fn filter_separable<B: HostBackend>(
+    image: Tensor<B, 4>,
+    columns: Vec<Vec<f64>>,
+    rows: Vec<Vec<f64>>,
+    pad_mode: Padding,
+) -> Tensor<B, 4> {
+    let [_, groups, h, w] = image.dims();
+    assert_eq!(columns.len(), groups, "one column filter per channel");
+    assert_eq!(rows.len(), groups, "one row filter per channel");
+    let filter = Separable {
+        axes: [
+            Axis::new(columns, h, pad_mode),
+            Axis::new(rows, w, pad_mode),
+        ],
+    };
+    let x = image.into_primitive().tensor();
+    Tensor::from_primitive(TensorPrimitive::Float(B::host_op(x, filter)))
+}
+
+/// One axis: the taps of each channel and where each padded position reads from.
+#[derive(Debug)]
+struct Axis {
+    taps: Vec<Vec<f64>>,
+    sources: Vec<Option<usize>>,
+}
+
+impl Axis {
+    fn new(taps: Vec<Vec<f64>>, n: usize, pad_mode: Padding) -> Self {
+        let k = taps.first().map_or(1, Vec::len);
+        assert!(taps.iter().all(|t| t.len() == k), "equal kernel sizes");
+        let (before, after) = same_padding_amounts(k);
+        assert_fits(n, (before, after), pad_mode);
+        let sources = (0..n + before + after)
+            .map(|p| padded_source(p, n, before, pad_mode))
+            .collect();
+        Self { taps, sources }
+    }
+
+    fn taps<T: Lanes>(&self, group: usize) -> Vec<T> {
+        self.taps[group].iter().map(|&v| T::from_f64(v)).collect()
+    }
+}
+
+#[derive(Debug)]
+struct Separable {
+    /// Along the height, then along the width.
+    axes: [Axis; 2],
+}
+
+impl Separable {
+    fn run<B: Backend>(&self, x: FloatTensor<B>, adjoint: bool) -> FloatTensor<B> {
+        let shape = dims::<B, 4>(&x);
+        on_host::<B, 4>(x, shape, |values| match values {
+            HostValues::F32(v) => HostValues::F32(self.planes(&v, shape, adjoint)),
+            HostValues::F64(v) => HostValues::F64(self.planes(&v, shape, adjoint)),
+        })
+    }
+
+    fn planes<T: Lanes>(&self, x: &[T], [_, groups, h, w]: [usize; 4], adjoint: bool) -> Vec<T> {
+        let mut out = vec![T::from_f64(0.0); x.len()];
+        let mut between = vec![T::from_f64(0.0); h * w];
+        for (p, (plane, target)) in x
+            .chunks_exact(h * w)
+            .zip(out.chunks_exact_mut(h * w))
+            .enumerate()
+        {
+            let g = p % groups;
+            let (columns, rows) = (self.axes[0].taps::<T>(g), self.axes[1].taps::<T>(g));
+            if adjoint {
+                along_height_adjoint(plane, &mut between, &columns, &self.axes[0].sources, w);
+                along_width_adjoint(&between, target, &rows, &self.axes[1].sources, w);
+            } else {
+                along_width(plane, &mut between, &rows, &self.axes[1].sources, w);
+                along_height(&between, target, &columns, &self.axes[0].sources, w);
+            }
+        }
+        out
+    }
+}
+
+impl HostOp for Separable {
+    /// A linear step keeps nothing.
+    type Saved<B: Backend> = ();
+
+    fn forward_saving<B: Backend>(&self, x: FloatTensor<B>) -> (FloatTensor<B>, ()) {
+        (self.run::<B>(x, false), ())
+    }
+
+    fn backward<B: Backend>(&self, _: (), grad: FloatTensor<B>) -> FloatTensor<B> {
+        self.run::<B>(grad, true)
+    }
+}
+
+dispatch!(
+    weighted_sum,
+    weighted_sum_avx2,
+    (out: &mut [T], terms: &[(&[T], T)]) -> (),
+    weighted_sum_body(out, terms)
+);
+
+/// `out[j] = Σ_k c_k · src_k[j]`, accumulated in registers `LANES` outputs at a time (then 8,
+/// then one, at the end of the row).
+#[inline(always)]
+fn weighted_sum_body<T: Lanes>(out: &mut [T], terms: &[(&[T], T)]) {
+    let mut start = 0;
+    start = weighted_blocks::<T, LANES>(out, terms, start);
+    start = weighted_blocks::<T, 8>(out, terms, start);
+    weighted_blocks::<T, 1>(out, terms, start);
+}
+
+/// [`weighted_sum_body`] over whole blocks of `N` outputs from `start`; returns where they end.
+#[inline(always)]
+fn weighted_blocks<T: Lanes, const N: usize>(
+    out: &mut [T],
+    terms: &[(&[T], T)],
+    mut start: usize,
+) -> usize {
+    while start + N <= out.len() {
+        let mut acc = [T::from_f64(0.0); N];
+        for &(source, c) in terms {
+            let source = &source[start..start + N];
+            for (a, &s) in acc.iter_mut().zip(source) {
+                *a = *a + c * s;
+            }
+        }
+        out[start..start + N].copy_from_slice(&acc);
+        start += N;
+    }
+    start
+}
+
+/// Runs `work(first_row, rows)` over blocks of rows of `out` (`w` wide), in parallel when
+/// there are enough.
+fn by_row_blocks<T: Lanes>(out: &mut [T], w: usize, work: impl Fn(usize, &mut [T]) + Sync) {
+    let block = ROWS_PER_TASK * w;
+    if out.len() <= block || rayon::current_num_threads() == 1 {
+        work(0, out);
+    } else {
+        out.par_chunks_mut(block)
+            .enumerate()
+            .for_each(|(b, rows)| work(b * ROWS_PER_TASK, rows));
+    }
+}
+
+/// Each row of `x` padded through `sources` and correlated with `taps`.
+fn along_width<T: Lanes>(x: &[T], out: &mut [T], taps: &[T], sources: &[Option<usize>], w: usize) {
+    by_row_blocks(out, w, |first, block| {
+        let mut padded = vec![T::from_f64(0.0); sources.len()];
+        for (i, target) in block.chunks_exact_mut(w).enumerate() {
+            let row = &x[(first + i) * w..][..w];
+            for (value, source) in padded.iter_mut().zip(sources) {
+                *value = source.map_or(T::from_f64(0.0), |q| row[q]);
+            }
+            let terms: Vec<(&[T], T)> = taps
+                .iter()
+                .enumerate()
+                .map(|(t, &c)| (&padded[t..t + w], c))
+                .collect();
+            weighted_sum(target, &terms);
+        }
+    });
+}
+
+/// The adjoint of [`along_width`]: each row correlated "fully" with the reversed taps, then
+/// folded back through `sources`.
+fn along_width_adjoint<T: Lanes>(
+    grad: &[T],
+    out: &mut [T],
+    taps: &[T],
+    sources: &[Option<usize>],
+    w: usize,
+) {
+    let k = taps.len();
+    by_row_blocks(out, w, |first, block| {
+        let mut widened = vec![T::from_f64(0.0); w + 2 * (k - 1)];
+        let mut padded = vec![T::from_f64(0.0); sources.len()];
+        for (i, target) in block.chunks_exact_mut(w).enumerate() {
+            widened[k - 1..k - 1 + w].copy_from_slice(&grad[(first + i) * w..][..w]);
+            let terms: Vec<(&[T], T)> = taps
+                .iter()
+                .rev()
+                .enumerate()
+                .map(|(s, &c)| (&widened[s..s + sources.len()], c))
+                .collect();
+            weighted_sum(&mut padded, &terms);
+            target.fill(T::from_f64(0.0));
+            for (&value, source) in padded.iter().zip(sources) {
+                if let Some(q) = source {
+                    target[*q] = target[*q] + value;
+                }
+            }
+        }
+    });
+}
+
+/// Each output row the taps' sum of the padded rows of `x` it covers.
+fn along_height<T: Lanes>(x: &[T], out: &mut [T], taps: &[T], sources: &[Option<usize>], w: usize) {
+    by_row_blocks(out, w, |first, block| {
+        for (i, target) in block.chunks_exact_mut(w).enumerate() {
+            let terms: Vec<(&[T], T)> = taps
+                .iter()
+                .enumerate()
+                .filter_map(|(t, &c)| sources[first + i + t].map(|r| (&x[r * w..][..w], c)))
+                .collect();
+            weighted_sum(target, &terms);
+        }
+    });
+}
+
+/// The adjoint of [`along_height`]: each padded row's gradient, the taps' sum of the output
+/// rows that read it, added to the row it came from. Written as a gather over source rows
+/// so that blocks of rows can run in parallel.
+fn along_height_adjoint<T: Lanes>(
+    grad: &[T],
+    out: &mut [T],
+    taps: &[T],
+    sources: &[Option<usize>],
+    w: usize,
+) {
+    let h = grad.len() / w;
+    // For each source row, the (output row, tap) pairs that read it.
+    let mut readers: Vec<Vec<(usize, T)>> = vec![Vec::new(); h];
+    for (p, source) in sources.iter().enumerate() {
+        let Some(r) = source else { continue };
+        for (t, &c) in taps.iter().enumerate() {
+            if let Some(i) = p.checked_sub(t).filter(|&i| i < h) {
+                readers[*r].push((i, c));
+            }
+        }
+    }
+    by_row_blocks(out, w, |first, block| {
+        for (r, target) in block.chunks_exact_mut(w).enumerate() {
+            let terms: Vec<(&[T], T)> = readers[first + r]
+                .iter()
+                .map(|&(i, c)| (&grad[i * w..][..w], c))
+                .collect();
+            weighted_sum(target, &terms);
+        }
+    });
+}
