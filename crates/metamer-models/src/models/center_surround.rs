@@ -6,7 +6,8 @@ use burn::{
 use metamer_core::{Model, Representation, tensor::from_f64};
 
 use crate::{
-    HostBackend, ModelError, Padding, Result,
+    Activation, HostBackend, ModelError, Padding, Result,
+    models::front_end_host::{FrontEndSpec, front_end_on_host},
     signal::filters::{FilterCache, Stds, blur_bank, param_tensor, validate_filter_args},
 };
 
@@ -158,6 +159,12 @@ impl<B: Backend> CenterSurround<B> {
             .reshape([batch, channels * out, height, width])
     }
 
+    /// `sign · amplitude_ratio` per channel, the factor [`Self::combine`] applies.
+    pub(crate) fn scales(&self) -> Vec<f64> {
+        let ratio = metamer_core::tensor::to_f64(self.amplitude_ratio.clone())[0];
+        self.signs().into_iter().map(|s| s * ratio).collect()
+    }
+
     /// +1 for on-center channels, −1 for off-center ones.
     fn signs(&self) -> Vec<f64> {
         self.on_center
@@ -207,6 +214,23 @@ impl<B: HostBackend> CenterSurround<B> {
     }
 
     fn respond(&self, image: Tensor<B, 4>, learnable: bool) -> Tensor<B, 4> {
+        if !learnable && B::runs_on_host(&image.device()) {
+            let out = self.out_channels();
+            let mut center = self.stds(false).values();
+            let surround = center.split_off(out);
+            let spec = FrontEndSpec {
+                kernel: self.kernel_size,
+                pad_mode: self.pad_mode,
+                center,
+                surround,
+                scale: self.scales(),
+                luminance: None,
+                contrast: None,
+                activation: Activation::Identity,
+                mask: None,
+            };
+            return front_end_on_host(image, spec);
+        }
         let blurred = blur_bank(image, self.stds(learnable), self.kernel_size, self.pad_mode);
         self.combine(blurred)
     }

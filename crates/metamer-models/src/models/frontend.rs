@@ -6,13 +6,18 @@ use burn::{
     module::{Module, Param},
     tensor::{Tensor, backend::Backend},
 };
-use metamer_core::{Model, Representation, rng::rand_values, tensor::from_f64};
+use metamer_core::{
+    Model, Representation,
+    rng::rand_values,
+    tensor::{from_f64, to_f64},
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     CenterSurroundConfig, Gaussian, GaussianConfig, HostBackend, ModelError, Padding, Result,
     frozen,
     models::center_surround::CenterSurround,
+    models::front_end_host::{FrontEndSpec, GainStage, front_end_on_host},
     signal::filters::{Stds, blur_bank, blur_grouped, param_tensor},
 };
 
@@ -110,6 +115,12 @@ pub trait Activate: Clone + std::fmt::Debug + Send + Sync + 'static {
     fn apply<B: Backend, const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D>;
     /// How the model's description names it.
     fn name(&self) -> String;
+
+    /// The built-in non-linearity this is, if it is one: the front ends then fuse it with
+    /// the rest of their host computation.
+    fn builtin(&self) -> Option<Activation> {
+        None
+    }
 }
 
 impl Activate for Activation {
@@ -119,6 +130,10 @@ impl Activate for Activation {
 
     fn name(&self) -> String {
         Activation::name(*self).to_string()
+    }
+
+    fn builtin(&self) -> Option<Activation> {
+        Some(*self)
     }
 }
 
@@ -390,13 +405,16 @@ impl<B: HostBackend, A: Activate> FrontEnd<B, A> {
 
     fn respond(&self, image: Tensor<B, 4>, learnable: bool) -> Tensor<B, 4> {
         let value = |p: &Param<Tensor<B, 1>>| if learnable { p.val() } else { frozen(p) };
-        let [_, channels, height, width] = image.dims();
+        let channels = image.dims()[1];
         assert_eq!(
             channels,
             1,
             "{} takes one-channel images, got {channels} channels",
             self.kind.name()
         );
+        if !learnable && B::runs_on_host(&image.device()) {
+            return self.respond_on_host(image);
+        }
         let cs = &self.center_surround;
         let out = cs.out_channels();
         let mut stds = vec![cs.stds(learnable)];
@@ -421,6 +439,12 @@ impl<B: HostBackend, A: Activate> FrontEnd<B, A> {
             let gain = value(scalar).cast(response.dtype()).reshape([1, out, 1, 1]);
             response = response.div(local_contrast.mul(gain).add_scalar(1.0));
         }
+        self.finish(response)
+    }
+
+    /// The non-linearity and the mask.
+    fn finish(&self, response: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [_, _, height, width] = response.dims();
         let response = self.activation.apply(response);
         if self.apply_mask {
             let mask = from_f64(
@@ -432,6 +456,40 @@ impl<B: HostBackend, A: Activate> FrontEnd<B, A> {
             response.mul(mask)
         } else {
             response
+        }
+    }
+
+    /// The frozen response as one host operation (`front_end_host.rs`); a non-linearity of
+    /// the user's own runs after it, through Burn.
+    fn respond_on_host(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
+        let cs = &self.center_surround;
+        let out = cs.out_channels();
+        let mut center = cs.stds(false).values();
+        let surround = center.split_off(out);
+        let stage = |gaussian: &Option<Gaussian<B>>, gain: &Option<Param<Tensor<B, 1>>>| {
+            Some(GainStage {
+                stds: gaussian.as_ref()?.stds(false).values(),
+                gains: to_f64(frozen(gain.as_ref()?)),
+            })
+        };
+        let builtin = self.activation.builtin();
+        let [_, _, height, width] = image.dims();
+        let spec = FrontEndSpec {
+            kernel: cs.kernel_size(),
+            pad_mode: cs.pad_mode(),
+            center,
+            surround,
+            scale: cs.scales(),
+            luminance: stage(&self.luminance, &self.luminance_scalar),
+            contrast: stage(&self.contrast, &self.contrast_scalar),
+            activation: builtin.unwrap_or(Activation::Identity),
+            mask: (builtin.is_some() && self.apply_mask).then(|| disk(height, width)),
+        };
+        let response = front_end_on_host(image, spec);
+        if builtin.is_some() {
+            response
+        } else {
+            self.finish(response)
         }
     }
 }

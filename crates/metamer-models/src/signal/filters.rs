@@ -93,6 +93,14 @@ impl<B: Backend> Stds<B> {
         }
     }
 
+    /// The values, read from the tensor when learnable.
+    pub fn values(self) -> Vec<f64> {
+        match self {
+            Self::Fixed(values) => values,
+            Self::Learnable(tensor) => to_f64(tensor),
+        }
+    }
+
     /// Number of standard deviations.
     pub fn len(&self) -> usize {
         match self {
@@ -380,7 +388,7 @@ impl BandedOperator {
 /// [`gaussian_taps_f64`] for a `dtype` computation: far tails of narrow Gaussians would be
 /// subnormal in float32, and subnormal arithmetic is many times slower on CPUs; they are below
 /// any float32 resolution anyway, so they become zeros.
-fn host_taps(k: usize, std: f64, dtype: DType) -> Vec<f64> {
+pub(crate) fn host_taps(k: usize, std: f64, dtype: DType) -> Vec<f64> {
     let mut taps = gaussian_taps_f64(k, std);
     if dtype != DType::F64 {
         for tap in &mut taps {

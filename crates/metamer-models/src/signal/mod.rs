@@ -8,7 +8,7 @@ pub mod fft;
 pub mod filters;
 pub(crate) mod laplacian;
 pub mod padding;
-mod separable;
+pub(crate) mod separable;
 mod spectral;
 pub(crate) mod steerable;
 

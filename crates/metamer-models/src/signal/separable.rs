@@ -17,15 +17,17 @@ use crate::host::{HostOp, HostValues, dims, on_host};
 
 /// Rows per rayon task: a task below this costs more to hand out than to run.
 const ROWS_PER_TASK: usize = 32;
-/// Outputs per register block: enough independent sums to hide the latency of additions.
-const LANES: usize = 32;
+/// Outputs per register block: enough independent sums to hide the latency of additions, as
+/// many as sixteen AVX2 registers hold with room for the operands.
+const LANES_F32: usize = 64;
+const LANES_F64: usize = 32;
 
 /// Filters channel `g` of `[batch, groups, h, w]` with `columns[g]` along the height and
 /// `rows[g]` along the width, padding with `pad_mode` so the size is kept.
 ///
 /// # Panics
-/// When the channel count differs from the number of filters, or a reflect or circular pad
-/// would be as long as the image.
+/// When the channel count differs from the number of filters, the kernels of an axis differ
+/// in size, or a reflect or circular pad would be as long as the image.
 pub(crate) fn filter_separable<B: HostBackend>(
     image: Tensor<B, 4>,
     columns: Vec<Vec<f64>>,
@@ -35,71 +37,108 @@ pub(crate) fn filter_separable<B: HostBackend>(
     let [_, groups, h, w] = image.dims();
     assert_eq!(columns.len(), groups, "one column filter per channel");
     assert_eq!(rows.len(), groups, "one row filter per channel");
+    let kernel = [columns[0].len(), rows[0].len()];
     let filter = Separable {
-        axes: [
-            Axis::new(columns, h, pad_mode),
-            Axis::new(rows, w, pad_mode),
-        ],
+        plane: PlaneFilter::new([h, w], kernel, pad_mode),
+        taps: columns.into_iter().zip(rows).map(|(c, r)| [c, r]).collect(),
     };
     let x = image.into_primitive().tensor();
     Tensor::from_primitive(TensorPrimitive::Float(B::host_op(x, filter)))
 }
 
-/// One axis: the taps of each channel and where each padded position reads from.
+/// A separable "same"-size filter of `[h, w]` planes: where each padded row and column reads
+/// from. The taps come with each call, so one table serves every filter of a kernel size.
 #[derive(Debug)]
-struct Axis {
-    taps: Vec<Vec<f64>>,
-    sources: Vec<Option<usize>>,
+pub(crate) struct PlaneFilter {
+    size: [usize; 2],
+    /// Along the height, then along the width.
+    sources: [Vec<Option<usize>>; 2],
 }
 
-impl Axis {
-    fn new(taps: Vec<Vec<f64>>, n: usize, pad_mode: Padding) -> Self {
-        let k = taps.first().map_or(1, Vec::len);
-        assert!(taps.iter().all(|t| t.len() == k), "equal kernel sizes");
-        let (before, after) = same_padding_amounts(k);
-        assert_fits(n, (before, after), pad_mode);
-        let sources = (0..n + before + after)
-            .map(|p| padded_source(p, n, before, pad_mode))
-            .collect();
-        Self { taps, sources }
+impl PlaneFilter {
+    /// # Panics
+    /// When a reflect or circular pad would be as long as the image.
+    pub fn new(size: [usize; 2], kernel: [usize; 2], pad_mode: Padding) -> Self {
+        let sources = std::array::from_fn(|axis| {
+            let (n, (before, after)) = (size[axis], same_padding_amounts(kernel[axis]));
+            assert_fits(n, (before, after), pad_mode);
+            (0..n + before + after)
+                .map(|p| padded_source(p, n, before, pad_mode))
+                .collect()
+        });
+        Self { size, sources }
     }
 
-    fn taps<T: Lanes>(&self, group: usize) -> Vec<T> {
-        self.taps[group].iter().map(|&v| T::from_f64(v)).collect()
+    /// Elements per plane.
+    pub fn len(&self) -> usize {
+        self.size[0] * self.size[1]
+    }
+
+    /// `out = filter(x)`, with `[columns, rows]` taps; `between` is scratch of a plane.
+    pub fn apply<T: Lanes>(
+        &self,
+        x: &[T],
+        out: &mut [T],
+        [columns, rows]: [&[T]; 2],
+        between: &mut [T],
+    ) {
+        let w = self.size[1];
+        along_width(x, between, rows, &self.sources[1], w);
+        along_height(between, out, columns, &self.sources[0], w);
+    }
+
+    /// `out = filterᵀ(grad)`: the gradient with respect to the input.
+    pub fn adjoint<T: Lanes>(
+        &self,
+        grad: &[T],
+        out: &mut [T],
+        [columns, rows]: [&[T]; 2],
+        between: &mut [T],
+    ) {
+        let w = self.size[1];
+        along_height_adjoint(grad, between, columns, &self.sources[0], w);
+        along_width_adjoint(between, out, rows, &self.sources[1], w);
     }
 }
 
+/// Float64 taps in a computation's precision.
+pub(crate) fn taps_as<T: Lanes>(taps: &[f64]) -> Vec<T> {
+    taps.iter().map(|&v| T::from_f64(v)).collect()
+}
+
+/// One filter per channel.
 #[derive(Debug)]
 struct Separable {
-    /// Along the height, then along the width.
-    axes: [Axis; 2],
+    plane: PlaneFilter,
+    /// Per channel, the taps along the height and along the width.
+    taps: Vec<[Vec<f64>; 2]>,
 }
 
 impl Separable {
     fn run<B: Backend>(&self, x: FloatTensor<B>, adjoint: bool) -> FloatTensor<B> {
         let shape = dims::<B, 4>(&x);
         on_host::<B, 4>(x, shape, |values| match values {
-            HostValues::F32(v) => HostValues::F32(self.planes(&v, shape, adjoint)),
-            HostValues::F64(v) => HostValues::F64(self.planes(&v, shape, adjoint)),
+            HostValues::F32(v) => HostValues::F32(self.planes(&v, adjoint)),
+            HostValues::F64(v) => HostValues::F64(self.planes(&v, adjoint)),
         })
     }
 
-    fn planes<T: Lanes>(&self, x: &[T], [_, groups, h, w]: [usize; 4], adjoint: bool) -> Vec<T> {
+    fn planes<T: Lanes>(&self, x: &[T], adjoint: bool) -> Vec<T> {
+        let n = self.plane.len();
         let mut out = vec![T::from_f64(0.0); x.len()];
-        let mut between = vec![T::from_f64(0.0); h * w];
-        for (p, (plane, target)) in x
-            .chunks_exact(h * w)
-            .zip(out.chunks_exact_mut(h * w))
-            .enumerate()
-        {
-            let g = p % groups;
-            let (columns, rows) = (self.axes[0].taps::<T>(g), self.axes[1].taps::<T>(g));
+        let mut between = vec![T::from_f64(0.0); n];
+        let taps: Vec<[Vec<T>; 2]> = self
+            .taps
+            .iter()
+            .map(|[c, r]| [taps_as(c), taps_as(r)])
+            .collect();
+        for (p, (plane, target)) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)).enumerate() {
+            let [columns, rows] = &taps[p % taps.len()];
+            let taps = [&columns[..], &rows[..]];
             if adjoint {
-                along_height_adjoint(plane, &mut between, &columns, &self.axes[0].sources, w);
-                along_width_adjoint(&between, target, &rows, &self.axes[1].sources, w);
+                self.plane.adjoint(plane, target, taps, &mut between);
             } else {
-                along_width(plane, &mut between, &rows, &self.axes[1].sources, w);
-                along_height(&between, target, &columns, &self.axes[0].sources, w);
+                self.plane.apply(plane, target, taps, &mut between);
             }
         }
         out
@@ -126,12 +165,16 @@ dispatch!(
     weighted_sum_body(out, terms)
 );
 
-/// `out[j] = Σ_k c_k · src_k[j]`, accumulated in registers `LANES` outputs at a time (then 8,
+/// `out[j] = Σ_k c_k · src_k[j]`, accumulated in registers a block of outputs at a time (then 8,
 /// then one, at the end of the row).
 #[inline(always)]
 fn weighted_sum_body<T: Lanes>(out: &mut [T], terms: &[(&[T], T)]) {
     let mut start = 0;
-    start = weighted_blocks::<T, LANES>(out, terms, start);
+    start = if size_of::<T>() == 4 {
+        weighted_blocks::<T, LANES_F32>(out, terms, start)
+    } else {
+        weighted_blocks::<T, LANES_F64>(out, terms, start)
+    };
     start = weighted_blocks::<T, 8>(out, terms, start);
     weighted_blocks::<T, 1>(out, terms, start);
 }
