@@ -22,10 +22,9 @@ use burn::{
 
 pub use error::{ModelError, Result};
 pub use host::{HostBackend, HostOp};
+pub use models::activation::{Activate, Activation};
 pub use models::center_surround::{CenterSurround, CenterSurroundConfig};
-pub use models::frontend::{
-    Activate, Activation, FrontEnd, FrontEndConfig, FrontEndKind, ModelWarning, disk,
-};
+pub use models::frontend::{FrontEnd, FrontEndConfig, FrontEndKind, ModelWarning, disk};
 pub use models::gaussian::{Gaussian, GaussianConfig};
 pub use models::identity::Identity;
 pub use models::linear::{Linear, LinearConfig};

@@ -96,13 +96,13 @@ impl Selection {
 }
 
 /// A random float32 image batch, the same as plenoptic's bench draws (`torch.rand`, seed 0).
-fn random_image<B: AutodiffBackend>(batch: usize, size: usize) -> Tensor<B, 4> {
+fn random_image<B: AutodiffBackend + HostBackend>(batch: usize, size: usize) -> Tensor<B, 4> {
     set_seed(0);
     metamer_core::rng::rand([batch, 1, size, size], DType::F32, &Default::default())
 }
 
 /// Milliseconds per iteration of a Gaussian(30) metamer (10 iterations per call).
-fn gaussian_metamer<B: AutodiffBackend>(
+fn gaussian_metamer<B: AutodiffBackend + HostBackend>(
     select: &Selection,
     case: &str,
     backend: &str,
@@ -127,7 +127,7 @@ fn gaussian_metamer<B: AutodiffBackend>(
 
 /// Milliseconds per metamer iteration of `layer` of a torchvision network (random weights) on a
 /// 224×224 colour image, with the ImageNet normalisation (2 iterations per call).
-fn deep_net_metamer<B: AutodiffBackend>(
+fn deep_net_metamer<B: AutodiffBackend + HostBackend>(
     select: &Selection,
     case: &str,
     backend: &str,
@@ -162,7 +162,7 @@ fn deep_net_metamer<B: AutodiffBackend>(
 
 /// Peak memory of 100- and 1,000-iteration syntheses (64x64, Gaussian(9)): a leak per
 /// iteration shows as the second outgrowing the first.
-fn memory_growth<B: AutodiffBackend>(select: &Selection, backend: &str) {
+fn memory_growth<B: AutodiffBackend + HostBackend>(select: &Selection, backend: &str) {
     if !select.wants("memory_growth") {
         return;
     }
@@ -189,7 +189,7 @@ fn memory_growth<B: AutodiffBackend>(select: &Selection, backend: &str) {
 }
 
 /// A front end with plenoptic's published parameters, as a metamer model.
-fn pretrained<B: AutodiffBackend>(kind: FrontEndKind) -> Box<dyn Model<B>> {
+fn pretrained<B: AutodiffBackend + HostBackend>(kind: FrontEndKind) -> Box<dyn Model<B>> {
     let model = FrontEndConfig::new(kind, [31, 31])
         .with_pretrained(true)
         .with_cache_filt(true)
@@ -239,7 +239,7 @@ fn models<B: AutodiffBackend + HostBackend>() -> Vec<(&'static str, Box<dyn Mode
 }
 
 /// The model's output and the gradient of its sum of squares with respect to the image.
-fn forward_backward<B: AutodiffBackend>(
+fn forward_backward<B: AutodiffBackend + HostBackend>(
     select: &Selection,
     case: &str,
     backend: &str,

@@ -6,7 +6,8 @@ use burn::{
 use metamer_core::{Model, Representation, tensor::from_f64};
 
 use crate::{
-    Activation, HostBackend, ModelError, Padding, Result,
+    HostBackend, ModelError, Padding, Result,
+    models::activation::Activation,
     models::front_end_host::{FrontEndSpec, front_end_on_host},
     signal::filters::{FilterCache, Stds, blur_bank, param_tensor, validate_filter_args},
 };

@@ -15,7 +15,7 @@ use rustfft::num_traits::Float;
 use crate::HostBackend;
 use crate::host::lanes::Lanes;
 use crate::host::{HostOp, HostValues, dims, on_host};
-use crate::models::frontend::Activation;
+use crate::models::activation::Activation;
 use crate::signal::filters::host_taps;
 use crate::signal::padding::Padding;
 use crate::signal::separable::{PlaneFilter, taps_as};
