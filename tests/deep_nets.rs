@@ -38,29 +38,24 @@ fn strings(value: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Reads `arch`'s cached weights, checking they are the ones the fixtures came from.
+/// Reads `arch`'s cached weights, checking they fit and are the ones the fixtures came from
+/// (the first parameter's sum, as torch computed it in float64).
 fn weights(dir: &std::path::Path, arch: &str) -> Weights {
     let weights = Weights::from_file(dir.join(format!("{arch}.pth"))).expect("cached weights");
     let expected = &json("deep_nets")["weights"][arch];
     let architecture: Architecture = arch.parse().unwrap();
+    weights.check(architecture).expect("the cached weights fit");
     let first = architecture.parameters().into_iter().next().unwrap();
     assert_eq!(first.name, expected["first"].as_str().unwrap());
-    let network = metamer_nets::Network::<burn::backend::NdArray<f64>>::for_layers(
-        architecture,
-        &[first_conv(arch)],
-        &weights,
-        DType::F64,
-        &Default::default(),
+    let values = weights.values(&first).expect("readable").convert::<f64>();
+    let sum: f64 = values.to_vec::<f64>().unwrap().iter().sum();
+    let want = expected["sum"].as_f64().unwrap();
+    assert!(
+        (sum - want).abs() <= 1e-9 * want.abs().max(1.0),
+        "{arch}: the cached weights are not the ones the fixtures came from ({sum} vs {want}); \
+         `cargo xtask fixtures` remakes both"
     );
-    network.expect("the cached weights fit");
     weights
-}
-
-fn first_conv(arch: &str) -> String {
-    match arch {
-        "alexnet" | "vgg16" | "vgg19" => "features.0".into(),
-        _ => "conv1".into(),
-    }
 }
 
 #[test]

@@ -153,8 +153,12 @@ impl Weights {
         Ok(())
     }
 
-    /// The values of one parameter, in the file's precision (float32 when drawn).
-    pub(crate) fn values(&self, spec: &ParameterSpec) -> Result<TensorData> {
+    /// The values of one of an architecture's parameters ([`Architecture::parameters`]), in
+    /// the file's precision (float32 when drawn).
+    ///
+    /// # Errors
+    /// When the file lacks the parameter or cannot be read.
+    pub fn values(&self, spec: &ParameterSpec) -> Result<TensorData> {
         let unreadable = |path: &str, reason: String| NetError::Unreadable {
             path: path.to_string(),
             reason: format!("{}: {reason}", spec.name),
