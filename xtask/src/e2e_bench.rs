@@ -66,14 +66,9 @@ pub fn report(
     rounds: usize,
     filters: &[&str],
 ) -> Result<String, String> {
-    run(Command::new("cargo")
-        .args(["build", "--release", "--quiet", "-p", "metamer"])
-        .envs(environment.iter().map(|(k, v)| (k, v)))
-        .current_dir(root()))?;
-    let binary = setup::target_dir().join("release/metamer");
+    let binary = setup::release_binary(environment)?;
     let data = data_dir()?;
-    let folder = std::env::temp_dir().join(format!("metamer-e2e-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&folder).map_err(|e| e.to_string())?;
+    let folder = setup::scratch_folder("e2e-bench")?;
     let large = folder.join("large.npy");
     write_noise_npy(&large, 512)?;
     let wants = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));

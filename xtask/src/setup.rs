@@ -265,3 +265,20 @@ pub fn make_weights(python: &Path, dir: &Path) -> Result<(), String> {
         .arg(root().join("xtask/fixtures/torchvision_weights.py"))
         .arg(dir))
 }
+
+/// Builds the release `metamer` binary with `environment`; returns its path.
+pub fn release_binary(environment: &Environment) -> Result<PathBuf, String> {
+    run(Command::new("cargo")
+        .args(["build", "--release", "--quiet", "-p", "metamer"])
+        .envs(environment.iter().map(|(k, v)| (k, v)))
+        .current_dir(root()))?;
+    Ok(target_dir().join("release/metamer"))
+}
+
+/// A folder for one benchmark's files, under the system's temporary folder.
+pub fn scratch_folder(name: &str) -> Result<PathBuf, String> {
+    let folder = std::env::temp_dir().join(format!("metamer-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&folder)
+        .map_err(|e| format!("cannot create {}: {e}", folder.display()))?;
+    Ok(folder)
+}

@@ -14,14 +14,9 @@ const SEEDS: std::ops::Range<u64> = 0..8;
 
 /// Runs `rounds` rounds and returns BENCHMARKS.md's `## Studies` section.
 pub fn report(environment: &Environment, rounds: usize) -> Result<String, String> {
-    run(Command::new("cargo")
-        .args(["build", "--release", "--quiet", "-p", "metamer"])
-        .envs(environment.iter().map(|(k, v)| (k, v)))
-        .current_dir(root()))?;
-    let binary = setup::target_dir().join("release/metamer");
+    let binary = setup::release_binary(environment)?;
     let data = data_dir()?;
-    let folder = std::env::temp_dir().join(format!("metamer-study-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&folder).map_err(|e| e.to_string())?;
+    let folder = setup::scratch_folder("study-bench")?;
     let plan = folder.join("plan.toml");
     let seeds: Vec<String> = SEEDS.map(|s| s.to_string()).collect();
     std::fs::write(
