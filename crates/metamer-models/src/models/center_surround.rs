@@ -160,10 +160,23 @@ impl<B: Backend> CenterSurround<B> {
             .reshape([batch, channels * out, height, width])
     }
 
-    /// `sign · amplitude_ratio` per channel, the factor [`Self::combine`] applies.
-    pub(crate) fn scales(&self) -> Vec<f64> {
+    /// The frozen response as the front ends' host operation computes it, which the front
+    /// ends extend with their later stages.
+    pub(crate) fn host_spec(&self) -> FrontEndSpec {
+        let mut center = self.stds(false).values();
+        let surround = center.split_off(self.out_channels());
         let ratio = metamer_core::tensor::to_f64(self.amplitude_ratio.clone())[0];
-        self.signs().into_iter().map(|s| s * ratio).collect()
+        FrontEndSpec {
+            kernel: self.kernel_size,
+            pad_mode: self.pad_mode,
+            center,
+            surround,
+            scale: self.signs().into_iter().map(|s| s * ratio).collect(),
+            luminance: None,
+            contrast: None,
+            activation: Activation::Identity,
+            mask: None,
+        }
     }
 
     /// +1 for on-center channels, −1 for off-center ones.
@@ -216,21 +229,7 @@ impl<B: HostBackend> CenterSurround<B> {
 
     fn respond(&self, image: Tensor<B, 4>, learnable: bool) -> Tensor<B, 4> {
         if !learnable && B::runs_on_host(&image.device()) {
-            let out = self.out_channels();
-            let mut center = self.stds(false).values();
-            let surround = center.split_off(out);
-            let spec = FrontEndSpec {
-                kernel: self.kernel_size,
-                pad_mode: self.pad_mode,
-                center,
-                surround,
-                scale: self.scales(),
-                luminance: None,
-                contrast: None,
-                activation: Activation::Identity,
-                mask: None,
-            };
-            return front_end_on_host(image, spec);
+            return front_end_on_host(image, self.host_spec());
         }
         let blurred = blur_bank(image, self.stds(learnable), self.kernel_size, self.pad_mode);
         self.combine(blurred)

@@ -16,9 +16,9 @@ use crate::HostBackend;
 use crate::host::lanes::Lanes;
 use crate::host::{HostOp, HostValues, dims, on_host};
 use crate::models::activation::Activation;
-use crate::signal::filters::host_taps;
+use crate::signal::filters::gaussian_channel_taps;
 use crate::signal::padding::Padding;
-use crate::signal::separable::{PlaneFilter, taps_as};
+use crate::signal::separable::{ChannelTaps, PlaneFilter, taps_of};
 
 /// A divisive gain-control stage: per output channel, the pooling Gaussian's std and its gain.
 #[derive(Debug, Clone)]
@@ -51,55 +51,57 @@ pub(crate) fn front_end_on_host<B: HostBackend>(
 ) -> Tensor<B, 4> {
     let [_, _, h, w] = image.dims();
     let dtype = image.dtype();
-    let taps = |stds: &[f64], k: usize| -> Vec<Vec<f64>> {
-        stds.iter().map(|&s| host_taps(k, s, dtype)).collect()
-    };
-    let filters = |stds: &[f64]| Filters {
-        columns: taps(stds, spec.kernel[0]),
-        rows: taps(stds, spec.kernel[1]),
+    let taps = |stds: &[f64]| gaussian_channel_taps(stds, spec.kernel, dtype);
+    let pool = |stage: Option<GainStage>| {
+        stage.map(|stage| Pool {
+            taps: taps(&stage.stds),
+            gains: stage.gains,
+        })
     };
     let op = FrontEndOp {
         plane: PlaneFilter::new([h, w], spec.kernel, spec.pad_mode),
-        center: filters(&spec.center),
-        surround: filters(&spec.surround),
-        luminance: spec.luminance.as_ref().map(|s| filters(&s.stds)),
-        contrast: spec.contrast.as_ref().map(|s| filters(&s.stds)),
-        spec,
+        center: taps(&spec.center),
+        surround: taps(&spec.surround),
+        scale: spec.scale,
+        luminance: pool(spec.luminance),
+        contrast: pool(spec.contrast),
+        activation: spec.activation,
+        mask: spec.mask,
     };
     let x = image.into_primitive().tensor();
     Tensor::from_primitive(TensorPrimitive::Float(B::host_op(x, op)))
 }
 
-/// Per output channel, the taps along the height and along the width.
+/// A gain-control stage's pooling filters and gains, per output channel.
 #[derive(Debug)]
-struct Filters {
-    columns: Vec<Vec<f64>>,
-    rows: Vec<Vec<f64>>,
+struct Pool {
+    taps: ChannelTaps,
+    gains: Vec<f64>,
 }
 
-impl Filters {
-    fn as_t<T: Lanes>(&self) -> Vec<[Vec<T>; 2]> {
-        self.columns
-            .iter()
-            .zip(&self.rows)
-            .map(|(c, r)| [taps_as(c), taps_as(r)])
-            .collect()
+impl Pool {
+    /// The taps in a computation's precision, with the gains.
+    fn as_t<T: Lanes>(&self) -> (Vec<[Vec<T>; 2]>, &[f64]) {
+        (self.taps.as_t(), &self.gains)
     }
 }
 
+/// [`FrontEndSpec`] with its filters built.
 #[derive(Debug)]
 struct FrontEndOp {
-    spec: FrontEndSpec,
     plane: PlaneFilter,
-    center: Filters,
-    surround: Filters,
-    luminance: Option<Filters>,
-    contrast: Option<Filters>,
+    center: ChannelTaps,
+    surround: ChannelTaps,
+    scale: Vec<f64>,
+    luminance: Option<Pool>,
+    contrast: Option<Pool>,
+    activation: Activation,
+    mask: Option<Vec<f64>>,
 }
 
 /// The planes the backward pass reads, each `[batch, c · out, h, w]` (empty when a stage is
 /// absent).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Kept<T> {
     /// The centre–surround response.
     linear: Vec<T>,
@@ -115,27 +117,9 @@ struct Kept<T> {
     before_activation: Vec<T>,
 }
 
-impl<T> Default for Kept<T> {
-    fn default() -> Self {
-        Self {
-            linear: Vec::new(),
-            luminance_divisor: Vec::new(),
-            after_luminance: Vec::new(),
-            root_energy: Vec::new(),
-            contrast_divisor: Vec::new(),
-            before_activation: Vec::new(),
-        }
-    }
-}
-
 /// Plane `p` of planes of `n` elements.
 fn plane<T>(store: &[T], p: usize, n: usize) -> &[T] {
     &store[p * n..][..n]
-}
-
-/// The taps of output channel `o`, along the height and the width.
-fn taps_of<T>(filters: &[[Vec<T>; 2]], o: usize) -> [&[T]; 2] {
-    [&filters[o][0], &filters[o][1]]
 }
 
 #[derive(Debug)]
@@ -145,7 +129,7 @@ enum KeptValues {
 }
 
 /// Numbers the operation runs in.
-trait Real: Lanes + Float {
+trait Real: Lanes + Float + Default {
     /// `ln(1 + x)` as Burn's CPU backends compute it (the `libm` crate's, also several times
     /// faster than the C library's float32 one).
     fn log1p(self) -> Self;
@@ -165,12 +149,12 @@ impl Real for f64 {
 
 impl FrontEndOp {
     fn input_shape(&self, [batch, planes, h, w]: [usize; 4]) -> [usize; 4] {
-        [batch, planes / self.spec.center.len(), h, w]
+        [batch, planes / self.center.0.len(), h, w]
     }
 
     fn forward_values<T: Real>(&self, x: &[T], keep: bool) -> (Vec<T>, Kept<T>) {
         let n = self.plane.len();
-        let out_channels = self.spec.center.len();
+        let out_channels = self.center.0.len();
         let zero = T::from_f64(0.0);
         let planes = x.len() / n * out_channels;
         let mut out = vec![zero; planes * n];
@@ -184,7 +168,7 @@ impl FrontEndOp {
                 (&mut kept.contrast_divisor, self.contrast.is_some()),
                 (
                     &mut kept.before_activation,
-                    self.spec.activation != Activation::Identity,
+                    self.activation != Activation::Identity,
                 ),
             ];
             for (store, wanted) in stored {
@@ -199,8 +183,8 @@ impl FrontEndOp {
             }
         };
         let (center, surround) = (self.center.as_t::<T>(), self.surround.as_t::<T>());
-        let luminance = self.luminance.as_ref().map(Filters::as_t::<T>);
-        let contrast = self.contrast.as_ref().map(Filters::as_t::<T>);
+        let luminance = self.luminance.as_ref().map(Pool::as_t::<T>);
+        let contrast = self.contrast.as_ref().map(Pool::as_t::<T>);
         let [mut a, mut b, mut between] = [0; 3].map(|_| vec![zero; n]);
         let (one, epsilon) = (T::from_f64(1.0), T::from_f64(1e-6));
         for (p, target) in out.chunks_exact_mut(n).enumerate() {
@@ -211,29 +195,29 @@ impl FrontEndOp {
                 .apply(input, &mut a, taps_of(&center, o), &mut between);
             self.plane
                 .apply(input, &mut b, taps_of(&surround, o), &mut between);
-            let scale = T::from_f64(self.spec.scale[o]);
+            let scale = T::from_f64(self.scale[o]);
             for ((t, &c), &s) in target.iter_mut().zip(&a).zip(&b) {
                 *t = (c - s) * scale;
             }
-            if let (Some(filters), Some(stage)) = (&luminance, &self.spec.luminance) {
+            if let Some((filters, gains)) = &luminance {
                 keep_plane(&mut kept.linear, target);
                 self.plane
                     .apply(input, &mut a, taps_of(filters, o), &mut between);
-                let gain = T::from_f64(stage.gains[o]);
+                let gain = T::from_f64(gains[o]);
                 for (l, t) in a.iter_mut().zip(target.iter_mut()) {
                     *l = *l * gain + one;
                     *t = *t / *l;
                 }
                 keep_plane(&mut kept.luminance_divisor, &a);
             }
-            if let (Some(filters), Some(stage)) = (&contrast, &self.spec.contrast) {
+            if let Some((filters, gains)) = &contrast {
                 keep_plane(&mut kept.after_luminance, target);
                 for (e, &t) in b.iter_mut().zip(target.iter()) {
                     *e = t * t;
                 }
                 self.plane
                     .apply(&b, &mut a, taps_of(filters, o), &mut between);
-                let gain = T::from_f64(stage.gains[o]);
+                let gain = T::from_f64(gains[o]);
                 for ((e, d), t) in a.iter_mut().zip(b.iter_mut()).zip(target.iter_mut()) {
                     *e = e.sqrt();
                     *d = (*e + epsilon) * gain + one;
@@ -242,11 +226,11 @@ impl FrontEndOp {
                 keep_plane(&mut kept.root_energy, &a);
                 keep_plane(&mut kept.contrast_divisor, &b);
             }
-            if self.spec.activation != Activation::Identity {
+            if self.activation != Activation::Identity {
                 keep_plane(&mut kept.before_activation, target);
             }
-            activate(self.spec.activation, target);
-            if let Some(mask) = &self.spec.mask {
+            activate(self.activation, target);
+            if let Some(mask) = &self.mask {
                 for (t, &m) in target.iter_mut().zip(mask) {
                     *t = *t * T::from_f64(m);
                 }
@@ -257,37 +241,37 @@ impl FrontEndOp {
 
     fn backward_values<T: Real>(&self, grad: &[T], kept: &Kept<T>) -> Vec<T> {
         let n = self.plane.len();
-        let out_channels = self.spec.center.len();
+        let out_channels = self.center.0.len();
         let zero = T::from_f64(0.0);
         let mut input_grad = vec![zero; grad.len() / out_channels];
         let (center, surround) = (self.center.as_t::<T>(), self.surround.as_t::<T>());
-        let luminance = self.luminance.as_ref().map(Filters::as_t::<T>);
-        let contrast = self.contrast.as_ref().map(Filters::as_t::<T>);
+        let luminance = self.luminance.as_ref().map(Pool::as_t::<T>);
+        let contrast = self.contrast.as_ref().map(Pool::as_t::<T>);
         let [mut d, mut a, mut back, mut between] = [0; 4].map(|_| vec![zero; n]);
         let two = T::from_f64(2.0);
         for (p, g) in grad.chunks_exact(n).enumerate() {
             let o = p % out_channels;
             let target = &mut input_grad[p / out_channels * n..][..n];
             d.copy_from_slice(g);
-            if let Some(mask) = &self.spec.mask {
+            if let Some(mask) = &self.mask {
                 for (d, &m) in d.iter_mut().zip(mask) {
                     *d = *d * T::from_f64(m);
                 }
             }
-            if self.spec.activation != Activation::Identity {
+            if self.activation != Activation::Identity {
                 activation_backward(
-                    self.spec.activation,
+                    self.activation,
                     &mut d,
                     plane(&kept.before_activation, p, n),
                 );
             }
-            if let (Some(filters), Some(stage)) = (&contrast, &self.spec.contrast) {
+            if let Some((filters, gains)) = &contrast {
                 let (y, root, divisor) = (
                     plane(&kept.after_luminance, p, n),
                     plane(&kept.root_energy, p, n),
                     plane(&kept.contrast_divisor, p, n),
                 );
-                let gain = T::from_f64(stage.gains[o]);
+                let gain = T::from_f64(gains[o]);
                 for ((((e, &g), &y), &r), &q) in a.iter_mut().zip(&d).zip(y).zip(root).zip(divisor)
                 {
                     *e = -g * y / (q * q) * gain / (two * r);
@@ -298,12 +282,12 @@ impl FrontEndOp {
                     *g = *g / q + s * two * y;
                 }
             }
-            if let (Some(filters), Some(stage)) = (&luminance, &self.spec.luminance) {
+            if let Some((filters, gains)) = &luminance {
                 let (y, divisor) = (
                     plane(&kept.linear, p, n),
                     plane(&kept.luminance_divisor, p, n),
                 );
-                let gain = T::from_f64(stage.gains[o]);
+                let gain = T::from_f64(gains[o]);
                 for (((l, g), &y), &q) in a.iter_mut().zip(d.iter_mut()).zip(y).zip(divisor) {
                     *l = -*g * y / (q * q) * gain;
                     *g = *g / q;
@@ -312,7 +296,7 @@ impl FrontEndOp {
                     .adjoint(&a, &mut back, taps_of(filters, o), &mut between);
                 add(target, &back);
             }
-            let scale = T::from_f64(self.spec.scale[o]);
+            let scale = T::from_f64(self.scale[o]);
             for g in &mut d {
                 *g = *g * scale;
             }
@@ -384,23 +368,22 @@ impl HostOp for FrontEndOp {
     fn forward_saving<B: Backend>(&self, x: FloatTensor<B>) -> (FloatTensor<B>, Arc<KeptValues>) {
         let [batch, c, h, w] = dims::<B, 4>(&x);
         let mut kept = None;
-        let out =
-            on_host::<B, 4>(
-                x,
-                [batch, c * self.spec.center.len(), h, w],
-                |values| match values {
-                    HostValues::F32(v) => {
-                        let (out, k) = self.forward_values(&v, true);
-                        kept = Some(KeptValues::F32(k));
-                        HostValues::F32(out)
-                    }
-                    HostValues::F64(v) => {
-                        let (out, k) = self.forward_values(&v, true);
-                        kept = Some(KeptValues::F64(k));
-                        HostValues::F64(out)
-                    }
-                },
-            );
+        let out = on_host::<B, 4>(
+            x,
+            [batch, c * self.center.0.len(), h, w],
+            |values| match values {
+                HostValues::F32(v) => {
+                    let (out, k) = self.forward_values(&v, true);
+                    kept = Some(KeptValues::F32(k));
+                    HostValues::F32(out)
+                }
+                HostValues::F64(v) => {
+                    let (out, k) = self.forward_values(&v, true);
+                    kept = Some(KeptValues::F64(k));
+                    HostValues::F64(out)
+                }
+            },
+        );
         (out, Arc::new(kept.expect("the forward pass ran")))
     }
 
@@ -408,7 +391,7 @@ impl HostOp for FrontEndOp {
         let [batch, c, h, w] = dims::<B, 4>(&x);
         on_host::<B, 4>(
             x,
-            [batch, c * self.spec.center.len(), h, w],
+            [batch, c * self.center.0.len(), h, w],
             |values| match values {
                 HostValues::F32(v) => HostValues::F32(self.forward_values(&v, false).0),
                 HostValues::F64(v) => HostValues::F64(self.forward_values(&v, false).0),

@@ -384,10 +384,6 @@ impl<B: HostBackend, A: Activate> FrontEnd<B, A> {
     /// The frozen response as one host operation (`front_end_host.rs`); a non-linearity of
     /// the user's own runs after it, through Burn.
     fn respond_on_host(&self, image: Tensor<B, 4>) -> Tensor<B, 4> {
-        let cs = &self.center_surround;
-        let out = cs.out_channels();
-        let mut center = cs.stds(false).values();
-        let surround = center.split_off(out);
         let stage = |gaussian: &Option<Gaussian<B>>, gain: &Option<Param<Tensor<B, 1>>>| {
             Some(GainStage {
                 stds: gaussian.as_ref()?.stds(false).values(),
@@ -397,15 +393,11 @@ impl<B: HostBackend, A: Activate> FrontEnd<B, A> {
         let builtin = self.activation.builtin();
         let [_, _, height, width] = image.dims();
         let spec = FrontEndSpec {
-            kernel: cs.kernel_size(),
-            pad_mode: cs.pad_mode(),
-            center,
-            surround,
-            scale: cs.scales(),
             luminance: stage(&self.luminance, &self.luminance_scalar),
             contrast: stage(&self.contrast, &self.contrast_scalar),
             activation: builtin.unwrap_or(Activation::Identity),
             mask: (builtin.is_some() && self.apply_mask).then(|| disk(height, width)),
+            ..self.center_surround.host_spec()
         };
         let response = front_end_on_host(image, spec);
         if builtin.is_some() {

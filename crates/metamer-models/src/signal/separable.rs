@@ -22,28 +22,62 @@ const ROWS_PER_TASK: usize = 32;
 const LANES_F32: usize = 64;
 const LANES_F64: usize = 32;
 
-/// Filters channel `g` of `[batch, groups, h, w]` with `columns[g]` along the height and
-/// `rows[g]` along the width, padding with `pad_mode` so the size is kept.
+/// Filters channel `g` of `[batch, groups, h, w]` with `taps`' filter `g`, padding with
+/// `pad_mode` so the size is kept.
 ///
 /// # Panics
 /// When the channel count differs from the number of filters, the kernels of an axis differ
 /// in size, or a reflect or circular pad would be as long as the image.
 pub(crate) fn filter_separable<B: HostBackend>(
     image: Tensor<B, 4>,
-    columns: Vec<Vec<f64>>,
-    rows: Vec<Vec<f64>>,
+    taps: ChannelTaps,
     pad_mode: Padding,
 ) -> Tensor<B, 4> {
     let [_, groups, h, w] = image.dims();
-    assert_eq!(columns.len(), groups, "one column filter per channel");
-    assert_eq!(rows.len(), groups, "one row filter per channel");
-    let kernel = [columns[0].len(), rows[0].len()];
+    assert_eq!(taps.0.len(), groups, "one filter per channel");
     let filter = Separable {
-        plane: PlaneFilter::new([h, w], kernel, pad_mode),
-        taps: columns.into_iter().zip(rows).map(|(c, r)| [c, r]).collect(),
+        plane: PlaneFilter::new([h, w], taps.kernel(), pad_mode),
+        taps,
     };
     let x = image.into_primitive().tensor();
     Tensor::from_primitive(TensorPrimitive::Float(B::host_op(x, filter)))
+}
+
+/// Per channel, the float64 taps along the height and along the width.
+#[derive(Debug)]
+pub(crate) struct ChannelTaps(pub Vec<[Vec<f64>; 2]>);
+
+impl ChannelTaps {
+    /// `[height, width]` of the kernels.
+    ///
+    /// # Panics
+    /// When there are no filters, or their kernels differ in size.
+    fn kernel(&self) -> [usize; 2] {
+        let kernel = self.0[0].clone().map(|taps| taps.len());
+        assert!(
+            self.0
+                .iter()
+                .all(|t| t.clone().map(|taps| taps.len()) == kernel),
+            "equal kernel sizes"
+        );
+        kernel
+    }
+
+    /// The taps in a computation's precision.
+    pub fn as_t<T: Lanes>(&self) -> Vec<[Vec<T>; 2]> {
+        self.0
+            .iter()
+            .map(|axes| {
+                axes.clone()
+                    .map(|taps| taps.iter().map(|&v| T::from_f64(v)).collect())
+            })
+            .collect()
+    }
+}
+
+/// Channel `c`'s taps along the height and the width.
+pub(crate) fn taps_of<T>(taps: &[[Vec<T>; 2]], c: usize) -> [&[T]; 2] {
+    [&taps[c][0], &taps[c][1]]
 }
 
 /// A separable "same"-size filter of `[h, w]` planes: where each padded row and column reads
@@ -53,20 +87,36 @@ pub(crate) struct PlaneFilter {
     size: [usize; 2],
     /// Along the height, then along the width.
     sources: [Vec<Option<usize>>; 2],
+    /// For each row, the (output row, tap) pairs that read it: the height pass transposed.
+    readers: Vec<Vec<(usize, usize)>>,
 }
 
 impl PlaneFilter {
     /// # Panics
     /// When a reflect or circular pad would be as long as the image.
     pub fn new(size: [usize; 2], kernel: [usize; 2], pad_mode: Padding) -> Self {
-        let sources = std::array::from_fn(|axis| {
+        let sources: [Vec<Option<usize>>; 2] = std::array::from_fn(|axis| {
             let (n, (before, after)) = (size[axis], same_padding_amounts(kernel[axis]));
             assert_fits(n, (before, after), pad_mode);
             (0..n + before + after)
                 .map(|p| padded_source(p, n, before, pad_mode))
                 .collect()
         });
-        Self { size, sources }
+        let h = size[0];
+        let mut readers = vec![Vec::new(); h];
+        for (p, source) in sources[0].iter().enumerate() {
+            let Some(r) = source else { continue };
+            for t in 0..kernel[0] {
+                if let Some(i) = p.checked_sub(t).filter(|&i| i < h) {
+                    readers[*r].push((i, t));
+                }
+            }
+        }
+        Self {
+            size,
+            sources,
+            readers,
+        }
     }
 
     /// Elements per plane.
@@ -96,22 +146,16 @@ impl PlaneFilter {
         between: &mut [T],
     ) {
         let w = self.size[1];
-        along_height_adjoint(grad, between, columns, &self.sources[0], w);
+        along_height_adjoint(grad, between, columns, &self.readers, w);
         along_width_adjoint(between, out, rows, &self.sources[1], w);
     }
-}
-
-/// Float64 taps in a computation's precision.
-pub(crate) fn taps_as<T: Lanes>(taps: &[f64]) -> Vec<T> {
-    taps.iter().map(|&v| T::from_f64(v)).collect()
 }
 
 /// One filter per channel.
 #[derive(Debug)]
 struct Separable {
     plane: PlaneFilter,
-    /// Per channel, the taps along the height and along the width.
-    taps: Vec<[Vec<f64>; 2]>,
+    taps: ChannelTaps,
 }
 
 impl Separable {
@@ -127,14 +171,9 @@ impl Separable {
         let n = self.plane.len();
         let mut out = vec![T::from_f64(0.0); x.len()];
         let mut between = vec![T::from_f64(0.0); n];
-        let taps: Vec<[Vec<T>; 2]> = self
-            .taps
-            .iter()
-            .map(|[c, r]| [taps_as(c), taps_as(r)])
-            .collect();
+        let all = self.taps.as_t::<T>();
         for (p, (plane, target)) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)).enumerate() {
-            let [columns, rows] = &taps[p % taps.len()];
-            let taps = [&columns[..], &rows[..]];
+            let taps = taps_of(&all, p % all.len());
             if adjoint {
                 self.plane.adjoint(plane, target, taps, &mut between);
             } else {
@@ -279,31 +318,20 @@ fn along_height<T: Lanes>(x: &[T], out: &mut [T], taps: &[T], sources: &[Option<
 }
 
 /// The adjoint of [`along_height`]: each padded row's gradient, the taps' sum of the output
-/// rows that read it, added to the row it came from. Written as a gather over source rows
-/// so that blocks of rows can run in parallel.
+/// rows that read it (`readers`, from [`PlaneFilter::new`]), added to the row it came from.
+/// Written as a gather over source rows so that blocks of rows can run in parallel.
 fn along_height_adjoint<T: Lanes>(
     grad: &[T],
     out: &mut [T],
     taps: &[T],
-    sources: &[Option<usize>],
+    readers: &[Vec<(usize, usize)>],
     w: usize,
 ) {
-    let h = grad.len() / w;
-    // For each source row, the (output row, tap) pairs that read it.
-    let mut readers: Vec<Vec<(usize, T)>> = vec![Vec::new(); h];
-    for (p, source) in sources.iter().enumerate() {
-        let Some(r) = source else { continue };
-        for (t, &c) in taps.iter().enumerate() {
-            if let Some(i) = p.checked_sub(t).filter(|&i| i < h) {
-                readers[*r].push((i, c));
-            }
-        }
-    }
     by_row_blocks(out, w, |first, block| {
         for (r, target) in block.chunks_exact_mut(w).enumerate() {
             let terms: Vec<(&[T], T)> = readers[first + r]
                 .iter()
-                .map(|&(i, c)| (&grad[i * w..][..w], c))
+                .map(|&(i, t)| (&grad[i * w..][..w], taps[t]))
                 .collect();
             weighted_sum(target, &terms);
         }
