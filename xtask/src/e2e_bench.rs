@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::setup::{self, Environment};
-use crate::{Sample, data_dir, median, parse_samples, root, run};
+use crate::{Sample, bench_output, data_dir, median, root, run};
 
 const SHORT: usize = 3;
 const LONG: usize = 23;
@@ -88,25 +88,17 @@ pub fn report(
             }
         }
         if python.exists() {
-            let output = Command::new(&python)
-                .arg(root().join("xtask/fixtures/bench_e2e_plenoptic.py"))
-                .arg(&data)
-                .arg(folder.join("plenoptic"))
-                .args([PLENOPTIC_PAIRS, SHORT, LONG].map(|n| n.to_string()))
-                .args(cases.iter().map(|c| c.name))
-                .env("TQDM_DISABLE", "1")
-                .env("OMP_NUM_THREADS", "1")
-                .output()
-                .map_err(|e| format!("cannot run the plenoptic benchmark: {e}"))?;
-            if !output.status.success() {
-                return Err(format!(
-                    "the plenoptic end-to-end benchmark failed:\n{}",
-                    String::from_utf8_lossy(&output.stderr)
-                ));
-            }
-            let text = String::from_utf8_lossy(&output.stdout);
-            eprint!("{text}");
-            samples.extend(parse_samples(&text));
+            samples.extend(bench_output(
+                Command::new(&python)
+                    .arg(root().join("xtask/fixtures/bench_e2e_plenoptic.py"))
+                    .arg(&data)
+                    .arg(folder.join("plenoptic"))
+                    .args([PLENOPTIC_PAIRS, SHORT, LONG].map(|n| n.to_string()))
+                    .args(cases.iter().map(|c| c.name))
+                    .env("TQDM_DISABLE", "1")
+                    .env("OMP_NUM_THREADS", "1"),
+                "the plenoptic end-to-end benchmark",
+            )?);
         }
     }
     let _ = std::fs::remove_dir_all(&folder);
@@ -114,7 +106,7 @@ pub fn report(
 }
 
 fn sample(case: &str, system: &str, ms: f64) -> Sample {
-    eprintln!("{case} {system} ms={ms:.3}");
+    println!("{case} {system} ms={ms:.3}");
     Sample {
         case: case.to_string(),
         system: system.to_string(),
