@@ -20,9 +20,14 @@ pub fn from_f64<B: Backend, const D: usize>(
 /// multi-dimensional tensor element by element (about 30 ns each) when its storage is shared
 /// or its strides are not the canonical ones, as for most gradients; a flat view of the same
 /// values reads about 100 times faster.
+///
+/// The tensor is detached first: on an autodiff backend a reshape of a tracked tensor (a
+/// model's parameter, say) would otherwise add a node to a graph that lives as long as the
+/// parameter, and Burn's graph cleaner walks every such node after each backward pass, so
+/// each read made every later iteration slower.
 pub fn flat_data<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> TensorData {
     let count = tensor.shape().num_elements();
-    tensor.reshape([count]).into_data()
+    tensor.detach().reshape([count]).into_data()
 }
 
 /// All values of a float tensor as `f64`, row-major.
