@@ -1,54 +1,64 @@
-//! Plane-sized buffers recycled per thread.
+//! Plane-sized buffers recycled across iterations.
 //!
 //! A texture-model iteration allocates and frees some fifty megabytes of planes of the same
 //! few sizes; through the system allocator every one of those pages is returned and faulted
 //! in again each iteration, which cost a quarter of the iteration's time. Freed buffers wait
-//! here, by exact capacity, for the next request of that size.
+//! here, by exact capacity, for the next request of that size. The pool is one per element
+//! type, shared by every thread: work split among rayon's threads allocates on one thread and
+//! frees on another, and per-thread pools then missed every time.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
 
 use rustfft::num_complex::Complex;
 
-/// How much freed memory one thread keeps per element type.
+/// How much freed memory is kept per element type.
 const KEPT_BYTES: usize = 256 << 20;
 
-#[derive(Default)]
 pub(crate) struct Pool<X> {
-    free: HashMap<usize, Vec<Vec<X>>>,
+    free: BTreeMap<usize, Vec<Vec<X>>>,
     bytes: usize,
 }
 
-/// Element types with a per-thread pool.
-pub(crate) trait Pooled: Copy + Send + 'static {
-    fn with_pool<R>(f: impl FnOnce(&mut Pool<Self>) -> R) -> Option<R>;
+impl<X> Pool<X> {
+    const fn new() -> Self {
+        Self {
+            free: BTreeMap::new(),
+            bytes: 0,
+        }
+    }
 }
 
-/// Element types whose complex numbers also have a per-thread pool.
+/// Element types with a pool.
+pub(crate) trait Pooled: Copy + Send + 'static {
+    fn with_pool<R>(f: impl FnOnce(&mut Pool<Self>) -> R) -> R;
+}
+
+/// Element types whose complex numbers also have a pool.
 pub(crate) trait ComplexPooled: Pooled {
-    fn with_complex_pool<R>(f: impl FnOnce(&mut Pool<Complex<Self>>) -> R) -> Option<R>;
+    fn with_complex_pool<R>(f: impl FnOnce(&mut Pool<Complex<Self>>) -> R) -> R;
+}
+
+/// Runs `f` on a pool; a panic elsewhere while it was held leaves it usable.
+fn locked<X, R>(pool: &Mutex<Pool<X>>, f: impl FnOnce(&mut Pool<X>) -> R) -> R {
+    f(&mut pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
 }
 
 macro_rules! pooled {
     ($($t:ty),*) => {$(
         impl Pooled for $t {
-            fn with_pool<R>(f: impl FnOnce(&mut Pool<Self>) -> R) -> Option<R> {
-                thread_local! {
-                    static POOL: RefCell<Pool<$t>> = RefCell::new(Pool::default());
-                }
-                // `None` while the thread is being torn down.
-                POOL.try_with(|pool| f(&mut pool.borrow_mut())).ok()
+            fn with_pool<R>(f: impl FnOnce(&mut Pool<Self>) -> R) -> R {
+                static POOL: Mutex<Pool<$t>> = Mutex::new(Pool::new());
+                locked(&POOL, f)
             }
         }
 
         impl ComplexPooled for $t {
-            fn with_complex_pool<R>(f: impl FnOnce(&mut Pool<Complex<Self>>) -> R) -> Option<R> {
-                thread_local! {
-                    static POOL: RefCell<Pool<Complex<$t>>> = RefCell::new(Pool::default());
-                }
-                POOL.try_with(|pool| f(&mut pool.borrow_mut())).ok()
+            fn with_complex_pool<R>(f: impl FnOnce(&mut Pool<Complex<Self>>) -> R) -> R {
+                static POOL: Mutex<Pool<Complex<$t>>> = Mutex::new(Pool::new());
+                locked(&POOL, f)
             }
         }
     )*};
@@ -56,7 +66,7 @@ macro_rules! pooled {
 pooled!(f32, f64);
 
 impl<T: ComplexPooled> Pooled for Complex<T> {
-    fn with_pool<R>(f: impl FnOnce(&mut Pool<Self>) -> R) -> Option<R> {
+    fn with_pool<R>(f: impl FnOnce(&mut Pool<Self>) -> R) -> R {
         T::with_complex_pool(f)
     }
 }
@@ -85,8 +95,7 @@ impl<X: Pooled> Buf<X> {
             let vec = pool.free.get_mut(&capacity)?.pop()?;
             pool.bytes -= capacity * size_of::<X>();
             Some(vec)
-        })
-        .flatten();
+        });
         Buf(recycled.unwrap_or_else(|| Vec::with_capacity(capacity)))
     }
 

@@ -142,6 +142,14 @@ pub(crate) fn host_f64<B: Backend>(x: FloatTensor<B>) -> Vec<f64> {
         .expect("float data")
 }
 
+/// Runs `work` on one of rayon's threads. Work that splits itself with rayon hands each split
+/// to the pool; started from the caller's own thread, every split would wait for a pool
+/// thread to wake (tens of microseconds each, hundreds per texture-model iteration), while
+/// inside the pool splits run at once, or in place when the pool has one thread.
+pub(crate) fn in_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    rayon::scope(|_| work())
+}
+
 /// The dimensions of a rank-`D` tensor.
 pub(crate) fn dims<B: Backend, const D: usize>(x: &FloatTensor<B>) -> [usize; D] {
     let shape = x.shape();

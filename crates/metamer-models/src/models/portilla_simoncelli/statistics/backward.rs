@@ -1,11 +1,12 @@
 //! The image gradient of the statistics of one plane, step by step back from the forward
 //! pass's records.
 
+use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 
 use super::numeric::{
-    add_autocorrelation_adjoint, add_filtered, add_uncropped, apply_map, crop, cross_adjoint, fft,
-    fft_real, gather, ifft_real, negated, normalised_adjoint, scaled, subtract_mean,
+    add_autocorrelation_adjoint, add_filtered, add_uncropped, apply_map, cross_adjoint, fft,
+    fft_real, gather, ifft_real, mean, negated, normalised_adjoint, scaled, subtract_mean,
 };
 use super::*;
 
@@ -32,8 +33,27 @@ pub(super) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
             Buf::filled(Complex::new(T::zero(), T::zero()), h * w)
         })
         .collect();
-    add_bands_adjoint(plan, record, &planes, &mut lows_grad);
-    add_reconstructions_adjoint(plan, &planes.recon, &mut lows_grad);
+    // The bands' and the reconstructions' shares are independent: two threads' work.
+    let mut recon_lows_grad: Vec<Plane<T>> = lows_grad
+        .iter()
+        .map(|g| Buf::filled(Complex::new(T::zero(), T::zero()), g.len()))
+        .collect();
+    let (_, highpass_spectrum) = rayon::join(
+        || {
+            rayon::join(
+                || add_bands_adjoint(plan, record, &planes, &mut lows_grad),
+                || add_reconstructions_adjoint(plan, &planes.recon, &mut recon_lows_grad),
+            )
+        },
+        || {
+            let g = 2.0 * grad[plan.offsets.highpass_variance] / pixels;
+            let highpass_grad: Buf<T> = record.highpass.iter().map(|v| *v * T::narrow(g)).collect();
+            fft_real(&highpass_grad, full)
+        },
+    );
+    for (g, r) in lows_grad.iter_mut().zip(&recon_lows_grad) {
+        g.iter_mut().zip(r.iter()).for_each(|(g, r)| *g = *g + *r);
+    }
     // Down the low-pass chain to the image's spectrum.
     for s in (0..n).rev() {
         let scale = &plan.scales[s];
@@ -46,11 +66,6 @@ pub(super) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
             &masked,
         );
     }
-    let highpass_grad: Buf<T> = {
-        let g = 2.0 * grad[plan.offsets.highpass_variance] / pixels;
-        record.highpass.iter().map(|v| *v * T::narrow(g)).collect()
-    };
-    let highpass_spectrum = fft_real(&highpass_grad, full);
     let mut spectrum_grad = scaled(&lows_grad[0], &plan.lo0mask);
     let inv = 1.0 / pixels;
     for ((g, h), m) in spectrum_grad
@@ -74,13 +89,16 @@ pub(super) fn statistics_adjoint<T: Real>(
     let (n, o, width) = (plan.n_scales, plan.n_orientations, plan.width);
     let at = &plan.offsets;
     let zeros = |s: usize| Buf::filled(T::zero(), plan.size(s)[0] * plan.size(s)[1]);
+    // Zero planes from the pool (cloning one would copy it).
+    let zero_planes =
+        |s: usize, count: usize| -> Planes<T> { (0..count).map(|_| zeros(s)).collect() };
     let centre = (width / 2) * width + width / 2;
 
     // Gradients of the variances (autocorrelation centres) from the statistics that use them.
     let mut magnitude_variance_grad = vec![vec![0.0; o]; n];
     let mut recon_variance_grad = vec![0.0; n + 1];
-    let mut magnitude_grad: Vec<Planes<T>> = (0..n).map(|s| vec![zeros(s); o]).collect();
-    let mut real_grad: Vec<Planes<T>> = (0..n).map(|s| vec![zeros(s); o]).collect();
+    let mut magnitude_grad: Vec<Planes<T>> = (0..n).map(|s| zero_planes(s, o)).collect();
+    let mut real_grad: Vec<Planes<T>> = (0..n).map(|s| zero_planes(s, o)).collect();
     let mut recon_grad: Planes<T> = (0..=n).map(zeros).collect();
 
     for s in 0..n {
@@ -110,7 +128,7 @@ pub(super) fn statistics_adjoint<T: Real>(
             - 2.0 * kurtosis_grad * fourth / variance.powi(3);
     }
     let mut doubled_grad: Vec<(Planes<T>, Planes<T>)> = (1..n)
-        .map(|s| (vec![zeros(s - 1); o], vec![zeros(s - 1); 2 * o]))
+        .map(|s| (zero_planes(s - 1, o), zero_planes(s - 1, 2 * o)))
         .collect();
     for s in 0..n {
         let size = plan.size(s);
@@ -136,32 +154,39 @@ pub(super) fn statistics_adjoint<T: Real>(
             )
         });
         for k in 0..o {
-            let mut terms: Vec<(f64, &[T])> = (0..o)
-                .map(|j| {
-                    let mut c = orientation.on_a[k][j] + orientation.on_b[k][j];
-                    if j == k {
-                        c += orientation.a_self[k] + orientation.b_self[k];
-                    }
-                    (c, m[j])
-                })
-                .collect();
             magnitude_variance_grad[s][k] += orientation.a_variance_grad[k];
-            if let Some((doubled, magnitude)) = &coarser {
-                terms.extend((0..o).map(|j| (magnitude.on_a[k][j], &doubled.centred[j][..])));
+            if let Some((_, magnitude)) = &coarser {
                 magnitude_variance_grad[s][k] += magnitude.a_variance_grad[k];
             }
-            kernels::combine(&mut magnitude_grad[s][k], &terms);
         }
+        magnitude_grad[s]
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(k, g)| {
+                let mut terms: Vec<(f64, &[T])> = (0..o)
+                    .map(|j| {
+                        let mut c = orientation.on_a[k][j] + orientation.on_b[k][j];
+                        if j == k {
+                            c += orientation.a_self[k] + orientation.b_self[k];
+                        }
+                        (c, m[j])
+                    })
+                    .collect();
+                if let Some((doubled, magnitude)) = &coarser {
+                    terms.extend((0..o).map(|j| (magnitude.on_a[k][j], &doubled.centred[j][..])));
+                }
+                kernels::combine(g, &terms);
+            });
         let Some((doubled, magnitude)) = &coarser else {
             continue;
         };
         let (centred_grad, parts_grad) = &mut doubled_grad[s];
-        for (j, g) in centred_grad.iter_mut().enumerate() {
+        centred_grad.par_iter_mut().enumerate().for_each(|(j, g)| {
             let mut terms: Vec<(f64, &[T])> =
                 (0..o).map(|i| (magnitude.on_b[j][i], m[i])).collect();
             terms.push((magnitude.b_self[j], &doubled.centred[j]));
             kernels::combine(g, &terms);
-        }
+        });
         let reals = &record.reals[s];
         let real = cross_adjoint(
             &record.cross_scale_real[s],
@@ -169,51 +194,48 @@ pub(super) fn statistics_adjoint<T: Real>(
             pixels_s,
             false,
         );
-        for (i, g) in real_grad[s].iter_mut().enumerate() {
+        real_grad[s].par_iter_mut().enumerate().for_each(|(i, g)| {
             let mut terms: Vec<(f64, &[T])> = (0..2 * o)
                 .map(|j| (real.on_a[i][j], &doubled.parts[j][..]))
                 .collect();
             terms.push((real.a_self[i], &reals[i]));
             kernels::combine(g, &terms);
-        }
-        for (j, g) in parts_grad.iter_mut().enumerate() {
+        });
+        parts_grad.par_iter_mut().enumerate().for_each(|(j, g)| {
             let mut terms: Vec<(f64, &[T])> =
                 (0..o).map(|i| (real.on_b[j][i], &reals[i][..])).collect();
             terms.push((real.b_self[j], &doubled.parts[j]));
             kernels::combine(g, &terms);
-        }
+        });
     }
-    for s in 0..n {
-        for b in 0..o {
-            let lag_grad: Vec<f64> = (0..width * width)
-                .map(|lag| grad[at.magnitude_autocorrelation + (lag * o + b) * n + s])
-                .collect();
-            let lags = &record.magnitude_lags[s][b];
-            let lag_grad =
-                normalised_adjoint(lags, width, &lag_grad, magnitude_variance_grad[s][b]);
-            add_autocorrelation_adjoint(
-                &mut magnitude_grad[s][b],
-                &record.centred_magnitudes[s][b],
-                plan.size(s),
-                width,
-                &lag_grad,
-            );
-        }
-    }
-    for k in 0..=n {
+    magnitude_grad
+        .par_iter_mut()
+        .enumerate()
+        .for_each(|(s, scale_grad)| {
+            scale_grad.par_iter_mut().enumerate().for_each(|(b, g)| {
+                let lag_grad: Vec<f64> = (0..width * width)
+                    .map(|lag| grad[at.magnitude_autocorrelation + (lag * o + b) * n + s])
+                    .collect();
+                let lags = &record.magnitude_lags[s][b];
+                let lag_grad =
+                    normalised_adjoint(lags, width, &lag_grad, magnitude_variance_grad[s][b]);
+                add_autocorrelation_adjoint(
+                    g,
+                    &record.centred_magnitudes[s][b],
+                    plan.size(s),
+                    width,
+                    &lag_grad,
+                );
+            });
+        });
+    recon_grad.par_iter_mut().enumerate().for_each(|(k, g)| {
         let lag_grad: Vec<f64> = (0..width * width)
             .map(|lag| grad[at.recon_autocorrelation + lag * (n + 1) + k])
             .collect();
         let lags = &record.recon_lags[k];
         let lag_grad = normalised_adjoint(lags, width, &lag_grad, recon_variance_grad[k]);
-        add_autocorrelation_adjoint(
-            &mut recon_grad[k],
-            &record.recon[k],
-            plan.size(k),
-            width,
-            &lag_grad,
-        );
-    }
+        add_autocorrelation_adjoint(g, &record.recon[k], plan.size(k), width, &lag_grad);
+    });
     PlaneGrads {
         magnitudes: magnitude_grad,
         reals: real_grad,
@@ -235,49 +257,50 @@ pub(super) fn add_bands_adjoint<T: Real>(
     for (s, low_grad) in lows_grad.iter_mut().enumerate().take(plan.n_scales) {
         let size = plan.size(s);
         let cells = (size[0] * size[1]) as f64;
-        for b in 0..o {
-            let band = &record.bands[s][b];
-            let mut centred = planes.magnitudes[s][b].clone();
-            subtract_mean(&mut centred);
-            let mut band_grad: Plane<T> = band
-                .iter()
-                .zip(&record.magnitudes[s][b])
-                .zip(centred.iter().zip(&planes.reals[s][b]))
-                .map(|((v, m), (g, r))| {
-                    if *m == T::zero() {
-                        Complex::new(*r, T::zero())
-                    } else {
-                        Complex::new(*g * v.re / *m + *r, *g * v.im / *m)
-                    }
-                })
-                .collect();
-            fft(&mut band_grad, size);
-            let inv = T::narrow(1.0 / cells);
-            band_grad.iter_mut().for_each(|v| *v = *v * inv);
-            if s >= 1 {
-                let (centred_grad, parts_grad) = &planes.doubled[s - 1];
-                let up_grad = double_phase_adjoint(
-                    &record.doubled[s - 1],
-                    b,
-                    o,
-                    &centred_grad[b],
-                    parts_grad,
-                );
-                let [map, transposed] = &plan.expand[s - 1];
-                let mut up_grad = up_grad;
-                fft(&mut up_grad, map.to);
-                let back = apply_map(transposed, &up_grad, 0.25);
+        let band_grads: Vec<Plane<T>> = (0..o)
+            .into_par_iter()
+            .map(|b| {
+                let band = &record.bands[s][b];
+                // The gradient of the centred magnitudes, centred (the mean's adjoint).
+                let magnitude_grad = &planes.magnitudes[s][b];
+                let magnitude_mean = T::narrow(mean(magnitude_grad));
+                let mut band_grad: Plane<T> = band
+                    .iter()
+                    .zip(&record.magnitudes[s][b])
+                    .zip(magnitude_grad.iter().zip(&planes.reals[s][b]))
+                    .map(|((v, m), (g, r))| {
+                        let g = *g - magnitude_mean;
+                        // The magnitude's share is 0 where the band is 0.
+                        let scale = if *m == T::zero() { T::zero() } else { g / *m };
+                        Complex::new(scale * v.re + *r, scale * v.im)
+                    })
+                    .collect();
+                fft(&mut band_grad, size);
+                let inv = T::narrow(1.0 / cells);
+                band_grad.iter_mut().for_each(|v| *v = *v * inv);
+                if s >= 1 {
+                    let (centred_grad, parts_grad) = &planes.doubled[s - 1];
+                    let up_grad = double_phase_adjoint(
+                        &record.doubled[s - 1],
+                        b,
+                        o,
+                        &centred_grad[b],
+                        parts_grad,
+                    );
+                    let [map, transposed] = &plan.expand[s - 1];
+                    let mut up_grad = up_grad;
+                    fft(&mut up_grad, map.to);
+                    let back = apply_map(transposed, &up_grad, 0.25);
+                    band_grad
+                        .iter_mut()
+                        .zip(&back)
+                        .for_each(|(g, v)| *g = *g + *v);
+                }
                 band_grad
-                    .iter_mut()
-                    .zip(&back)
-                    .for_each(|(g, v)| *g = *g + *v);
-            }
-            add_filtered(
-                low_grad,
-                &band_grad,
-                &plan.scales[s].filters[b],
-                conjugate_phase,
-            );
+            })
+            .collect();
+        for (band_grad, filter) in band_grads.iter().zip(&plan.scales[s].filters) {
+            add_filtered(low_grad, band_grad, filter, conjugate_phase);
         }
     }
 }
@@ -317,16 +340,17 @@ pub(super) fn add_reconstructions_adjoint<T: Real>(
                     running[negative] + value.conj() * T::narrow(plan.lo0mask[negative]);
             }
         }
-        let level_grad = carried_down(plan, running.clone(), k);
+        let level_grad = carried_down(plan, &running, k);
+        let level_grad = level_grad.as_deref().unwrap_or(&running);
         if k < n {
             add_filtered(
                 &mut lows_grad[k],
-                &level_grad,
+                level_grad,
                 &plan.scales[k].recon_gain,
                 Complex::new(1.0, 0.0),
             );
         } else {
-            lowpass_grad = Some(ifft_real(level_grad, size, 1.0));
+            lowpass_grad = Some(ifft_real(Buf::from_slice(level_grad), size, 1.0));
         }
     }
     let mut lowpass_grad = lowpass_grad.expect("the low-pass level comes last");
@@ -340,22 +364,29 @@ pub(super) fn add_reconstructions_adjoint<T: Real>(
         .for_each(|(g, v)| *g = *g + *v * scale);
 }
 
-/// The adjoint of [`carried_up`]: from a full-size gradient down to scale `level`'s size.
+/// The adjoint of [`carried_up`]: from a full-size gradient down to scale `level`'s size;
+/// `None` at level 0, where it is `grad` itself.
 pub(super) fn carried_down<T: Real>(
     plan: &TexturePlan,
-    mut grad: Plane<T>,
+    grad: &[Complex<T>],
     level: usize,
-) -> Plane<T> {
+) -> Option<Plane<T>> {
+    let mut out: Option<Plane<T>> = None;
     for scale in &plan.scales[..level] {
-        grad = crop(&grad, scale.size[1], &scale.rows, &scale.columns)
-            .iter()
-            .zip(&scale.lomask)
-            .map(|(v, m)| {
-                Complex::new(v.re.through_complex64(), v.im.through_complex64()) * T::narrow(*m)
-            })
-            .collect();
+        let from = out.as_deref().unwrap_or(grad);
+        let kept_width = scale.columns.len();
+        out = Some(
+            (0..scale.rows.len() * kept_width)
+                .zip(&scale.lomask)
+                .map(|(i, m)| {
+                    let v = from[scale.rows[i / kept_width] * scale.size[1]
+                        + scale.columns[i % kept_width]];
+                    Complex::new(v.re.through_complex64(), v.im.through_complex64()) * T::narrow(*m)
+                })
+                .collect(),
+        );
     }
-    grad
+    out
 }
 
 /// The gradient of one orientation's up-sampled band `u` from those of `|u| − mean|u|` and
@@ -367,32 +398,37 @@ pub(super) fn double_phase_adjoint<T: Real>(
     centred_grad: &[T],
     parts_grad: &[Buf<T>],
 ) -> Plane<T> {
-    let mut magnitude_grad = Buf::from_slice(centred_grad);
-    subtract_mean(&mut magnitude_grad);
+    // The mean's adjoint: the gradient of `|u|` is that of `|u| − mean|u|`, centred.
+    let magnitude_mean = T::narrow(mean(centred_grad));
     let two = T::narrow(2.0);
     doubled.up[b]
         .iter()
         .zip(&doubled.magnitude[b])
         .zip(
-            magnitude_grad
+            centred_grad
                 .iter()
                 .zip(&parts_grad[b])
                 .zip(&parts_grad[o + b]),
         )
         .map(|((u, m), ((gm, gre), gim))| {
-            if *m == T::zero() {
-                return Complex::new(T::zero(), T::zero());
-            }
+            let gm = *gm - magnitude_mean;
+            // Every term has a factor 1/|u|, taken as 0 where u is 0 (no branch, so the
+            // loop vectorises).
             let (x, y) = (u.re, u.im);
-            let m3 = *m * *m * *m;
+            let inverse = if *m == T::zero() {
+                T::zero()
+            } else {
+                T::one() / *m
+            };
+            let inverse3 = inverse * inverse * inverse;
             let difference = x * x - y * y;
             let product = two * x * y;
-            let dx = *gm * x / *m
-                + *gre * (two * x / *m - difference * x / m3)
-                + *gim * (two * y / *m - product * x / m3);
-            let dy = *gm * y / *m
-                + *gre * (-two * y / *m - difference * y / m3)
-                + *gim * (two * x / *m - product * y / m3);
+            let dx = gm * x * inverse
+                + *gre * (two * x * inverse - difference * x * inverse3)
+                + *gim * (two * y * inverse - product * x * inverse3);
+            let dy = gm * y * inverse
+                + *gre * (-two * y * inverse - difference * y * inverse3)
+                + *gim * (two * x * inverse - product * y * inverse3);
             Complex::new(dx, dy)
         })
         .collect()

@@ -1,5 +1,6 @@
 //! The statistics of one plane, and the records their backward step needs.
 
+use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 
 use super::numeric::{
@@ -15,28 +16,35 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
     let full = plan.shape;
     let pixels = (full[0] * full[1]) as f64;
     let spectrum = fft_real(x, full);
-    let highpass = ifft_real(scaled(&spectrum, &plan.hi0mask), full, 1.0 / pixels);
     let mut lows = vec![scaled(&spectrum, &plan.lo0mask)];
-    let mut bands = Vec::with_capacity(n);
     for scale in &plan.scales {
         let low = lows.last().expect("the full-size low-pass");
-        let cells = (scale.size[0] * scale.size[1]) as f64;
-        bands.push(
-            scale
-                .filters
-                .iter()
-                .map(|filter| {
-                    let mut band = filtered(low, filter, plan.phase);
-                    ifft(&mut band, scale.size);
-                    let scale = T::narrow(1.0 / cells);
-                    band.iter_mut().for_each(|v| *v = *v * scale);
-                    band
-                })
-                .collect::<Vec<_>>(),
-        );
         let kept = crop(low, scale.size[1], &scale.rows, &scale.columns);
         lows.push(scaled(&kept, &scale.lomask));
     }
+    let (highpass, bands) = rayon::join(
+        || ifft_real(scaled(&spectrum, &plan.hi0mask), full, 1.0 / pixels),
+        || {
+            plan.scales
+                .par_iter()
+                .zip(&lows)
+                .map(|(scale, low)| {
+                    let cells = (scale.size[0] * scale.size[1]) as f64;
+                    scale
+                        .filters
+                        .par_iter()
+                        .map(|filter| {
+                            let mut band = filtered(low, filter, plan.phase);
+                            ifft(&mut band, scale.size);
+                            let scale = T::narrow(1.0 / cells);
+                            band.iter_mut().for_each(|v| *v = *v * scale);
+                            band
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>()
+        },
+    );
     let coarsest = plan.size(n);
     let mut lowpass = ifft_real(
         lows[n].clone(),
@@ -49,7 +57,7 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
         .iter()
         .map(|scale| {
             scale
-                .iter()
+                .par_iter()
                 .map(|band| band.iter().map(|v| v.norm_sqr().sqrt()).collect())
                 .collect()
         })
@@ -58,7 +66,7 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
         .iter()
         .map(|scale| {
             scale
-                .iter()
+                .par_iter()
                 .map(|m| {
                     let mut m = m.clone();
                     subtract_mean(&mut m);
@@ -67,8 +75,16 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
                 .collect()
         })
         .collect();
-    let recon = reconstructions(plan, &lows, &lowpass);
-    let doubled: Vec<Doubled<T>> = (1..n).map(|s| double_phase(plan, &lows[s], s)).collect();
+    // The reconstructions and the phase-doubled bands are independent: two threads' work.
+    let (recon, doubled) = rayon::join(
+        || reconstructions(plan, &lows, &lowpass),
+        || {
+            (1..n)
+                .into_par_iter()
+                .map(|s| double_phase(plan, &lows[s], s))
+                .collect::<Vec<Doubled<T>>>()
+        },
+    );
 
     let mut stats = vec![0.0; plan.len()];
     let at = &plan.offsets;
@@ -82,11 +98,11 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
         pixel.max,
     ]);
     let magnitude_lags: Vec<Vec<Vec<f64>>> = centred_magnitudes
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(s, scale)| {
             scale
-                .iter()
+                .par_iter()
                 .map(|m| autocorrelation(m, plan.size(s), width))
                 .collect()
         })
@@ -104,7 +120,7 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
         }
     }
     let recon_lags: Vec<Vec<f64>> = recon
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(k, r)| autocorrelation(r, plan.size(k), width))
         .collect();
@@ -137,6 +153,7 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
         recon_moments.push(([third, fourth], stable));
     }
     let cross_orientation: Vec<Cross> = (0..n)
+        .into_par_iter()
         .map(|s| {
             let m = gather(&centred_magnitudes[s]);
             cross(&m, &m, Some(magnitude_variance[s].clone()))
@@ -154,29 +171,36 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
         .iter()
         .map(|scale| {
             scale
-                .iter()
+                .par_iter()
                 .map(|band| band.iter().map(|v| v.re).collect())
                 .collect()
         })
         .collect();
-    let mut cross_scale_magnitude = Vec::with_capacity(n.saturating_sub(1));
-    let mut cross_scale_real = Vec::with_capacity(n.saturating_sub(1));
-    for s in 0..n.saturating_sub(1) {
-        let coarser = &doubled[s];
-        let magnitude = cross(
-            &gather(&centred_magnitudes[s]),
-            &gather(&coarser.centred),
-            Some(magnitude_variance[s].clone()),
-        );
-        let real = cross(&gather(&reals[s]), &gather(&coarser.parts), None);
+    let (cross_scale_magnitude, cross_scale_real): (Vec<Cross>, Vec<Cross>) = (0..n
+        .saturating_sub(1))
+        .into_par_iter()
+        .map(|s| {
+            let coarser = &doubled[s];
+            let magnitude = cross(
+                &gather(&centred_magnitudes[s]),
+                &gather(&coarser.centred),
+                Some(magnitude_variance[s].clone()),
+            );
+            let real = cross(&gather(&reals[s]), &gather(&coarser.parts), None);
+            (magnitude, real)
+        })
+        .unzip();
+    for (s, (magnitude, real)) in cross_scale_magnitude
+        .iter()
+        .zip(&cross_scale_real)
+        .enumerate()
+    {
         for (ij, value) in magnitude.out.iter().enumerate() {
             stats[at.cross_scale_magnitude + ij * (n - 1) + s] = *value;
         }
         for (ij, value) in real.out.iter().enumerate() {
             stats[at.cross_scale_real + ij * (n - 1) + s] = *value;
         }
-        cross_scale_magnitude.push(magnitude);
-        cross_scale_real.push(real);
     }
     stats[at.highpass_variance] = dot(&highpass, &highpass) / pixels;
     let record = Record {
@@ -297,24 +321,33 @@ pub(super) fn double_phase<T: Real>(
         parts: Vec::new(),
     };
     let mut imaginary_parts = Vec::new();
-    for filter in &scale.filters {
-        let band = filtered(low, filter, plan.phase);
-        let mut up = apply_map(map, &band, 0.25);
-        ifft(&mut up, map.to);
-        let magnitude: Buf<T> = up.iter().map(|v| v.norm_sqr().sqrt()).collect();
-        // |u|·e^{2i·arg u} = u² / |u|, with 0 where u is 0.
-        let doubled_phase = |part: fn(Complex<T>) -> T| -> Buf<T> {
-            up.iter()
-                .zip(&magnitude)
-                .map(|(u, m)| {
-                    let safe = if *m == T::zero() { T::one() } else { *m };
-                    part(*u * *u) / safe
-                })
-                .collect()
-        };
-        let (re, im) = (doubled_phase(|z| z.re), doubled_phase(|z| z.im));
-        let mut centred = magnitude.clone();
-        subtract_mean(&mut centred);
+    let per_orientation: Vec<_> = scale
+        .filters
+        .par_iter()
+        .map(|filter| {
+            let band = filtered(low, filter, plan.phase);
+            let mut up = apply_map(map, &band, 0.25);
+            ifft(&mut up, map.to);
+            // |u|·e^{2i·arg u} = u² / |u|, with 0 where u is 0; one reciprocal per value.
+            let mut magnitude = Buf::scratch(up.len(), T::zero());
+            let mut re = Buf::scratch(up.len(), T::zero());
+            let mut im = Buf::scratch(up.len(), T::zero());
+            for (((u, m), r), i) in up.iter().zip(&mut *magnitude).zip(&mut *re).zip(&mut *im) {
+                *m = u.norm_sqr().sqrt();
+                let inverse = if *m == T::zero() {
+                    T::one()
+                } else {
+                    T::one() / *m
+                };
+                *r = (u.re * u.re - u.im * u.im) * inverse;
+                *i = (u.re * u.im + u.im * u.re) * inverse;
+            }
+            let mut centred = magnitude.clone();
+            subtract_mean(&mut centred);
+            (up, magnitude, centred, re, im)
+        })
+        .collect();
+    for (up, magnitude, centred, re, im) in per_orientation {
         doubled.parts.push(re);
         imaginary_parts.push(im);
         doubled.up.push(up);

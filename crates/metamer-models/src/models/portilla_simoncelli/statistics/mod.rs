@@ -21,7 +21,7 @@ mod numeric;
 use std::sync::Arc;
 
 use super::{Statistic, StatisticLayout, kernels};
-use crate::host::{Buf, HostOp, HostValues, dims, on_host};
+use crate::host::{Buf, HostOp, HostValues, dims, in_pool, on_host};
 use crate::signal::fft::{Planned, SpectralMap, fft_planes};
 use crate::signal::steerable::HostMasks;
 use crate::signal::{expand_map, shrink_map};
@@ -320,16 +320,18 @@ fn statistics<B: Backend>(
         plane: usize,
         keep: bool,
     ) -> (Vec<T>, Vec<Record<T>>) {
-        let mut stats = Vec::with_capacity(values.len() / plane * plan.len());
-        let mut records = Vec::new();
-        for x in values.chunks_exact(plane) {
-            let (values, record) = forward(plan, x);
-            stats.extend(values.into_iter().map(T::narrow));
-            if keep {
-                records.push(record);
+        in_pool(|| {
+            let mut stats = Vec::with_capacity(values.len() / plane * plan.len());
+            let mut records = Vec::new();
+            for x in values.chunks_exact(plane) {
+                let (values, record) = forward(plan, x);
+                stats.extend(values.into_iter().map(T::narrow));
+                if keep {
+                    records.push(record);
+                }
             }
-        }
-        (stats, records)
+            (stats, records)
+        })
     }
     let out = on_host::<B, 2>(x, [planes, plan.len()], |values| match values {
         HostValues::F32(v) => {
@@ -356,11 +358,13 @@ fn statistics_grad<B: Backend>(
     let [h, w] = plan.shape;
     fn run<T: Real>(plan: &TexturePlan, records: &[Record<T>], grad: &[f64]) -> Vec<T> {
         let [h, w] = plan.shape;
-        let mut out = Vec::with_capacity(records.len() * h * w);
-        for (record, grad) in records.iter().zip(grad.chunks_exact(plan.len())) {
-            out.extend_from_slice(&backward(plan, record, grad));
-        }
-        out
+        in_pool(|| {
+            let mut out = Vec::with_capacity(records.len() * h * w);
+            for (record, grad) in records.iter().zip(grad.chunks_exact(plan.len())) {
+                out.extend_from_slice(&backward(plan, record, grad));
+            }
+            out
+        })
     }
     on_host::<B, 3>(grad, [planes, h, w], |values| {
         let grad: Vec<f64> = match values {
