@@ -8,13 +8,15 @@
 
 use std::sync::Arc;
 
+use rayon::prelude::*;
+
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 use rustfft::num_traits::Float;
 
 use crate::HostBackend;
 use crate::host::lanes::Lanes;
-use crate::host::{HostOp, HostValues, dims, on_host};
+use crate::host::{HostOp, HostValues, dims, in_pool, on_host};
 use crate::models::activation::Activation;
 use crate::signal::filters::gaussian_channel_taps;
 use crate::signal::padding::Padding;
@@ -117,6 +119,30 @@ struct Kept<T> {
     before_activation: Vec<T>,
 }
 
+impl<T: Copy> Kept<T> {
+    /// One plane's records after another's, in plane order.
+    fn concatenate(mut planes: Vec<Kept<T>>) -> Self {
+        if planes.len() == 1 {
+            return planes.pop().expect("one plane");
+        }
+        let join = |field: fn(&Kept<T>) -> &Vec<T>| {
+            let mut all = Vec::with_capacity(planes.iter().map(|k| field(k).len()).sum());
+            for kept in &planes {
+                all.extend_from_slice(field(kept));
+            }
+            all
+        };
+        Kept {
+            linear: join(|k| &k.linear),
+            luminance_divisor: join(|k| &k.luminance_divisor),
+            after_luminance: join(|k| &k.after_luminance),
+            root_energy: join(|k| &k.root_energy),
+            contrast_divisor: join(|k| &k.contrast_divisor),
+            before_activation: join(|k| &k.before_activation),
+        }
+    }
+}
+
 /// Plane `p` of planes of `n` elements.
 fn plane<T>(store: &[T], p: usize, n: usize) -> &[T] {
     &store[p * n..][..n]
@@ -152,162 +178,166 @@ impl FrontEndOp {
         [batch, planes / self.center.0.len(), h, w]
     }
 
+    /// The output planes, each computed on its own (rayon's threads share them), and with
+    /// `keep` what the backward pass reads.
     fn forward_values<T: Real>(&self, x: &[T], keep: bool) -> (Vec<T>, Kept<T>) {
         let n = self.plane.len();
         let out_channels = self.center.0.len();
         let zero = T::from_f64(0.0);
         let planes = x.len() / n * out_channels;
         let mut out = vec![zero; planes * n];
-        let mut kept = Kept::default();
-        if keep {
-            let stored = [
-                (&mut kept.linear, self.luminance.is_some()),
-                (&mut kept.luminance_divisor, self.luminance.is_some()),
-                (&mut kept.after_luminance, self.contrast.is_some()),
-                (&mut kept.root_energy, self.contrast.is_some()),
-                (&mut kept.contrast_divisor, self.contrast.is_some()),
-                (
-                    &mut kept.before_activation,
-                    self.activation != Activation::Identity,
-                ),
-            ];
-            for (store, wanted) in stored {
-                if wanted {
-                    store.reserve_exact(planes * n);
-                }
-            }
-        }
-        let keep_plane = |store: &mut Vec<T>, values: &[T]| {
-            if keep {
-                store.extend_from_slice(values);
-            }
-        };
         let (center, surround) = (self.center.as_t::<T>(), self.surround.as_t::<T>());
         let luminance = self.luminance.as_ref().map(Pool::as_t::<T>);
         let contrast = self.contrast.as_ref().map(Pool::as_t::<T>);
-        let [mut a, mut b, mut between] = [0; 3].map(|_| vec![zero; n]);
         let (one, epsilon) = (T::from_f64(1.0), T::from_f64(1e-6));
-        for (p, target) in out.chunks_exact_mut(n).enumerate() {
-            let o = p % out_channels;
-            let input = &x[p / out_channels * n..][..n];
-            // The centre–surround response, into `target`.
-            self.plane
-                .apply(input, &mut a, taps_of(&center, o), &mut between);
-            self.plane
-                .apply(input, &mut b, taps_of(&surround, o), &mut between);
-            let scale = T::from_f64(self.scale[o]);
-            for ((t, &c), &s) in target.iter_mut().zip(&a).zip(&b) {
-                *t = (c - s) * scale;
-            }
-            if let Some((filters, gains)) = &luminance {
-                keep_plane(&mut kept.linear, target);
-                self.plane
-                    .apply(input, &mut a, taps_of(filters, o), &mut between);
-                let gain = T::from_f64(gains[o]);
-                for (l, t) in a.iter_mut().zip(target.iter_mut()) {
-                    *l = *l * gain + one;
-                    *t = *t / *l;
-                }
-                keep_plane(&mut kept.luminance_divisor, &a);
-            }
-            if let Some((filters, gains)) = &contrast {
-                keep_plane(&mut kept.after_luminance, target);
-                for (e, &t) in b.iter_mut().zip(target.iter()) {
-                    *e = t * t;
-                }
-                self.plane
-                    .apply(&b, &mut a, taps_of(filters, o), &mut between);
-                let gain = T::from_f64(gains[o]);
-                for ((e, d), t) in a.iter_mut().zip(b.iter_mut()).zip(target.iter_mut()) {
-                    *e = e.sqrt();
-                    *d = (*e + epsilon) * gain + one;
-                    *t = *t / *d;
-                }
-                keep_plane(&mut kept.root_energy, &a);
-                keep_plane(&mut kept.contrast_divisor, &b);
-            }
-            if self.activation != Activation::Identity {
-                keep_plane(&mut kept.before_activation, target);
-            }
-            activate(self.activation, target);
-            if let Some(mask) = &self.mask {
-                for (t, &m) in target.iter_mut().zip(mask) {
-                    *t = *t * T::from_f64(m);
-                }
-            }
-        }
-        (out, kept)
+        let kept_planes: Vec<Kept<T>> = in_pool(|| {
+            out.par_chunks_mut(n)
+                .enumerate()
+                .map(|(p, target)| {
+                    let mut kept = Kept::default();
+                    let keep_plane = |store: &mut Vec<T>, values: &[T]| {
+                        if keep {
+                            store.extend_from_slice(values);
+                        }
+                    };
+                    let [mut a, mut b, mut between] = [0; 3].map(|_| vec![zero; n]);
+                    let o = p % out_channels;
+                    let input = &x[p / out_channels * n..][..n];
+                    // The centre–surround response, into `target`.
+                    self.plane
+                        .apply(input, &mut a, taps_of(&center, o), &mut between);
+                    self.plane
+                        .apply(input, &mut b, taps_of(&surround, o), &mut between);
+                    let scale = T::from_f64(self.scale[o]);
+                    for ((t, &c), &s) in target.iter_mut().zip(&a).zip(&b) {
+                        *t = (c - s) * scale;
+                    }
+                    if let Some((filters, gains)) = &luminance {
+                        keep_plane(&mut kept.linear, target);
+                        self.plane
+                            .apply(input, &mut a, taps_of(filters, o), &mut between);
+                        let gain = T::from_f64(gains[o]);
+                        for (l, t) in a.iter_mut().zip(target.iter_mut()) {
+                            *l = *l * gain + one;
+                            *t = *t / *l;
+                        }
+                        keep_plane(&mut kept.luminance_divisor, &a);
+                    }
+                    if let Some((filters, gains)) = &contrast {
+                        keep_plane(&mut kept.after_luminance, target);
+                        for (e, &t) in b.iter_mut().zip(target.iter()) {
+                            *e = t * t;
+                        }
+                        self.plane
+                            .apply(&b, &mut a, taps_of(filters, o), &mut between);
+                        let gain = T::from_f64(gains[o]);
+                        for ((e, d), t) in a.iter_mut().zip(b.iter_mut()).zip(target.iter_mut()) {
+                            *e = e.sqrt();
+                            *d = (*e + epsilon) * gain + one;
+                            *t = *t / *d;
+                        }
+                        keep_plane(&mut kept.root_energy, &a);
+                        keep_plane(&mut kept.contrast_divisor, &b);
+                    }
+                    if self.activation != Activation::Identity {
+                        keep_plane(&mut kept.before_activation, target);
+                    }
+                    activate(self.activation, target);
+                    if let Some(mask) = &self.mask {
+                        for (t, &m) in target.iter_mut().zip(mask) {
+                            *t = *t * T::from_f64(m);
+                        }
+                    }
+                    kept
+                })
+                .collect()
+        });
+        (out, Kept::concatenate(kept_planes))
     }
 
+    /// The input gradient: each output plane's share computed on its own (rayon's threads
+    /// share them), then the shares of each input plane's channels summed.
     fn backward_values<T: Real>(&self, grad: &[T], kept: &Kept<T>) -> Vec<T> {
         let n = self.plane.len();
         let out_channels = self.center.0.len();
         let zero = T::from_f64(0.0);
-        let mut input_grad = vec![zero; grad.len() / out_channels];
         let (center, surround) = (self.center.as_t::<T>(), self.surround.as_t::<T>());
         let luminance = self.luminance.as_ref().map(Pool::as_t::<T>);
         let contrast = self.contrast.as_ref().map(Pool::as_t::<T>);
-        let [mut d, mut a, mut back, mut between] = [0; 4].map(|_| vec![zero; n]);
         let two = T::from_f64(2.0);
-        for (p, g) in grad.chunks_exact(n).enumerate() {
-            let o = p % out_channels;
-            let target = &mut input_grad[p / out_channels * n..][..n];
-            d.copy_from_slice(g);
-            if let Some(mask) = &self.mask {
-                for (d, &m) in d.iter_mut().zip(mask) {
-                    *d = *d * T::from_f64(m);
-                }
-            }
-            if self.activation != Activation::Identity {
-                activation_backward(
-                    self.activation,
-                    &mut d,
-                    plane(&kept.before_activation, p, n),
-                );
-            }
-            if let Some((filters, gains)) = &contrast {
-                let (y, root, divisor) = (
-                    plane(&kept.after_luminance, p, n),
-                    plane(&kept.root_energy, p, n),
-                    plane(&kept.contrast_divisor, p, n),
-                );
-                let gain = T::from_f64(gains[o]);
-                for ((((e, &g), &y), &r), &q) in a.iter_mut().zip(&d).zip(y).zip(root).zip(divisor)
-                {
-                    *e = -g * y / (q * q) * gain / (two * r);
-                }
-                self.plane
-                    .adjoint(&a, &mut back, taps_of(filters, o), &mut between);
-                for (((g, &y), &q), &s) in d.iter_mut().zip(y).zip(divisor).zip(&back) {
-                    *g = *g / q + s * two * y;
-                }
-            }
-            if let Some((filters, gains)) = &luminance {
-                let (y, divisor) = (
-                    plane(&kept.linear, p, n),
-                    plane(&kept.luminance_divisor, p, n),
-                );
-                let gain = T::from_f64(gains[o]);
-                for (((l, g), &y), &q) in a.iter_mut().zip(d.iter_mut()).zip(y).zip(divisor) {
-                    *l = -*g * y / (q * q) * gain;
-                    *g = *g / q;
-                }
-                self.plane
-                    .adjoint(&a, &mut back, taps_of(filters, o), &mut between);
-                add(target, &back);
-            }
-            let scale = T::from_f64(self.scale[o]);
-            for g in &mut d {
-                *g = *g * scale;
-            }
-            self.plane
-                .adjoint(&d, &mut back, taps_of(&center, o), &mut between);
-            add(target, &back);
-            self.plane
-                .adjoint(&d, &mut back, taps_of(&surround, o), &mut between);
-            for (t, &s) in target.iter_mut().zip(&back) {
-                *t = *t - s;
-            }
+        let shares: Vec<Vec<T>> = in_pool(|| {
+            grad.par_chunks(n)
+                .enumerate()
+                .map(|(p, g)| {
+                    let [mut d, mut a, mut back, mut between] = [0; 4].map(|_| vec![zero; n]);
+                    let mut share = vec![zero; n];
+                    let target = &mut share[..];
+                    let o = p % out_channels;
+                    d.copy_from_slice(g);
+                    if let Some(mask) = &self.mask {
+                        for (d, &m) in d.iter_mut().zip(mask) {
+                            *d = *d * T::from_f64(m);
+                        }
+                    }
+                    if self.activation != Activation::Identity {
+                        activation_backward(
+                            self.activation,
+                            &mut d,
+                            plane(&kept.before_activation, p, n),
+                        );
+                    }
+                    if let Some((filters, gains)) = &contrast {
+                        let (y, root, divisor) = (
+                            plane(&kept.after_luminance, p, n),
+                            plane(&kept.root_energy, p, n),
+                            plane(&kept.contrast_divisor, p, n),
+                        );
+                        let gain = T::from_f64(gains[o]);
+                        for ((((e, &g), &y), &r), &q) in
+                            a.iter_mut().zip(&d).zip(y).zip(root).zip(divisor)
+                        {
+                            *e = -g * y / (q * q) * gain / (two * r);
+                        }
+                        self.plane
+                            .adjoint(&a, &mut back, taps_of(filters, o), &mut between);
+                        for (((g, &y), &q), &s) in d.iter_mut().zip(y).zip(divisor).zip(&back) {
+                            *g = *g / q + s * two * y;
+                        }
+                    }
+                    if let Some((filters, gains)) = &luminance {
+                        let (y, divisor) = (
+                            plane(&kept.linear, p, n),
+                            plane(&kept.luminance_divisor, p, n),
+                        );
+                        let gain = T::from_f64(gains[o]);
+                        for (((l, g), &y), &q) in a.iter_mut().zip(d.iter_mut()).zip(y).zip(divisor)
+                        {
+                            *l = -*g * y / (q * q) * gain;
+                            *g = *g / q;
+                        }
+                        self.plane
+                            .adjoint(&a, &mut back, taps_of(filters, o), &mut between);
+                        add(target, &back);
+                    }
+                    let scale = T::from_f64(self.scale[o]);
+                    for g in &mut d {
+                        *g = *g * scale;
+                    }
+                    self.plane
+                        .adjoint(&d, &mut back, taps_of(&center, o), &mut between);
+                    add(target, &back);
+                    self.plane
+                        .adjoint(&d, &mut back, taps_of(&surround, o), &mut between);
+                    for (t, &s) in target.iter_mut().zip(&back) {
+                        *t = *t - s;
+                    }
+                    share
+                })
+                .collect()
+        });
+        let mut input_grad = vec![zero; grad.len() / out_channels];
+        for (p, share) in shares.iter().enumerate() {
+            add(&mut input_grad[p / out_channels * n..][..n], share);
         }
         input_grad
     }
