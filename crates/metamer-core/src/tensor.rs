@@ -30,6 +30,16 @@ pub fn flat_data<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> TensorData
     tensor.detach().reshape([count]).into_data()
 }
 
+/// Whether tensors on `device` live in host memory (ndarray, flex, libtorch on the CPU), where
+/// a pass over their values in plain Rust costs no transfer; elsewhere (wgpu, CUDA) work stays
+/// in the backend's own operations.
+pub fn runs_on_host<B: Backend>(device: &B::Device) -> bool {
+    matches!(
+        B::name(device).as_str(),
+        "ndarray" | "flex" | "libtorch<cpu>"
+    )
+}
+
 /// All values of a float tensor as `f64`, row-major.
 pub fn to_f64<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> Vec<f64> {
     let data = flat_data(tensor);

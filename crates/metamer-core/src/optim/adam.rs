@@ -123,6 +123,16 @@ impl<B: Backend, const D: usize> Adam<B, D> {
 
     /// Applies one update with a known gradient.
     pub fn update(&mut self, pixels: Tensor<B, D>, gradient: Tensor<B, D>) -> Tensor<B, D> {
+        if let Some(host) = super::adam_host::Precision::of(&pixels) {
+            return super::adam_host::update(
+                host,
+                &self.config,
+                self.decoupled_weight_decay,
+                &mut self.state,
+                pixels,
+                gradient,
+            );
+        }
         let AdamConfig {
             lr,
             betas: (beta1, beta2),

@@ -5,6 +5,7 @@
 //! Adam and SGD, and users can bring their own by implementing [`PixelOptimizer`].
 
 mod adam;
+mod adam_host;
 mod lbfgs;
 mod sgd;
 mod state;

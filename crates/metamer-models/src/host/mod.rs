@@ -94,10 +94,7 @@ impl<B: Backend, C: CheckpointStrategy> HostBackend for Autodiff<B, C> {
     }
 
     fn runs_on_host(device: &Self::Device) -> bool {
-        matches!(
-            B::name(device).as_str(),
-            "ndarray" | "flex" | "libtorch<cpu>"
-        )
+        metamer_core::tensor::runs_on_host::<B>(device)
     }
 }
 

@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use super::padding::{Padding, assert_fits, padded_source, same_padding_amounts};
 use crate::HostBackend;
 use crate::host::lanes::{Lanes, dispatch};
-use crate::host::{HostOp, HostValues, dims, on_host};
+use crate::host::{HostOp, HostValues, dims, in_pool, on_host};
 
 /// Rows per rayon task: a task below this costs more to hand out than to run.
 const ROWS_PER_TASK: usize = 32;
@@ -161,9 +161,18 @@ struct Separable {
 impl Separable {
     fn run<B: Backend>(&self, x: FloatTensor<B>, adjoint: bool) -> FloatTensor<B> {
         let shape = dims::<B, 4>(&x);
-        on_host::<B, 4>(x, shape, |values| match values {
+        // With several threads the row splits run inside the pool, where handing them out
+        // needs no wake-ups; with one there are no splits.
+        let planes = |values| match values {
             HostValues::F32(v) => HostValues::F32(self.planes(&v, adjoint)),
             HostValues::F64(v) => HostValues::F64(self.planes(&v, adjoint)),
+        };
+        on_host::<B, 4>(x, shape, |values| {
+            if rayon::current_num_threads() > 1 {
+                in_pool(|| planes(values))
+            } else {
+                planes(values)
+            }
         })
     }
 

@@ -153,10 +153,10 @@ pub(super) fn statistics_adjoint<T: Real>(
                 ),
             )
         });
-        for k in 0..o {
-            magnitude_variance_grad[s][k] += orientation.a_variance_grad[k];
+        for (k, variance_grad) in magnitude_variance_grad[s].iter_mut().enumerate() {
+            *variance_grad += orientation.a_variance_grad[k];
             if let Some((_, magnitude)) = &coarser {
-                magnitude_variance_grad[s][k] += magnitude.a_variance_grad[k];
+                *variance_grad += magnitude.a_variance_grad[k];
             }
         }
         magnitude_grad[s]
