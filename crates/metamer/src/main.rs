@@ -50,7 +50,10 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Synth(args) => cli::synth::run(*args),
+        // The synthesis runs on one of rayon's threads: the host operations' splits then
+        // start without waking a thread, and while the loop runs Burn's single-threaded
+        // operations the pool's other threads do not spin against it for the cores.
+        Command::Synth(args) => rayon::scope(|_| cli::synth::run(*args)),
         Command::Models(args) => cli::models::run(args),
         Command::Plot(args) => cli::plot::run(args),
         Command::Examine(args) => cli::examine::run(args),
