@@ -44,6 +44,12 @@ const FRONT_END: [&str; 4] = [
     "on_off:kernel_size=31,pretrained=true,cache_filt=true",
 ];
 
+/// The cases whose iterations are timed early and late in a long synthesis: an iteration
+/// should cost the same at the 2,000th as at the first (a graph that grew with every
+/// iteration once made it three times slower, which the short runs above cannot see).
+const DRIFT: [&str; 2] = ["gaussian30", "center_surround31"];
+const DRIFT_RUNS: [usize; 3] = [3, 1003, 2003];
+
 /// The cases timed at 512×512 with one and with two threads.
 const SCALING: [&str; 3] = ["gaussian30", "on_off", "portilla_simoncelli"];
 const SCALING_GOAL: f64 = 1.7;
@@ -80,6 +86,11 @@ pub fn report(
         for case in &cases {
             let ms = per_iteration(&binary, &folder, case, &data, None, 1)?;
             samples.push(sample(case.name, "metamer", ms));
+            if DRIFT.contains(&case.name) {
+                let [early, late] = drift(&binary, &folder, case, &data)?;
+                samples.push(sample(case.name, "early", early));
+                samples.push(sample(case.name, "late", late));
+            }
             if SCALING.contains(&case.name) {
                 for threads in [1, 2] {
                     let ms = per_iteration(&binary, &folder, case, &data, Some(&large), threads)?;
@@ -124,6 +135,39 @@ fn per_iteration(
     image: Option<&Path>,
     threads: usize,
 ) -> Result<f64, String> {
+    let timed =
+        |iterations: usize| time_synth(binary, folder, case, data, image, threads, iterations);
+    timed(SHORT)?;
+    let mut values = Vec::new();
+    for _ in 0..OUR_PAIRS {
+        let short = timed(SHORT)?;
+        let long = timed(LONG)?;
+        values.push((long - short) / (LONG - SHORT) as f64);
+    }
+    median(values).ok_or_else(|| "no runs".to_string())
+}
+
+/// Milliseconds per iteration over iterations 3–1,003 and 1,003–2,003 of `case`, one thread.
+fn drift(binary: &Path, folder: &Path, case: &Case, data: &Path) -> Result<[f64; 2], String> {
+    let [start, middle, end] = DRIFT_RUNS;
+    let timed = |iterations: usize| time_synth(binary, folder, case, data, None, 1, iterations);
+    let times = [timed(start)?, timed(middle)?, timed(end)?];
+    Ok([
+        (times[1] - times[0]) / (middle - start) as f64,
+        (times[2] - times[1]) / (end - middle) as f64,
+    ])
+}
+
+/// Milliseconds of one whole `metamer synth` command of `iterations` iterations.
+fn time_synth(
+    binary: &Path,
+    folder: &Path,
+    case: &Case,
+    data: &Path,
+    image: Option<&Path>,
+    threads: usize,
+    iterations: usize,
+) -> Result<f64, String> {
     let out = folder.join("ours");
     let command = |iterations: usize| {
         let mut command = Command::new(binary);
@@ -140,19 +184,9 @@ fn per_iteration(
             .env("OMP_NUM_THREADS", threads.to_string());
         command
     };
-    let timed = |iterations: usize| -> Result<f64, String> {
-        let started = Instant::now();
-        run(&mut command(iterations))?;
-        Ok(started.elapsed().as_secs_f64() * 1000.0)
-    };
-    timed(SHORT)?;
-    let mut values = Vec::new();
-    for _ in 0..OUR_PAIRS {
-        let short = timed(SHORT)?;
-        let long = timed(LONG)?;
-        values.push((long - short) / (LONG - SHORT) as f64);
-    }
-    median(values).ok_or_else(|| "no runs".to_string())
+    let started = Instant::now();
+    run(&mut command(iterations))?;
+    Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
 
 /// A reproducible 512×512 float32 image in [0, 1) as `.npy` (the sample images are 256²).
@@ -238,6 +272,21 @@ fn section(cases: &[&Case], samples: &[Sample], rounds: usize) -> String {
             ));
         }
     }
+    let mut drift = String::from(
+        "| case | iterations 3–1,003 (ms) | iterations 1,003–2,003 (ms) | later / earlier |\n|---|---|---|---|\n",
+    );
+    for case in cases.iter().filter(|c| DRIFT.contains(&c.name)) {
+        if let (Some(early), Some(late)) = (
+            median(values(case.name, "early")),
+            median(values(case.name, "late")),
+        ) {
+            drift.push_str(&format!(
+                "| {} | {early:.2} | {late:.2} | {:.2} |\n",
+                case.name,
+                late / early
+            ));
+        }
+    }
     format!(
         "## End to end\n\n\
          Measured on {date} by `cargo xtask bench e2e` (or a full `cargo xtask bench`). \
@@ -250,7 +299,9 @@ fn section(cases: &[&Case], samples: &[Sample], rounds: usize) -> String {
          alternating between the two. Front ends are 31×31, pretrained, `cache_filt`; \
          Portilla–Simoncelli uses its loss (`--loss ps`). {met} of {} goals met.\n\n{table}\n\
          Our own speed-up from a second thread (`RAYON_NUM_THREADS=2` against 1), on a \
-         512×512 image:\n\n{scaling}",
+         512×512 image:\n\n{scaling}\n\
+         An iteration late in a long synthesis against one early in it (one thread, one run \
+         each per round, medians):\n\n{drift}",
         LONG - SHORT,
         cases.len(),
         date = crate::command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
