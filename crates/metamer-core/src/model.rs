@@ -11,6 +11,11 @@ use crate::Representation;
 /// and by [`BurnModel`] for any Burn `Module`.
 pub trait Model<B: Backend, const D: usize = 4> {
     /// The image's representation; it must depend on the image through Burn's autodiff graph.
+    ///
+    /// Parameters it reads should not require gradients (`Module::no_grad`, as [`BurnModel`]
+    /// does, or `Tensor::detach`): an operation on a tracked tensor that outlives the
+    /// iteration stays in Burn's graph, whose bookkeeping after every backward pass then grows
+    /// with each iteration.
     fn forward(&self, image: Tensor<B, D>) -> Representation<B>;
 
     /// The name shown in summaries and checked when a saved synthesis is loaded.
