@@ -255,11 +255,12 @@ fn section(cases: &[&Case], samples: &[Sample], rounds: usize) -> String {
     let mut scaling = String::from(
         "| case, 512×512 | 1 thread (ms) | 2 threads (ms) | speed-up | goal |\n|---|---|---|---|---|\n",
     );
+    // The medians of two of a case's measurements, when both were taken.
+    let both = |case: &str, first: &str, second: &str| {
+        Some((median(values(case, first))?, median(values(case, second))?))
+    };
     for case in cases.iter().filter(|c| SCALING.contains(&c.name)) {
-        if let (Some(one), Some(two)) = (
-            median(values(case.name, "threads1")),
-            median(values(case.name, "threads2")),
-        ) {
+        if let Some((one, two)) = both(case.name, "threads1", "threads2") {
             let mark = if one / two >= SCALING_GOAL {
                 "met"
             } else {
@@ -276,10 +277,7 @@ fn section(cases: &[&Case], samples: &[Sample], rounds: usize) -> String {
         "| case | iterations 3–1,003 (ms) | iterations 1,003–2,003 (ms) | later / earlier |\n|---|---|---|---|\n",
     );
     for case in cases.iter().filter(|c| DRIFT.contains(&c.name)) {
-        if let (Some(early), Some(late)) = (
-            median(values(case.name, "early")),
-            median(values(case.name, "late")),
-        ) {
+        if let Some((early, late)) = both(case.name, "early", "late") {
             drift.push_str(&format!(
                 "| {} | {early:.2} | {late:.2} | {:.2} |\n",
                 case.name,

@@ -5,8 +5,8 @@ use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 
 use super::numeric::{
-    add_autocorrelation_adjoint, add_filtered, add_uncropped, apply_map, cross_adjoint, fft,
-    fft_real, gather, ifft_real, mean, negated, normalised_adjoint, scaled, subtract_mean,
+    add_autocorrelation_adjoint, add_filtered, add_uncropped, apply_map, cropped, cross_adjoint,
+    fft, fft_real, gather, ifft_real, mean, negated, normalised_adjoint, scaled, subtract_mean,
 };
 use super::*;
 
@@ -374,13 +374,10 @@ pub(super) fn carried_down<T: Real>(
     let mut out: Option<Plane<T>> = None;
     for scale in &plan.scales[..level] {
         let from = out.as_deref().unwrap_or(grad);
-        let kept_width = scale.columns.len();
         out = Some(
-            (0..scale.rows.len() * kept_width)
+            cropped(from, scale.size[1], &scale.rows, &scale.columns)
                 .zip(&scale.lomask)
-                .map(|(i, m)| {
-                    let v = from[scale.rows[i / kept_width] * scale.size[1]
-                        + scale.columns[i % kept_width]];
+                .map(|(v, m)| {
                     Complex::new(v.re.through_complex64(), v.im.through_complex64()) * T::narrow(*m)
                 })
                 .collect(),

@@ -4,8 +4,8 @@ use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 
 use super::numeric::{
-    add_uncropped, apply_map, autocorrelation, crop, cross, dot, fft_real, filtered, gather, ifft,
-    ifft_real, mean, negated, normalised, scaled, subtract_mean, third_and_fourth,
+    add_uncropped, apply_map, autocorrelation, cropped, cross, dot, fft_real, filtered, gather,
+    ifft, ifft_real, mean, negated, normalised, scaled, subtract_mean, third_and_fourth,
 };
 use super::*;
 
@@ -19,8 +19,12 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
     let mut lows = vec![scaled(&spectrum, &plan.lo0mask)];
     for scale in &plan.scales {
         let low = lows.last().expect("the full-size low-pass");
-        let kept = crop(low, scale.size[1], &scale.rows, &scale.columns);
-        lows.push(scaled(&kept, &scale.lomask));
+        lows.push(
+            cropped(low, scale.size[1], &scale.rows, &scale.columns)
+                .zip(&scale.lomask)
+                .map(|(v, m)| v * T::narrow(*m))
+                .collect(),
+        );
     }
     let (highpass, bands) = rayon::join(
         || ifft_real(scaled(&spectrum, &plan.hi0mask), full, 1.0 / pixels),

@@ -96,19 +96,20 @@ pub(super) fn add_filtered<T: Real>(
     }
 }
 
-pub(super) fn crop<T: Real>(
-    x: &[Complex<T>],
+/// The values of `x` (`width` wide) at the kept rows and columns, row by row (of known
+/// length, so [`Buf`] collects them into a recycled buffer).
+pub(super) fn cropped<'a, T: Real>(
+    x: &'a [Complex<T>],
     width: usize,
-    rows: &[usize],
-    columns: &[usize],
-) -> Plane<T> {
+    rows: &'a [usize],
+    columns: &'a [usize],
+) -> impl ExactSizeIterator<Item = Complex<T>> + 'a {
     let kept_width = columns.len();
     (0..rows.len() * kept_width)
-        .map(|i| x[rows[i / kept_width] * width + columns[i % kept_width]])
-        .collect()
+        .map(move |i| x[rows[i / kept_width] * width + columns[i % kept_width]])
 }
 
-/// The adjoint of [`crop`]: adds `x` at the kept rows and columns of `y`.
+/// The adjoint of [`cropped`]: adds `x` at the kept rows and columns of `y`.
 pub(super) fn add_uncropped<T: Real>(
     y: &mut [Complex<T>],
     width: usize,
