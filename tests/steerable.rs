@@ -114,6 +114,50 @@ fn against_plenoptic<B: AutodiffBackend + HostBackend>(dtype: DType, rtol: f64, 
 
 test_on_backends!(float32_matches_plenoptic => against_plenoptic(DType::F32, 1e-5, 1e-4));
 
+/// The pyramid is linear, so a loss weighing one level by fixed values `r` equals
+/// `<x, gradient>`: checks each level's share of the backward step on its own, the other
+/// levels then receiving no gradient.
+fn single_level_gradients<B: AutodiffBackend + HostBackend>() {
+    let device = Default::default();
+    for is_complex in [false, true] {
+        let pyramid: SteerablePyramid<B> = SteerablePyramidConfig::new([32, 24])
+            .with_height(2)
+            .with_complex(is_complex)
+            .init(&device)
+            .unwrap();
+        set_seed(11);
+        let x: Tensor<B, 4> = rng::rand([2, 1, 32, 24], DType::F32, &device);
+        let levels = |x: Tensor<B, 4>| {
+            let p = pyramid.forward(x).unwrap();
+            let mut levels = vec![p.residual_highpass.reshape([-1])];
+            for band in p.bands {
+                match band {
+                    Band::Real(re) => levels.push(re.reshape([-1])),
+                    Band::Complex(c) => levels.extend([c.re.reshape([-1]), c.im.reshape([-1])]),
+                }
+            }
+            levels.push(p.residual_lowpass.reshape([-1]));
+            levels
+        };
+        let count = levels(x.clone()).len();
+        for k in 0..count {
+            let x = x.clone().require_grad();
+            let level = levels(x.clone()).swap_remove(k);
+            let r: Tensor<B, 1> = rng::rand([level.dims()[0]], DType::F32, &device);
+            let loss = (level * r).sum();
+            let gradient = x.grad(&loss.backward()).expect("a gradient");
+            let value = to_f64(loss.inner())[0];
+            let dot = to_f64((x.inner() * gradient).sum())[0];
+            assert!(
+                (value - dot).abs() <= 1e-5 * value.abs().max(1.0),
+                "complex {is_complex}, level {k}: {value} vs <x, grad> {dot}"
+            );
+        }
+    }
+}
+
+test_on_backends!(single_levels_have_their_adjoint => single_level_gradients());
+
 #[test]
 fn float64_matches_plenoptic() {
     against_plenoptic::<NdArray64>(DType::F64, 1e-10, 1e-9);

@@ -21,7 +21,7 @@ use burn::{
 };
 
 pub use error::{ModelError, Result};
-pub use host::{HostBackend, HostOp};
+pub use host::{HostBackend, HostOp, HostSplitOp};
 pub use models::activation::{Activate, Activation};
 pub use models::center_surround::{CenterSurround, CenterSurroundConfig};
 pub use models::frontend::{FrontEnd, FrontEndConfig, FrontEndKind, ModelWarning, disk};

@@ -10,19 +10,19 @@
 
 mod buffers;
 pub(crate) mod lanes;
+mod split;
 
 use std::fmt::Debug;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{
-    DType, Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive, backend::Backend,
-};
+use burn::tensor::{DType, Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive};
 
 pub(crate) use buffers::{Buf, ComplexPooled, Pooled};
 
@@ -45,11 +45,34 @@ pub trait HostOp: Debug + Send + Sync + 'static {
     fn backward<B: Backend>(&self, saved: Self::Saved<B>, grad: FloatTensor<B>) -> FloatTensor<B>;
 }
 
+/// A host step with several outputs (see `split.rs` for how Burn's graph holds it).
+pub trait HostSplitOp: Debug + Send + Sync + 'static {
+    /// What the forward step keeps for the backward step.
+    type Saved<B: Backend>: Clone + Send + Debug + 'static;
+
+    /// The step's outputs and what its backward step will need.
+    fn forward_saving<B: Backend>(
+        &self,
+        x: FloatTensor<B>,
+    ) -> (Vec<FloatTensor<B>>, Self::Saved<B>);
+
+    /// The gradient with respect to the input, given each output's gradient (`None` for the
+    /// outputs the differentiated value does not depend on).
+    fn backward<B: Backend>(
+        &self,
+        saved: Self::Saved<B>,
+        grads: Vec<Option<FloatTensor<B>>>,
+    ) -> FloatTensor<B>;
+}
+
 /// Backends that run [`HostOp`]s inside Burn's autodiff graph: every `Autodiff<B>`, which is
 /// what a synthesis runs on.
 pub trait HostBackend: Backend {
     /// `op` applied to `x`, with `op`'s backward step as its gradient.
     fn host_op<O: HostOp>(x: FloatTensor<Self>, op: O) -> FloatTensor<Self>;
+
+    /// `op`'s outputs for `x`, with `op`'s backward step as their gradient.
+    fn host_split_op<O: HostSplitOp>(x: FloatTensor<Self>, op: O) -> Vec<FloatTensor<Self>>;
 
     /// Whether tensors on `device` live in host memory (ndarray, flex, libtorch on the CPU),
     /// where a host operation costs no transfer; operations that have a device-resident
@@ -93,6 +116,52 @@ impl<B: Backend, C: CheckpointStrategy> HostBackend for Autodiff<B, C> {
         }
     }
 
+    fn host_split_op<O: HostSplitOp>(x: FloatTensor<Self>, op: O) -> Vec<FloatTensor<Self>> {
+        let op = Arc::new(op);
+        let prep = match split::SplitNode(op.clone())
+            .prepare::<C>([x.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep,
+            OpsKind::UnTracked(_) => {
+                let (outputs, _) = op.forward_saving::<B>(x.primitive);
+                return outputs.into_iter().map(Self::from_inner).collect();
+            }
+        };
+        let device = B::float_device(&x.primitive);
+        let dtype = x.primitive.dtype();
+        let (outputs, saved) = op.forward_saving::<B>(x.primitive);
+        let filed: split::Filed<B> = Arc::new(Mutex::new(vec![None; outputs.len()]));
+        let placeholder = B::float_zeros(Shape::new([1]), &device, dtype.into());
+        let state = split::SplitState {
+            saved,
+            filed: filed.clone(),
+        };
+        let joint = prep.finish(state, placeholder.clone());
+        outputs
+            .into_iter()
+            .enumerate()
+            .map(|(index, output)| {
+                let node = split::OutputNode { index };
+                match node
+                    .prepare::<C>([joint.node.clone()])
+                    .compute_bound()
+                    .stateful()
+                {
+                    OpsKind::Tracked(prep) => prep.finish(
+                        split::OutputState {
+                            filed: filed.clone(),
+                            placeholder: placeholder.clone(),
+                        },
+                        output,
+                    ),
+                    OpsKind::UnTracked(prep) => prep.finish(output),
+                }
+            })
+            .collect()
+    }
+
     fn runs_on_host(device: &Self::Device) -> bool {
         metamer_core::tensor::runs_on_host::<B>(device)
     }
@@ -105,6 +174,22 @@ pub(crate) enum HostValues {
     F64(Vec<f64>),
 }
 
+impl HostValues {
+    pub(crate) fn into_f32(self) -> Vec<f32> {
+        match self {
+            HostValues::F32(v) => v,
+            HostValues::F64(v) => v.into_iter().map(|v| v as f32).collect(),
+        }
+    }
+
+    pub(crate) fn into_f64(self) -> Vec<f64> {
+        match self {
+            HostValues::F32(v) => v.into_iter().map(f64::from).collect(),
+            HostValues::F64(v) => v,
+        }
+    }
+}
+
 /// The host round trip of every host operation: reads `x`'s values (through a flat view, see
 /// `metamer_core::tensor::flat_data`), runs `op` on them, and returns its result, of
 /// `out_shape`, with `x`'s dtype and device.
@@ -113,6 +198,12 @@ pub(crate) fn on_host<B: Backend, const D: usize>(
     out_shape: [usize; D],
     op: impl FnOnce(HostValues) -> HostValues,
 ) -> FloatTensor<B> {
+    let (values, dtype, device) = to_host::<B>(x);
+    from_host::<B>(op(values), out_shape.to_vec(), dtype, &device)
+}
+
+/// `x`'s values on the host, with its dtype and device for [`from_host`].
+pub(crate) fn to_host<B: Backend>(x: FloatTensor<B>) -> (HostValues, DType, B::Device) {
     let device = B::float_device(&x);
     let data = read_flat::<B>(x);
     let dtype = data.dtype;
@@ -121,13 +212,21 @@ pub(crate) fn on_host<B: Backend, const D: usize>(
     } else {
         HostValues::F32(data.convert::<f32>().into_vec().expect("float data"))
     };
-    let data = match op(values) {
-        HostValues::F64(v) => TensorData::new(v, out_shape),
-        HostValues::F32(v) => TensorData::new(v, out_shape).convert_dtype(dtype),
+    (values, dtype, device)
+}
+
+/// A tensor of `shape` holding `values`, as `dtype` on `device`.
+pub(crate) fn from_host<B: Backend>(
+    values: HostValues,
+    shape: Vec<usize>,
+    dtype: DType,
+    device: &B::Device,
+) -> FloatTensor<B> {
+    let data = match values {
+        HostValues::F64(v) => TensorData::new(v, shape),
+        HostValues::F32(v) => TensorData::new(v, shape).convert_dtype(dtype),
     };
-    Tensor::<B, D>::from_data(data, (&device, dtype))
-        .into_primitive()
-        .tensor()
+    B::float_from_data(data, device)
 }
 
 /// A tensor's values as `f64`, row-major (for weights and gradients a host operation needs

@@ -25,7 +25,7 @@ use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 
 use crate::HostBackend;
 use autocorrelation::Autocorrelation;
-pub(crate) use planes::{Planned, fft_planes};
+pub(crate) use planes::{Planned, fft_planes, fft_transposed, float, ifft_transposed};
 use resample::Resample;
 pub use resample::SpectralMap;
 use transform::Fft2;

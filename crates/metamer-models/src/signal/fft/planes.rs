@@ -86,29 +86,74 @@ pub(crate) fn fft_planes<T: Planned>(
     width: usize,
     inverse: bool,
 ) {
-    let direction = if inverse {
-        FftDirection::Inverse
-    } else {
-        FftDirection::Forward
-    };
-    let (rows, columns) = T::with_planner(|planner| {
-        (
-            planner.plan_fft(width, direction),
-            planner.plan_fft(height, direction),
-        )
-    });
-    let scratch_len = rows
-        .get_inplace_scratch_len()
-        .max(columns.get_inplace_scratch_len());
-    let zero = FftComplex::new(T::zero(), T::zero());
-    let mut scratch = Buf::scratch(scratch_len, zero);
-    let mut transposed = Buf::scratch(height * width, zero);
+    let [rows, columns] = plans::<T>([height, width], inverse);
+    let mut scratch = scratch_for(&rows, &columns);
+    let mut transposed = Buf::scratch(height * width, zero());
     for plane in planes.chunks_exact_mut(height * width) {
         rows.process_with_scratch(plane, &mut scratch);
         transpose(plane, &mut transposed, height, width);
         columns.process_with_scratch(&mut transposed, &mut scratch);
         transpose(&transposed, plane, width, height);
     }
+}
+
+/// The forward transform of a `height × width` plane, left transposed (`width × height`) in
+/// `out`; `plane` is overwritten. Spectra that are only masked, cropped and transformed back
+/// (by [`ifft_transposed`]) need not be transposed back: that saves a quarter of a
+/// transform's passes over memory.
+pub(crate) fn fft_transposed<T: Planned>(
+    plane: &mut [FftComplex<T>],
+    out: &mut [FftComplex<T>],
+    [height, width]: [usize; 2],
+) {
+    let [rows, columns] = plans::<T>([height, width], false);
+    let mut scratch = scratch_for(&rows, &columns);
+    rows.process_with_scratch(plane, &mut scratch);
+    transpose(plane, out, height, width);
+    columns.process_with_scratch(out, &mut scratch);
+}
+
+/// The inverse transform of a spectrum given transposed (`width × height`, as
+/// [`fft_transposed`] leaves it), into `out` as a `height × width` plane; `spectrum` is
+/// overwritten.
+pub(crate) fn ifft_transposed<T: Planned>(
+    spectrum: &mut [FftComplex<T>],
+    out: &mut [FftComplex<T>],
+    [height, width]: [usize; 2],
+) {
+    let [rows, columns] = plans::<T>([height, width], true);
+    let mut scratch = scratch_for(&rows, &columns);
+    columns.process_with_scratch(spectrum, &mut scratch);
+    transpose(spectrum, out, width, height);
+    rows.process_with_scratch(out, &mut scratch);
+}
+
+type Plan<T> = std::sync::Arc<dyn rustfft::Fft<T>>;
+
+/// The plans along rows (`width` long) and along columns (`height` long).
+fn plans<T: Planned>([height, width]: [usize; 2], inverse: bool) -> [Plan<T>; 2] {
+    let direction = if inverse {
+        FftDirection::Inverse
+    } else {
+        FftDirection::Forward
+    };
+    T::with_planner(|planner| {
+        [
+            planner.plan_fft(width, direction),
+            planner.plan_fft(height, direction),
+        ]
+    })
+}
+
+fn scratch_for<T: Planned>(rows: &Plan<T>, columns: &Plan<T>) -> Buf<FftComplex<T>> {
+    let len = rows
+        .get_inplace_scratch_len()
+        .max(columns.get_inplace_scratch_len());
+    Buf::scratch(len, zero())
+}
+
+fn zero<T: Planned>() -> FftComplex<T> {
+    FftComplex::new(T::zero(), T::zero())
 }
 
 /// Plans per precision and length (rustfft's planner caches them).

@@ -1,15 +1,19 @@
 //! plenoptic's `SteerablePyramidFreq`: a steerable pyramid built in the Fourier domain from
 //! raised-cosine radial masks and angular masks, optionally complex, downsampled and tight.
 
+mod host;
 mod masks;
 
-use burn::tensor::{DType, IndexingUpdateOp, Int, Tensor, backend::Backend};
+use std::sync::Arc;
+
+use burn::tensor::{DType, IndexingUpdateOp, Int, Tensor, TensorPrimitive, backend::Backend};
 use metamer_core::tensor::from_f64;
 
 use crate::HostBackend;
 use crate::signal::fft::{Complex, Norm, fft2, fft2_real, ifft2, ifft2_real};
 use crate::signal::filters::float_dtype;
 use crate::{ModelError, ModelWarning, Result};
+use host::{HostPyramid, PyramidPlan};
 use masks::{Grid, Masks, crop_indices};
 
 /// Options of [`SteerablePyramid`], with plenoptic's defaults.
@@ -136,6 +140,12 @@ impl SteerablePyramidConfig {
             lo0mask: tensor2(&masks.lo0mask, self.image_shape),
             hi0mask: tensor2(&masks.hi0mask, self.image_shape),
             scales,
+            host: Arc::new(PyramidPlan::new(
+                masks,
+                self.order,
+                self.is_complex,
+                self.tight_frame,
+            )),
         })
     }
 
@@ -286,6 +296,8 @@ pub struct SteerablePyramid<B: Backend> {
     lo0mask: Tensor<B, 2>,
     hi0mask: Tensor<B, 2>,
     scales: Vec<ScaleMasks<B>>,
+    /// The same masks for the host pass (backends with host memory).
+    host: Arc<PyramidPlan>,
 }
 
 #[derive(Clone, Debug)]
@@ -361,6 +373,9 @@ impl<B: HostBackend> SteerablePyramid<B> {
                 self.image_shape
             )));
         }
+        if B::runs_on_host(&image.device()) {
+            return Ok(self.forward_on_host(image));
+        }
         let norm = self.norm();
         let spectrum = fft2_real(image, norm);
         let residual_highpass = ifft2_real(
@@ -403,6 +418,34 @@ impl<B: HostBackend> SteerablePyramid<B> {
             bands,
             residual_lowpass,
         })
+    }
+
+    /// [`Self::forward`] as one host operation.
+    fn forward_on_host(&self, image: Tensor<B, 4>) -> Pyramid<B> {
+        let x = image.into_primitive().tensor();
+        let mut levels = B::host_split_op(x, HostPyramid(self.host.clone())).into_iter();
+        let mut next = || TensorPrimitive::Float(levels.next().expect("every level"));
+        let residual_highpass = Tensor::from_primitive(next());
+        let bands = self
+            .scales
+            .iter()
+            .map(|_| {
+                if self.is_complex {
+                    Band::Complex(Complex {
+                        re: Tensor::from_primitive(next()),
+                        im: Tensor::from_primitive(next()),
+                    })
+                } else {
+                    Band::Real(Tensor::from_primitive(next()))
+                }
+            })
+            .collect();
+        let residual_lowpass = Tensor::from_primitive(next());
+        Pyramid {
+            residual_highpass,
+            bands,
+            residual_lowpass,
+        }
     }
 
     /// The image from `pyramid`'s `levels` (all when `None`) and orientation `bands` (all

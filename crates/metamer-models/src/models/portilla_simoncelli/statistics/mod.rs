@@ -367,10 +367,7 @@ fn statistics_grad<B: Backend>(
         })
     }
     on_host::<B, 3>(grad, [planes, h, w], |values| {
-        let grad: Vec<f64> = match values {
-            HostValues::F32(v) => v.into_iter().map(f64::from).collect(),
-            HostValues::F64(v) => v,
-        };
+        let grad = values.into_f64();
         match records {
             Records::F32(r) => HostValues::F32(run(plan, r, &grad)),
             Records::F64(r) => HostValues::F64(run(plan, r, &grad)),
