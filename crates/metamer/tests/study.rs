@@ -223,6 +223,11 @@ fn bad_plans_stop_with_one_line_naming_job_and_key_and_write_nothing() {
             "[defaults]\nrange = \"1,0\"\n",
             &["job 1", "range", "below"],
         ),
+        (
+            "missing weights",
+            "[defaults]\nmodel = \"alexnet:weights=nets/a.pth\"\n",
+            &["job 1", "model", "nets/a.pth", "does not exist"],
+        ),
     ];
     for (what, text, expected) in cases {
         let plan = folder.join("plan.toml");
@@ -286,6 +291,25 @@ fn job_ids_depend_on_settings_only() {
     let longer =
         ids("[defaults]\nmax-iter = 6\n[grid]\nimage = [\"a.npy\", \"b.npy\"]\nseed = [0, 1]\n");
     assert!(grid.iter().all(|id| !longer.contains(id)));
+}
+
+/// A network's `weights=` path is read relative to the plan, as image paths are, while the
+/// job's id keeps the path as written (the same on every machine).
+#[test]
+fn weights_paths_are_relative_to_the_plan() {
+    let ids = [temp_dir("weights-a"), temp_dir("weights-b")].map(|folder| {
+        std::fs::create_dir_all(folder.join("nets")).unwrap();
+        std::fs::write(folder.join("nets/a.pth"), b"").unwrap();
+        let plan = write_plan(
+            &folder,
+            "[defaults]\nmodel = \"alexnet:weights=nets/a.pth,layers=features.2\"\n",
+        );
+        let jobs = Plan::load(&plan).unwrap().jobs;
+        let files = jobs[0].settings.model.files();
+        assert_eq!(files, [folder.join("nets/a.pth").as_path()]);
+        jobs[0].id.clone()
+    });
+    assert_eq!(ids[0], ids[1]);
 }
 
 /// A plan of four small jobs that finish and one whose loss turns NaN, run twice: every

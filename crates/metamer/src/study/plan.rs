@@ -282,6 +282,13 @@ fn parse_job(
             init.display()
         ));
     }
+    if let Some(missing) = resolved.model.files().into_iter().find(|f| !f.is_file()) {
+        return Err(format!(
+            "model{}: {} does not exist",
+            origin_of("model"),
+            missing.display()
+        ));
+    }
     let image_key = (
         resolved.image.clone().unwrap_or_default(),
         resolved.color,
@@ -307,8 +314,9 @@ fn parse_job(
     })
 }
 
-/// Makes `image` and `init` paths absolute against the plan's folder; built-in and generated
-/// image names stay names unless a file of that name is there.
+/// Makes `image`, `init` and model file paths (a network's `weights`) absolute against the
+/// plan's folder; built-in and generated image names stay names unless a file of that name is
+/// there.
 fn resolve_paths(settings: Settings, folder: &Path) -> Settings {
     let image = settings.image.map(|name| {
         let candidate = folder.join(&name);
@@ -324,6 +332,7 @@ fn resolve_paths(settings: Settings, folder: &Path) -> Settings {
     Settings {
         image,
         init,
+        model: settings.model.with_files_in(folder),
         ..settings
     }
 }

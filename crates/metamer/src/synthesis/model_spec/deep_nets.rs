@@ -1,6 +1,6 @@
 //! torchvision's networks on the command line: `ARCH:weights=PATH,layers=A:B,normalize=...`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::tensor::{DType, backend::AutodiffBackend};
 use metamer_nets::{Architecture, DeepNetFeatures, Normalize, Weights};
@@ -29,6 +29,18 @@ impl DeepNetOptions {
             layers: vec![layer.to_string()],
             normalize: true,
         }
+    }
+
+    /// With a relative weights path taken as relative to `folder` (a study plan's).
+    pub(super) fn with_files_in(self, folder: &Path) -> Self {
+        Self {
+            weights: self.weights.map(|path| folder.join(path)),
+            ..self
+        }
+    }
+
+    pub(super) fn files(&self) -> Vec<&Path> {
+        self.weights.as_deref().into_iter().collect()
     }
 }
 

@@ -116,6 +116,20 @@ impl ModelSpec {
         self.config.is_texture()
     }
 
+    /// The same model with relative file paths in its options (a network's `weights`) taken
+    /// as relative to `folder`, as a study plan's paths are.
+    pub fn with_files_in(self, folder: &std::path::Path) -> Self {
+        Self {
+            config: self.config.with_files_in(folder),
+            ..self
+        }
+    }
+
+    /// The files the model reads when it is built (a network's weights).
+    pub fn files(&self) -> Vec<&std::path::Path> {
+        self.config.files()
+    }
+
     /// Display form for histories, e.g. `gaussian:kernel_size=30x30,std=3,pad_mode=reflect`.
     pub fn describe(&self) -> String {
         let shown = self.entry.describe(&self.config);

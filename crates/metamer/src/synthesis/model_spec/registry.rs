@@ -81,6 +81,22 @@ impl ModelConfig {
     pub(super) fn is_deep_net(&self) -> bool {
         matches!(self, Self::DeepNet(_))
     }
+
+    /// The same options with relative file paths (a network's weights) read from `folder`.
+    pub(super) fn with_files_in(self, folder: &std::path::Path) -> Self {
+        match self {
+            Self::DeepNet(options) => Self::DeepNet(options.with_files_in(folder)),
+            other => other,
+        }
+    }
+
+    /// The files the model reads when built.
+    pub(super) fn files(&self) -> Vec<&std::path::Path> {
+        match self {
+            Self::DeepNet(options) => options.files(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 fn text(error: impl std::fmt::Display) -> String {
