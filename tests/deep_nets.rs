@@ -141,22 +141,9 @@ fn outputs_and_gradients<B: AutodiffBackend>(dtype: DType, tolerance: f64) {
     }
 }
 
-// Not on wgpu: there these cases fail (issue 19 stays open for it; see the closing note).
-#[test]
-fn deep_net_outputs_f32_ndarray() {
-    outputs_and_gradients::<metamer_tests::NdArray>(DType::F32, 1e-4);
-}
-
-#[test]
-fn deep_net_outputs_f32_flex() {
-    outputs_and_gradients::<Flex>(DType::F32, 1e-4);
-}
-
-#[cfg(feature = "tch")]
-#[test]
-fn deep_net_outputs_f32_on_tch() {
-    outputs_and_gradients::<metamer_tests::Tch>(DType::F32, 1e-4);
-}
+metamer_tests::test_on_backends!(
+    deep_net_outputs_f32 => outputs_and_gradients(DType::F32, 1e-4),
+);
 
 #[test]
 fn deep_net_outputs_ndarray_f64() {
@@ -172,6 +159,12 @@ fn deep_net_outputs_flex_f64() {
 #[test]
 fn deep_net_outputs_f64_on_tch() {
     outputs_and_gradients::<metamer_tests::Tch>(DType::F64, 1e-10);
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn deep_net_outputs_f64_on_wgpu() {
+    outputs_and_gradients::<metamer_tests::Wgpu>(DType::F64, 1e-10);
 }
 
 /// 10 iterations of plenoptic's default synthesis in float64: histories and metamer within 1e-6.

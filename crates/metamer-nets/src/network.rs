@@ -2,7 +2,7 @@
 
 use burn::tensor::module::{adaptive_avg_pool2d, conv2d, linear, max_pool2d};
 use burn::tensor::ops::ConvOptions;
-use burn::tensor::{DType, Tensor, TensorData, activation::relu, backend::Backend};
+use burn::tensor::{DType, Tensor, TensorData, activation::relu, backend::Backend, s};
 
 use crate::architecture::Architecture;
 use crate::features::{DeepNetFeatures, FeatureNetwork, Normalize, Taps};
@@ -50,11 +50,62 @@ enum Operation<B: Backend> {
     Flatten,
     Dropout,
     Linear {
-        /// `[in, out]`: torchvision's weight transposed, as Burn's `linear` takes it.
-        weight: Tensor<B, 2>,
+        /// `[in, out_k]` blocks of torchvision's weight, transposed as Burn's `linear` takes
+        /// it, split along the outputs (see [`linear_blocks`]).
+        blocks: Vec<Tensor<B, 2>>,
         bias: Tensor<B, 1>,
     },
     Add,
+}
+
+/// `conv2d`, with 1×1 kernels of stride above 1 (ResNet's downsampling shortcuts) run as the
+/// strided subsample followed by a stride-1 convolution: the same sums, but Burn 0.21's wgpu
+/// backend returns a wrong input gradient for strided 1×1 convolutions.
+fn convolve<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: &Tensor<B, 4>,
+    bias: &Option<Tensor<B, 1>>,
+    options: &ConvOptions<2>,
+) -> Tensor<B, 4> {
+    let [_, _, kh, kw] = weight.dims();
+    let [sh, sw] = options.stride;
+    if [kh, kw] == [1, 1] && options.padding == [0, 0] && (sh > 1 || sw > 1) {
+        let subsampled = x.slice(s![.., .., ..;sh as isize, ..;sw as isize]);
+        let unit = ConvOptions::new([1, 1], [0, 0], options.dilation, options.groups);
+        conv2d(subsampled, weight.clone(), bias.clone(), unit)
+    } else {
+        conv2d(x, weight.clone(), bias.clone(), options.clone())
+    }
+}
+
+/// The most elements one block of a linear layer's weight holds.
+///
+/// GPU buffers have a size limit: wgpu's default limit on a storage buffer is 128 MiB, and
+/// lavapipe refuses AlexNet's first classifier weight (9216 × 4096, 144 MiB in float32)
+/// outright. Split into blocks of at most 32 MiB in float32, every torchvision layer fits.
+const MAX_BLOCK: usize = 1 << 23;
+
+/// A torchvision weight `[out, in]` as row blocks of at most [`MAX_BLOCK`] elements (one
+/// block, the weight itself, where it fits).
+fn linear_blocks(weight: TensorData) -> Vec<TensorData> {
+    let [outputs, inputs] = [weight.shape[0], weight.shape[1]];
+    if outputs * inputs <= MAX_BLOCK {
+        return vec![weight];
+    }
+    let rows = (MAX_BLOCK / inputs).max(1);
+    let row_bytes = inputs * weight.dtype.size();
+    let bytes = weight.as_bytes();
+    (0..outputs)
+        .step_by(rows)
+        .map(|start| {
+            let end = (start + rows).min(outputs);
+            TensorData::from_bytes_vec(
+                bytes[start * row_bytes..end * row_bytes].to_vec(),
+                [end - start, inputs],
+                weight.dtype,
+            )
+        })
+        .collect()
 }
 
 /// A node's output: feature maps, or features after `flatten`.
@@ -183,9 +234,13 @@ impl<B: Backend> Network<B> {
                 Layer::Dropout => Operation::Dropout,
                 Layer::Linear { params, .. } => {
                     let (data, _) = tensor(format!("{params}.weight"))?;
-                    let weight: Tensor<B, 2> = Tensor::from_data(data, (device, dtype));
                     Operation::Linear {
-                        weight: weight.transpose(),
+                        blocks: linear_blocks(data)
+                            .into_iter()
+                            .map(|block| {
+                                Tensor::<B, 2>::from_data(block, (device, dtype)).transpose()
+                            })
+                            .collect(),
                         bias: vector(format!("{params}.bias"))?,
                     }
                 }
@@ -258,12 +313,7 @@ impl<B: Backend> FeatureNetwork<B> for Network<B> {
                     weight,
                     bias,
                     options,
-                } => Value::Maps(conv2d(
-                    read(0).maps(),
-                    weight.clone(),
-                    bias.clone(),
-                    options.clone(),
-                )),
+                } => Value::Maps(convolve(read(0).maps(), weight, bias, options)),
                 Operation::Affine { scale, shift } => match &self.folded[index] {
                     Some(Operation::Conv {
                         weight,
@@ -272,12 +322,7 @@ impl<B: Backend> FeatureNetwork<B> for Network<B> {
                     }) if values[node.inputs[0]].is_none() => {
                         let conv = &nodes[node.inputs[0]];
                         let x = values[conv.inputs[0]].clone().expect("inputs run first");
-                        Value::Maps(conv2d(
-                            x.maps(),
-                            weight.clone(),
-                            bias.clone(),
-                            options.clone(),
-                        ))
+                        Value::Maps(convolve(x.maps(), weight, bias, options))
                     }
                     _ => Value::Maps(read(0).maps().mul(scale.clone()).add(shift.clone())),
                 },
@@ -317,11 +362,14 @@ impl<B: Backend> FeatureNetwork<B> for Network<B> {
                     storage[index] = storage[node.inputs[0]];
                     read(0)
                 }
-                Operation::Linear { weight, bias } => Value::Features(linear(
-                    read(0).features(),
-                    weight.clone(),
-                    Some(bias.clone()),
-                )),
+                Operation::Linear { blocks, bias } => Value::Features(match blocks.as_slice() {
+                    [weight] => linear(read(0).features(), weight.clone(), Some(bias.clone())),
+                    blocks => {
+                        let x = read(0).features();
+                        let parts = blocks.iter().map(|w| x.clone().matmul(w.clone())).collect();
+                        Tensor::cat(parts, 1) + bias.clone().unsqueeze_dim(0)
+                    }
+                }),
                 Operation::Add => Value::Maps(read(0).maps().add(read(1).maps())),
             };
             values[index] = Some(value);
