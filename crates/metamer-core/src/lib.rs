@@ -4,6 +4,7 @@
 #![warn(missing_docs, clippy::missing_errors_doc)]
 
 mod error;
+mod host;
 mod loss;
 mod metamer;
 mod model;

@@ -11,6 +11,7 @@ type LossFn<B> = dyn Fn(&Representation<B>, &Representation<B>) -> Tensor<B, 1>;
 pub struct Loss<B: Backend> {
     name: String,
     function: Rc<LossFn<B>>,
+    mean_squared: bool,
 }
 
 impl<B: Backend> Loss<B> {
@@ -22,19 +23,30 @@ impl<B: Backend> Loss<B> {
         Self {
             name: name.into(),
             function: Rc::new(function),
+            mean_squared: false,
         }
     }
 
     /// Mean squared error over all elements (plenoptic's default).
     pub fn mse() -> Self {
-        Self::new("mse", |synth, target| {
+        let function = |synth: &Representation<B>, target: &Representation<B>| {
             synth
                 .flat()
                 .clone()
                 .sub(target.flat().clone())
                 .square()
                 .mean()
-        })
+        };
+        Self {
+            mean_squared: true,
+            ..Self::new("mse", function)
+        }
+    }
+
+    /// Whether this is [`Loss::mse`], which synthesis on host backends computes, with its
+    /// gradient, in one pass instead of through the backend's graph.
+    pub(crate) fn is_mean_squared(&self) -> bool {
+        self.mean_squared
     }
 
     /// Euclidean norm of the difference.

@@ -16,6 +16,7 @@ use crate::{
 };
 
 mod ctf;
+mod host_objective;
 mod run;
 mod snapshot;
 
@@ -413,7 +414,28 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         scales: Option<&[String]>,
     ) -> Result<(Tensor<B, 1>, Tensor<B, 1>)> {
         let shape = pixels.dims();
-        let representation = guarded("model", &shape, || match scales {
+        let representation = self.represent(pixels.clone(), target, scales)?;
+        let loss = guarded("loss_function", representation.shape(), || {
+            self.loss.compute(&representation, target)
+        })?;
+        let penalty = guarded("penalty_function", &shape, || {
+            self.penalty.compute(pixels.clone())
+        })?;
+        let (loss, penalty) =
+            self.with_host_values(&representation, target, &pixels, loss, penalty);
+        let objective = loss.add(penalty.clone().mul_scalar(self.penalty_lambda));
+        Ok((objective, penalty))
+    }
+
+    /// The model's representation of `pixels` (at `scales`, when given), checked against the
+    /// target's size.
+    fn represent(
+        &self,
+        pixels: Tensor<B, D>,
+        target: &Representation<B>,
+        scales: Option<&[String]>,
+    ) -> Result<Representation<B>> {
+        let representation = guarded("model", &pixels.dims(), || match scales {
             Some(scales) => self.model.forward_scales(pixels.clone(), scales),
             None => self.model.forward(pixels.clone()),
         })?;
@@ -423,12 +445,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
                 target: target.shape().to_vec(),
             });
         }
-        let loss = guarded("loss_function", representation.shape(), || {
-            self.loss.compute(&representation, target)
-        })?;
-        let penalty = guarded("penalty_function", &shape, || self.penalty.compute(pixels))?;
-        let objective = loss.add(penalty.clone().mul_scalar(self.penalty_lambda));
-        Ok((objective, penalty))
+        Ok(representation)
     }
 
     /// `loss(model(metamer), target) + λ·penalty(metamer)` with its graph, for the current metamer

@@ -9,6 +9,7 @@ type PenaltyFn<B, const D: usize> = dyn Fn(Tensor<B, D>) -> Tensor<B, 1>;
 pub struct Penalty<B: Backend, const D: usize = 4> {
     name: String,
     function: Rc<PenaltyFn<B, D>>,
+    range: Option<(f64, f64)>,
 }
 
 impl<B: Backend, const D: usize> Penalty<B, D> {
@@ -20,6 +21,7 @@ impl<B: Backend, const D: usize> Penalty<B, D> {
         Self {
             name: name.into(),
             function: Rc::new(function),
+            range: None,
         }
     }
 
@@ -33,10 +35,20 @@ impl<B: Backend, const D: usize> Penalty<B, D> {
         // A pixel's distance outside the range is its distance to the range's nearest point:
         // four operations where below and above separately take nine, each a full pass and
         // a backward step in every iteration.
-        Self::new(name, move |image: Tensor<B, D>| {
+        let function = move |image: Tensor<B, D>| {
             let inside = image.clone().clamp(min, max);
             image.sub(inside).square().sum()
-        })
+        };
+        Self {
+            range: Some((min, max)),
+            ..Self::new(name, function)
+        }
+    }
+
+    /// The allowed range of a [`Penalty::range`], which synthesis on host backends computes,
+    /// with its gradient, in one pass instead of through the backend's graph.
+    pub(crate) fn allowed_range(&self) -> Option<(f64, f64)> {
+        self.range
     }
 
     /// The name shown in summaries and checked on load.

@@ -6,9 +6,13 @@ use std::ops::ControlFlow;
 
 use burn::tensor::{Tensor, backend::AutodiffBackend};
 
-use super::{Inner, IterationInfo, Metamer, Setup, SynthesisReport, SynthesizeOptions};
+use super::{
+    Inner, IterationInfo, Metamer, Setup, SynthesisReport, SynthesizeOptions,
+    host_objective::HostEvaluation,
+};
 use crate::{
     MetamerError, Representation, Result, Warning,
+    host::distance,
     optim::Evaluation,
     tensor::{l2_norm_all, scalar, to_f64},
     warning::raise,
@@ -19,6 +23,12 @@ use crate::{
 pub(super) struct Restriction<B: AutodiffBackend> {
     pub scales: Vec<String>,
     pub target: Representation<B>,
+}
+
+/// The last evaluated gradient's norm, or the gradient to take it from.
+enum GradientNorm<B: AutodiffBackend, const D: usize> {
+    Known(f64),
+    Of(Tensor<Inner<B>, D>),
 }
 
 /// What a kind of synthesis decides around each step of the shared loop.
@@ -164,9 +174,18 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         let mut optimizer = self.optimizer.take().expect("set up before stepping");
         let learning_rate = optimizer.learning_rate();
         let mut first: Option<(f64, f64)> = None;
-        let mut last_gradient = None;
+        let mut last_gradient: Option<GradientNorm<B, D>> = None;
         let stepped = {
             let mut objective = |pixels: Tensor<Inner<B>, D>| -> Result<Evaluation<Inner<B>, D>> {
+                if let Some(host) = self.evaluate_on_host(&pixels, &target, scales.as_deref()) {
+                    let HostEvaluation {
+                        evaluation,
+                        gradient_norm,
+                    } = host?;
+                    first.get_or_insert((evaluation.objective, evaluation.penalty));
+                    last_gradient = Some(GradientNorm::Known(gradient_norm));
+                    return Ok(evaluation);
+                }
                 let tracked = Tensor::<B, D>::from_inner(pixels).require_grad();
                 let (objective, penalty) =
                     self.evaluate(tracked.clone(), &target, scales.as_deref())?;
@@ -181,7 +200,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
                     gradient: gradient.clone(),
                 };
                 first.get_or_insert((values[0], values[1]));
-                last_gradient = Some(gradient);
+                last_gradient = Some(GradientNorm::Of(gradient));
                 Ok(evaluation)
             };
             optimizer.step(previous.clone(), &mut objective)
@@ -189,14 +208,13 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         self.optimizer = Some(optimizer);
         let pixels = stepped?;
         let (loss, penalty) = first.expect("optimizers evaluate the objective at least once");
-        let gradient = last_gradient.expect("evaluated at least once");
-        let norms = to_f64(Tensor::cat(
-            vec![
-                l2_norm_all(gradient),
-                l2_norm_all(pixels.clone().sub(previous)),
-            ],
-            0,
-        ));
+        let norms = [
+            match last_gradient.expect("evaluated at least once") {
+                GradientNorm::Known(norm) => norm,
+                GradientNorm::Of(gradient) => scalar(l2_norm_all(gradient)),
+            },
+            distance(pixels.clone(), previous),
+        ];
         self.metamer = Some(pixels);
         let optimizer = self.optimizer.as_mut().expect("restored above");
         if let Some(scheduler) = self.scheduler.as_mut() {

@@ -123,7 +123,7 @@ impl<B: Backend, const D: usize> Adam<B, D> {
 
     /// Applies one update with a known gradient.
     pub fn update(&mut self, pixels: Tensor<B, D>, gradient: Tensor<B, D>) -> Tensor<B, D> {
-        if let Some(host) = super::adam_host::Precision::of(&pixels) {
+        if let Some(host) = crate::host::Precision::of(&pixels) {
             return super::adam_host::update(
                 host,
                 &self.config,

@@ -5,37 +5,11 @@
 //! among rayon's threads. Each value goes through the same operations, in the same order and
 //! precision, as [`super::Adam::update`]'s backend path, so both give the same numbers.
 
-use std::ops::{Add, Div, Mul, Neg, Sub};
-
-use burn::tensor::{DType, Tensor, TensorData, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 use rayon::prelude::*;
 
 use super::{AdamConfig, AdamState};
-use crate::tensor::{flat_data, runs_on_host};
-
-/// Values per rayon task.
-const CHUNK: usize = 1 << 14;
-
-/// The precision of a tensor this path takes.
-#[derive(Clone, Copy)]
-pub(super) enum Precision {
-    F32,
-    F64,
-}
-
-impl Precision {
-    /// `Some` for float32 and float64 tensors in host memory.
-    pub(super) fn of<B: Backend, const D: usize>(tensor: &Tensor<B, D>) -> Option<Self> {
-        if !runs_on_host::<B>(&tensor.device()) {
-            return None;
-        }
-        match tensor.dtype() {
-            DType::F32 => Some(Self::F32),
-            DType::F64 => Some(Self::F64),
-            _ => None,
-        }
-    }
-}
+use crate::host::{CHUNK, Precision, Real, tensor, values};
 
 /// One update of `pixels` with `gradient`, moving `state` on.
 pub(super) fn update<B: Backend, const D: usize>(
@@ -53,41 +27,6 @@ pub(super) fn update<B: Backend, const D: usize>(
         Precision::F64 => {
             typed::<B, D, f64>(config, decoupled_weight_decay, state, pixels, gradient)
         }
-    }
-}
-
-/// The numbers the pass runs in.
-trait Real:
-    burn::tensor::Element
-    + Copy
-    + Send
-    + Sync
-    + Add<Output = Self>
-    + Sub<Output = Self>
-    + Mul<Output = Self>
-    + Div<Output = Self>
-    + Neg<Output = Self>
-    + PartialOrd
-{
-    fn of(value: f64) -> Self;
-    fn sqrt(self) -> Self;
-}
-
-impl Real for f32 {
-    fn of(value: f64) -> Self {
-        value as f32
-    }
-    fn sqrt(self) -> Self {
-        f32::sqrt(self)
-    }
-}
-
-impl Real for f64 {
-    fn of(value: f64) -> Self {
-        value
-    }
-    fn sqrt(self) -> Self {
-        f64::sqrt(self)
     }
 }
 
@@ -113,12 +52,9 @@ fn typed<B: Backend, const D: usize, T: Real>(
     pixels: Tensor<B, D>,
     gradient: Tensor<B, D>,
 ) -> Tensor<B, D> {
-    let (shape, device, dtype) = (pixels.shape(), pixels.device(), pixels.dtype());
-    let values = |t: Tensor<B, D>| -> Vec<T> { flat_data(t).into_vec::<T>().expect("float data") };
-    let tensor = |v: Vec<T>| -> Tensor<B, D> {
-        Tensor::from_data(TensorData::new(v, shape.clone()), (&device, dtype))
-    };
-    let len = shape.num_elements();
+    let (shape, device, dtype) = (pixels.dims(), pixels.device(), pixels.dtype());
+    let tensor = |v: Vec<T>| tensor::<B, D, T>(v, shape, &device, dtype);
+    let len = pixels.shape().num_elements();
     let (step, mut exp_avg, mut exp_avg_sq, mut max_exp_avg_sq) = match state.take() {
         Some(s) => (
             s.step,
