@@ -88,7 +88,7 @@ pub(crate) struct PlaneFilter {
     /// Along the height, then along the width.
     sources: [Vec<Option<usize>>; 2],
     /// For each row, the (output row, tap) pairs that read it: the height pass transposed.
-    readers: Vec<Vec<(usize, usize)>>,
+    readers: Readers,
 }
 
 impl PlaneFilter {
@@ -102,16 +102,7 @@ impl PlaneFilter {
                 .map(|p| padded_source(p, n, before, pad_mode))
                 .collect()
         });
-        let h = size[0];
-        let mut readers = vec![Vec::new(); h];
-        for (p, source) in sources[0].iter().enumerate() {
-            let Some(r) = source else { continue };
-            for t in 0..kernel[0] {
-                if let Some(i) = p.checked_sub(t).filter(|&i| i < h) {
-                    readers[*r].push((i, t));
-                }
-            }
-        }
+        let readers = Readers::new(&sources[0], size[0], kernel[0]);
         Self {
             size,
             sources,
@@ -326,6 +317,49 @@ fn along_height<T: Lanes>(x: &[T], out: &mut [T], taps: &[T], sources: &[Option<
     });
 }
 
+/// For each of `h` rows, the (output row, tap) pairs of the height pass that read it, in one
+/// table (a plane's filter is built every forward pass; a vector per row cost more than the
+/// rest of the set-up).
+#[derive(Debug)]
+struct Readers {
+    pairs: Vec<(usize, usize)>,
+    /// Row `r`'s pairs are `pairs[starts[r]..starts[r + 1]]`.
+    starts: Vec<usize>,
+}
+
+impl Readers {
+    /// From the height pass's `sources` (the row each padded row copies, if any).
+    fn new(sources: &[Option<usize>], h: usize, kernel: usize) -> Self {
+        let reads = || {
+            sources.iter().enumerate().flat_map(move |(p, source)| {
+                source.into_iter().flat_map(move |&r| {
+                    (0..kernel).filter_map(move |t| {
+                        p.checked_sub(t).filter(|&i| i < h).map(|i| (r, (i, t)))
+                    })
+                })
+            })
+        };
+        let mut starts = vec![0; h + 1];
+        for (r, _) in reads() {
+            starts[r + 1] += 1;
+        }
+        for r in 0..h {
+            starts[r + 1] += starts[r];
+        }
+        let mut next = starts.clone();
+        let mut pairs = vec![(0, 0); starts[h]];
+        for (r, pair) in reads() {
+            pairs[next[r]] = pair;
+            next[r] += 1;
+        }
+        Self { pairs, starts }
+    }
+
+    fn of(&self, row: usize) -> &[(usize, usize)] {
+        &self.pairs[self.starts[row]..self.starts[row + 1]]
+    }
+}
+
 /// The adjoint of [`along_height`]: each padded row's gradient, the taps' sum of the output
 /// rows that read it (`readers`, from [`PlaneFilter::new`]), added to the row it came from.
 /// Written as a gather over source rows so that blocks of rows can run in parallel.
@@ -333,12 +367,13 @@ fn along_height_adjoint<T: Lanes>(
     grad: &[T],
     out: &mut [T],
     taps: &[T],
-    readers: &[Vec<(usize, usize)>],
+    readers: &Readers,
     w: usize,
 ) {
     by_row_blocks(out, w, |first, block| {
         for (r, target) in block.chunks_exact_mut(w).enumerate() {
-            let terms: Vec<(&[T], T)> = readers[first + r]
+            let terms: Vec<(&[T], T)> = readers
+                .of(first + r)
                 .iter()
                 .map(|&(i, t)| (&grad[i * w..][..w], taps[t]))
                 .collect();
