@@ -5,6 +5,7 @@ use std::cell::RefCell;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
+use rayon::prelude::*;
 use rustfft::{FftDirection, FftNum, FftPlanner, num_complex::Complex as FftComplex};
 
 use crate::host::{Buf, ComplexPooled, HostValues, dims, on_host};
@@ -90,9 +91,9 @@ pub(crate) fn fft_planes<T: Planned>(
     let mut scratch = scratch_for(&rows, &columns);
     let mut transposed = Buf::scratch(height * width, zero());
     for plane in planes.chunks_exact_mut(height * width) {
-        rows.process_with_scratch(plane, &mut scratch);
+        process(&rows, plane, &mut scratch);
         transpose(plane, &mut transposed, height, width);
-        columns.process_with_scratch(&mut transposed, &mut scratch);
+        process(&columns, &mut transposed, &mut scratch);
         transpose(&transposed, plane, width, height);
     }
 }
@@ -108,9 +109,9 @@ pub(crate) fn fft_transposed<T: Planned>(
 ) {
     let [rows, columns] = plans::<T>([height, width], false);
     let mut scratch = scratch_for(&rows, &columns);
-    rows.process_with_scratch(plane, &mut scratch);
+    process(&rows, plane, &mut scratch);
     transpose(plane, out, height, width);
-    columns.process_with_scratch(out, &mut scratch);
+    process(&columns, out, &mut scratch);
 }
 
 /// The inverse transform of a spectrum given transposed (`width × height`, as
@@ -123,9 +124,29 @@ pub(crate) fn ifft_transposed<T: Planned>(
 ) {
     let [rows, columns] = plans::<T>([height, width], true);
     let mut scratch = scratch_for(&rows, &columns);
-    columns.process_with_scratch(spectrum, &mut scratch);
+    process(&columns, spectrum, &mut scratch);
     transpose(spectrum, out, width, height);
-    rows.process_with_scratch(out, &mut scratch);
+    process(&rows, out, &mut scratch);
+}
+
+/// Values from which a plane's 1-D transforms are split among rayon's threads (a 256×256
+/// plane); smaller ones are transformed whole, as are all planes on one thread. Each transform
+/// is the same either way.
+const PARALLEL_FROM: usize = 1 << 16;
+
+/// `plan`'s transform of each consecutive `plan.len()` values of `data`, in place.
+fn process<T: Planned>(plan: &Plan<T>, data: &mut [FftComplex<T>], scratch: &mut [FftComplex<T>]) {
+    let threads = rayon::current_num_threads();
+    if threads == 1 || data.len() < PARALLEL_FROM {
+        plan.process_with_scratch(data, scratch);
+        return;
+    }
+    let transforms = data.len() / plan.len();
+    let per_task = transforms.div_ceil(2 * threads) * plan.len();
+    data.par_chunks_mut(per_task).for_each(|part| {
+        let mut scratch = Buf::scratch(plan.get_inplace_scratch_len(), zero());
+        plan.process_with_scratch(part, &mut scratch);
+    });
 }
 
 type Plan<T> = std::sync::Arc<dyn rustfft::Fft<T>>;
