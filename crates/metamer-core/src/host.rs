@@ -100,6 +100,7 @@ pub(crate) fn sum_zip<T: Real, const N: usize>(
     b: &[T],
     f: impl Fn(&mut T, T) -> [f64; N] + Sync,
 ) -> [f64; N] {
+    debug_assert_eq!(a.len(), b.len(), "sum_zip pairs values one to one");
     let stretch = |(a, b): (&mut [T], &[T])| lane_sums(a, b, &f);
     let sums: Vec<[f64; N]> = if a.len() > CHUNK && rayon::current_num_threads() > 1 {
         a.par_chunks_mut(CHUNK)

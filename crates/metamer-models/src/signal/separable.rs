@@ -332,7 +332,7 @@ impl Readers {
     fn new(sources: &[Option<usize>], h: usize, kernel: usize) -> Self {
         let reads = || {
             sources.iter().enumerate().flat_map(move |(p, source)| {
-                source.into_iter().flat_map(move |&r| {
+                source.iter().flat_map(move |&r| {
                     (0..kernel).filter_map(move |t| {
                         p.checked_sub(t).filter(|&i| i < h).map(|i| (r, (i, t)))
                     })
