@@ -80,6 +80,19 @@ pub(crate) fn values<B: Backend, const D: usize, T: Real>(tensor: Tensor<B, D>) 
     flat_data(tensor).into_vec::<T>().expect("float data")
 }
 
+/// Two tensors' values, read side by side on rayon's threads when there are several: on the
+/// CPU backends each read copies its plane, and the second would otherwise wait for the first.
+pub(crate) fn values_of_both<B: Backend, const D: usize, const E: usize, T: Real>(
+    a: Tensor<B, D>,
+    b: Tensor<B, E>,
+) -> (Vec<T>, Vec<T>) {
+    if rayon::current_num_threads() > 1 {
+        rayon::join(|| values(a), || values(b))
+    } else {
+        (values(a), values(b))
+    }
+}
+
 /// A tensor of `dtype` on `device` holding `values`.
 pub(crate) fn tensor<B: Backend, const D: usize, T: Real>(
     values: Vec<T>,
@@ -154,8 +167,7 @@ fn add<const N: usize>(a: [f64; N], b: [f64; N]) -> [f64; N] {
 /// precision, as the backend would; the squares add up in float64.
 pub(crate) fn distance<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> f64 {
     fn typed<B: Backend, const D: usize, T: Real>(a: Tensor<B, D>, b: Tensor<B, D>) -> f64 {
-        let mut a: Vec<T> = values(a);
-        let b: Vec<T> = values(b);
+        let (mut a, b): (Vec<T>, Vec<T>) = values_of_both(a, b);
         let [sum] = sum_zip(&mut a, &b, |a, b| {
             let d = *a - b;
             [(d * d).wide()]

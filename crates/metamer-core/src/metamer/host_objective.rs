@@ -89,8 +89,10 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         let tracked = Tensor::<B, D>::from_inner(pixels.clone()).require_grad();
         let representation = self.represent(tracked.clone(), target, scales)?;
         let (loss, gradients) = if self.loss.is_mean_squared() {
-            let mut seed: Vec<T> = host::values(representation.flat().clone());
-            let wanted: Vec<T> = host::values(target.flat().clone());
+            let (mut seed, wanted): (Vec<T>, Vec<T>) = host::values_of_both(
+                representation.flat().clone().inner(),
+                target.flat().clone().inner(),
+            );
             let loss = mean_squared_error(&mut seed, &wanted, true);
             let count = seed.len();
             let seed = host::tensor::<Inner<B>, 1, T>(seed, [count], &device, dtype);
@@ -104,12 +106,14 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
             })?;
             (T::of(scalar(loss.clone().inner())), loss.backward())
         };
-        let mut gradient: Vec<T> = match tracked.grad(&gradients) {
-            Some(gradient) => host::values(gradient),
-            None => vec![T::of(0.0); pixels.shape().num_elements()],
+        let (mut gradient, x): (Vec<T>, Vec<T>) = match tracked.grad(&gradients) {
+            Some(gradient) => host::values_of_both(gradient, pixels),
+            None => (
+                vec![T::of(0.0); pixels.shape().num_elements()],
+                host::values(pixels),
+            ),
         };
         let lambda = T::of(self.penalty_lambda);
-        let x: Vec<T> = host::values(pixels);
         let (min, max) = (T::of(min), T::of(max));
         let [penalty, gradient_sq] = host::sum_zip(&mut gradient, &x, |g, x| {
             let distance = x - clamp(x, min, max);
@@ -138,8 +142,8 @@ fn host_values<T: Real, B: AutodiffBackend, const D: usize>(
     (min, max): (f64, f64),
 ) -> (Option<f64>, f64) {
     let loss = representations.map(|(synth, target)| {
-        let mut synth: Vec<T> = host::values(synth.flat().clone());
-        let target: Vec<T> = host::values(target.flat().clone());
+        let (mut synth, target): (Vec<T>, Vec<T>) =
+            host::values_of_both(synth.flat().clone().inner(), target.flat().clone().inner());
         mean_squared_error(&mut synth, &target, false).wide()
     });
     let x: Vec<T> = host::values(pixels.clone());

@@ -9,7 +9,7 @@ use burn::tensor::{Tensor, backend::Backend};
 use rayon::prelude::*;
 
 use super::{AdamConfig, AdamState};
-use crate::host::{CHUNK, Precision, Real, tensor, values};
+use crate::host::{CHUNK, Precision, Real, tensor, values, values_of_both};
 
 /// One update of `pixels` with `gradient`, moving `state` on.
 pub(super) fn update<B: Backend, const D: usize>(
@@ -56,12 +56,10 @@ fn typed<B: Backend, const D: usize, T: Real>(
     let tensor = |v: Vec<T>| tensor::<B, D, T>(v, shape, &device, dtype);
     let len = pixels.shape().num_elements();
     let (step, mut exp_avg, mut exp_avg_sq, mut max_exp_avg_sq) = match state.take() {
-        Some(s) => (
-            s.step,
-            values(s.exp_avg),
-            values(s.exp_avg_sq),
-            s.max_exp_avg_sq.map(values),
-        ),
+        Some(s) => {
+            let (exp_avg, exp_avg_sq) = values_of_both(s.exp_avg, s.exp_avg_sq);
+            (s.step, exp_avg, exp_avg_sq, s.max_exp_avg_sq.map(values))
+        }
         None => (
             0,
             vec![T::of(0.0); len],
@@ -86,8 +84,7 @@ fn typed<B: Backend, const D: usize, T: Real>(
         eps: T::of(config.eps),
         step_size: T::of(config.lr / (1.0 - beta1.powi(power))),
     };
-    let mut pixels = values(pixels);
-    let gradient = values(gradient);
+    let (mut pixels, gradient) = values_of_both(pixels, gradient);
     let chunks = len.div_ceil(CHUNK);
     let max_chunks: Vec<Option<&mut [T]>> = match max_exp_avg_sq.as_mut() {
         Some(max) => max.chunks_mut(CHUNK).map(Some).collect(),
