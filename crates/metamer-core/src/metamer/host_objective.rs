@@ -39,8 +39,8 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
     ) -> Option<Result<HostEvaluation<B, D>>> {
         let range = self.penalty.allowed_range()?;
         Some(match Precision::of(pixels)? {
-            Precision::F32 => self.typed::<f32>(pixels.clone(), target, scales, range),
-            Precision::F64 => self.typed::<f64>(pixels.clone(), target, scales, range),
+            Precision::F32 => self.host_evaluation::<f32>(pixels.clone(), target, scales, range),
+            Precision::F64 => self.host_evaluation::<f64>(pixels.clone(), target, scales, range),
         })
     }
 
@@ -78,7 +78,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         (loss, with_value(penalty, penalty_value))
     }
 
-    fn typed<T: Real>(
+    fn host_evaluation<T: Real>(
         &self,
         pixels: Tensor<Inner<B>, D>,
         target: &Representation<B>,
@@ -116,7 +116,7 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         let lambda = T::of(self.penalty_lambda);
         let (min, max) = (T::of(min), T::of(max));
         let [penalty, gradient_sq] = host::sum_zip(&mut gradient, &x, |g, x| {
-            let distance = x - clamp(x, min, max);
+            let distance = outside(x, min, max);
             // The penalty's backward steps add this; inside the range it is zero.
             *g = *g + lambda * (distance * T::of(2.0));
             [(distance * distance).wide(), (*g * *g).wide()]
@@ -150,7 +150,7 @@ fn host_values<T: Real, B: AutodiffBackend, const D: usize>(
     let (min, max) = (T::of(min), T::of(max));
     // The same stretches and lanes as the gradient's pass, so the same sum.
     let [penalty] = host::sum_zip(&mut x.clone(), &x, |_, x| {
-        let distance = x - clamp(x, min, max);
+        let distance = outside(x, min, max);
         [(distance * distance).wide()]
     });
     (loss, T::of(penalty).wide())
@@ -163,14 +163,16 @@ fn with_value<B: AutodiffBackend>(tensor: Tensor<B, 1>, value: f64) -> Tensor<B,
     tensor.clone().sub(tensor.detach()).add(value)
 }
 
-fn clamp<T: Real>(x: T, min: T, max: T) -> T {
-    if x < min {
+/// `x − clamp(x, min, max)`: how far `x` lies outside the range, signed; the penalty's term.
+fn outside<T: Real>(x: T, min: T, max: T) -> T {
+    let inside = if x < min {
         min
     } else if x > max {
         max
     } else {
         x
-    }
+    };
+    x - inside
 }
 
 /// `mean((synth − target)²)`; with `seed`, `synth` becomes the loss's gradient with respect

@@ -208,13 +208,20 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         self.optimizer = Some(optimizer);
         let pixels = stepped?;
         let (loss, penalty) = first.expect("optimizers evaluate the objective at least once");
-        let norms = [
-            match last_gradient.expect("evaluated at least once") {
-                GradientNorm::Known(norm) => norm,
-                GradientNorm::Of(gradient) => scalar(l2_norm_all(gradient)),
-            },
-            distance(pixels.clone(), previous),
-        ];
+        let norms = match last_gradient.expect("evaluated at least once") {
+            GradientNorm::Known(norm) => [norm, distance(pixels.clone(), previous)],
+            // Both norms in one read, which on a device backend is one wait for the device.
+            GradientNorm::Of(gradient) => {
+                let norms = to_f64(Tensor::cat(
+                    vec![
+                        l2_norm_all(gradient),
+                        l2_norm_all(pixels.clone().sub(previous)),
+                    ],
+                    0,
+                ));
+                [norms[0], norms[1]]
+            }
+        };
         self.metamer = Some(pixels);
         let optimizer = self.optimizer.as_mut().expect("restored above");
         if let Some(scheduler) = self.scheduler.as_mut() {

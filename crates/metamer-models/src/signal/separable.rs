@@ -318,8 +318,8 @@ fn along_height<T: Lanes>(x: &[T], out: &mut [T], taps: &[T], sources: &[Option<
 }
 
 /// For each of `h` rows, the (output row, tap) pairs of the height pass that read it, in one
-/// table (a plane's filter is built every forward pass; a vector per row cost more than the
-/// rest of the set-up).
+/// table: a plane's filter is built every forward pass, and this is two allocations where a
+/// vector per row took one per row and its regrowths.
 #[derive(Debug)]
 struct Readers {
     pairs: Vec<(usize, usize)>,
