@@ -61,7 +61,7 @@ pub(crate) fn front_end_on_host<B: HostBackend>(
         })
     };
     let op = FrontEndOp {
-        plane: PlaneFilter::new([h, w], spec.kernel, spec.pad_mode),
+        plane: PlaneFilter::shared([h, w], spec.kernel, spec.pad_mode),
         center: taps(&spec.center),
         surround: taps(&spec.surround),
         scale: spec.scale,
@@ -91,7 +91,7 @@ impl Pool {
 /// [`FrontEndSpec`] with its filters built.
 #[derive(Debug)]
 struct FrontEndOp {
-    plane: PlaneFilter,
+    plane: Arc<PlaneFilter>,
     center: ChannelTaps,
     surround: ChannelTaps,
     scale: Vec<f64>,

@@ -6,6 +6,8 @@
 //! each output is one multiply-add per tap, accumulated in registers, and the adjoint is the
 //! same loop over the transposed operator. Large planes split their rows across rayon's pool.
 
+use std::sync::{Arc, Mutex};
+
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 use rayon::prelude::*;
@@ -13,7 +15,7 @@ use rayon::prelude::*;
 use super::padding::{Padding, assert_fits, padded_source, same_padding_amounts};
 use crate::HostBackend;
 use crate::host::lanes::{Lanes, dispatch};
-use crate::host::{HostOp, HostValues, dims, in_pool, on_host};
+use crate::host::{Buf, HostOp, HostValues, Pooled, dims, in_pool, on_host};
 
 /// Rows per rayon task: a task below this costs more to hand out than to run.
 const ROWS_PER_TASK: usize = 32;
@@ -36,7 +38,7 @@ pub(crate) fn filter_separable<B: HostBackend>(
     let [_, groups, h, w] = image.dims();
     assert_eq!(taps.0.len(), groups, "one filter per channel");
     let filter = Separable {
-        plane: PlaneFilter::new([h, w], taps.kernel(), pad_mode),
+        plane: PlaneFilter::shared([h, w], taps.kernel(), pad_mode),
         taps,
     };
     let x = image.into_primitive().tensor();
@@ -85,6 +87,8 @@ pub(crate) fn taps_of<T>(taps: &[[Vec<T>; 2]], c: usize) -> [&[T]; 2] {
 #[derive(Debug)]
 pub(crate) struct PlaneFilter {
     size: [usize; 2],
+    kernel: [usize; 2],
+    pad_mode: Padding,
     /// Along the height, then along the width.
     sources: [Vec<Option<usize>>; 2],
     /// For each row, the (output row, tap) pairs that read it: the height pass transposed.
@@ -105,9 +109,38 @@ impl PlaneFilter {
         let readers = Readers::new(&sources[0], size[0], kernel[0]);
         Self {
             size,
+            kernel,
+            pad_mode,
             sources,
             readers,
         }
+    }
+
+    /// [`Self::new`]'s table, built once per size, kernel and padding among the last few
+    /// asked for: a model filters the same sizes every iteration, and building the table
+    /// for a 512×512 plane cost a few percent of a Gaussian iteration, on one thread.
+    ///
+    /// # Panics
+    /// As [`Self::new`].
+    pub fn shared(size: [usize; 2], kernel: [usize; 2], pad_mode: Padding) -> Arc<Self> {
+        const KEPT: usize = 16;
+        static RECENT: Mutex<Vec<Arc<PlaneFilter>>> = Mutex::new(Vec::new());
+        let same = |f: &Arc<Self>| f.size == size && f.kernel == kernel && f.pad_mode == pad_mode;
+        let recent = || {
+            RECENT
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        if let Some(found) = recent().iter().find(|f| same(f)) {
+            return found.clone();
+        }
+        let built = Arc::new(Self::new(size, kernel, pad_mode));
+        let mut kept = recent();
+        if kept.len() == KEPT {
+            kept.remove(0);
+        }
+        kept.push(built.clone());
+        built
     }
 
     /// Elements per plane.
@@ -145,7 +178,7 @@ impl PlaneFilter {
 /// One filter per channel.
 #[derive(Debug)]
 struct Separable {
-    plane: PlaneFilter,
+    plane: Arc<PlaneFilter>,
     taps: ChannelTaps,
 }
 
@@ -167,10 +200,10 @@ impl Separable {
         })
     }
 
-    fn planes<T: Lanes>(&self, x: &[T], adjoint: bool) -> Vec<T> {
+    fn planes<T: Lanes + Pooled>(&self, x: &[T], adjoint: bool) -> Vec<T> {
         let n = self.plane.len();
         let mut out = vec![T::from_f64(0.0); x.len()];
-        let mut between = vec![T::from_f64(0.0); n];
+        let mut between = Buf::scratch(n, T::from_f64(0.0));
         let all = self.taps.as_t::<T>();
         for (p, (plane, target)) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)).enumerate() {
             let taps = taps_of(&all, p % all.len());

@@ -1,5 +1,6 @@
 //! The sums, products and transforms the statistics and their adjoints are made of.
 
+use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 
 use super::*;
@@ -234,17 +235,29 @@ pub(super) fn normalised_adjoint(
 pub(super) fn cross<T: Real>(a: &[&[T]], b: &[&[T]], a_variance: Option<Vec<f64>>) -> Cross {
     let n = a[0].len() as f64;
     let symmetric = a.len() == b.len() && a.iter().zip(b).all(|(x, y)| std::ptr::eq(*x, *y));
-    let a_variance = a_variance.unwrap_or_else(|| a.iter().map(|a| dot(a, a) / n).collect());
-    let b_variance: Vec<f64> = b.iter().map(|b| dot(b, b) / n).collect();
+    // Every product on rayon's threads: the finest scale's are most of the forward pass's
+    // products, and splitting by scale alone left them on one thread.
+    let a_variance = a_variance.unwrap_or_else(|| a.par_iter().map(|a| dot(a, a) / n).collect());
+    let b_variance: Vec<f64> = b.par_iter().map(|b| dot(b, b) / n).collect();
     let columns = b.len();
+    // A symmetric matrix's lower triangle is copied from its upper one below.
+    let pairs: Vec<(usize, usize)> = (0..a.len())
+        .flat_map(|i| (0..columns).map(move |j| (i, j)))
+        .filter(|&(i, j)| !(symmetric && j < i))
+        .collect();
+    let products: Vec<f64> = pairs
+        .par_iter()
+        .map(|&(i, j)| dot(a[i], b[j]) / n)
+        .collect();
     let mut covariance = vec![0.0; a.len() * columns];
-    for i in 0..a.len() {
-        for j in 0..columns {
-            covariance[i * columns + j] = if symmetric && j < i {
-                covariance[j * columns + i]
-            } else {
-                dot(a[i], b[j]) / n
-            };
+    for (&(i, j), product) in pairs.iter().zip(products) {
+        covariance[i * columns + j] = product;
+    }
+    if symmetric {
+        for i in 0..a.len() {
+            for j in 0..i {
+                covariance[i * columns + j] = covariance[j * columns + i];
+            }
         }
     }
     let out = covariance
