@@ -5,8 +5,9 @@ use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 
 use super::numeric::{
-    add_autocorrelation_adjoint, add_filtered, add_uncropped, apply_map, cropped, cross_adjoint,
-    fft, fft_real, gather, ifft_real, mean, negated, normalised_adjoint, scaled, subtract_mean,
+    CHUNK, add_autocorrelation_adjoint, add_filtered, add_uncropped, apply_map, cropped,
+    cross_adjoint, fft, fft_real, gather, ifft_real, mean, negated, normalised_adjoint, scaled,
+    subtract_mean,
 };
 use super::*;
 
@@ -52,7 +53,9 @@ pub(super) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
         },
     );
     for (g, r) in lows_grad.iter_mut().zip(&recon_lows_grad) {
-        g.iter_mut().zip(r.iter()).for_each(|(g, r)| *g = *g + *r);
+        g.par_chunks_mut(CHUNK)
+            .zip(r.par_chunks(CHUNK))
+            .for_each(|(g, r)| g.iter_mut().zip(r).for_each(|(g, r)| *g = *g + *r));
     }
     // Down the low-pass chain to the image's spectrum.
     for s in (0..n).rev() {
@@ -66,15 +69,23 @@ pub(super) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
             &masked,
         );
     }
-    let mut spectrum_grad = scaled(&lows_grad[0], &plan.lo0mask);
     let inv = 1.0 / pixels;
-    for ((g, h), m) in spectrum_grad
-        .iter_mut()
-        .zip(&highpass_spectrum)
-        .zip(&plan.hi0mask)
-    {
-        *g = *g + *h * T::narrow(m * inv);
-    }
+    let mut spectrum_grad = Buf::scratch(full[0] * full[1], Complex::new(T::zero(), T::zero()));
+    spectrum_grad
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(c, out)| {
+            let stretch = c * CHUNK..c * CHUNK + out.len();
+            let low = lows_grad[0][stretch.clone()]
+                .iter()
+                .zip(&plan.lo0mask[stretch.clone()]);
+            let high = highpass_spectrum[stretch.clone()]
+                .iter()
+                .zip(&plan.hi0mask[stretch]);
+            for (g, ((l, lo), (h, hi))) in out.iter_mut().zip(low.zip(high)) {
+                *g = *l * T::narrow(*lo) + *h * T::narrow(hi * inv);
+            }
+        });
     let mut image_grad = ifft_real(spectrum_grad, full, 1.0);
     add_pixel_adjoint(&mut image_grad, &record.x, &record.pixel, &grad[..6]);
     image_grad
@@ -299,9 +310,12 @@ pub(super) fn add_bands_adjoint<T: Real>(
                 band_grad
             })
             .collect();
-        for (band_grad, filter) in band_grads.iter().zip(&plan.scales[s].filters) {
-            add_filtered(low_grad, band_grad, filter, conjugate_phase);
-        }
+        let terms: Vec<(&[Complex<T>], &[f64])> = band_grads
+            .iter()
+            .zip(&plan.scales[s].filters)
+            .map(|(band_grad, filter)| (&band_grad[..], &filter[..]))
+            .collect();
+        add_filtered(low_grad, &terms, conjugate_phase);
     }
 }
 
@@ -345,8 +359,7 @@ pub(super) fn add_reconstructions_adjoint<T: Real>(
         if k < n {
             add_filtered(
                 &mut lows_grad[k],
-                level_grad,
-                &plan.scales[k].recon_gain,
+                &[(level_grad, &plan.scales[k].recon_gain)],
                 Complex::new(1.0, 0.0),
             );
         } else {

@@ -5,6 +5,9 @@ use rustfft::num_complex::Complex;
 
 use super::*;
 
+/// Values per rayon task in the full-size element-wise passes.
+pub(super) const CHUNK: usize = 1 << 14;
+
 /// Correlations `cov(a_i, b_j) / sqrt(var a_i · var b_j)`, with the variances used.
 #[derive(Debug)]
 pub(super) struct Cross {
@@ -84,16 +87,29 @@ pub(super) fn filtered<T: Real>(x: &[Complex<T>], mask: &[f64], phase: Complex<f
         .collect()
 }
 
-/// `y += x · mask · phase`.
+/// `y += Σ x · mask · phase` over `terms` `(x, mask)`, each term added in turn as one
+/// `y += x · mask · phase` would add it. Large planes split among rayon's threads: at
+/// 512×512 the finest scale's sum over orientations had run on one thread.
 pub(super) fn add_filtered<T: Real>(
     y: &mut [Complex<T>],
-    x: &[Complex<T>],
-    mask: &[f64],
+    terms: &[(&[Complex<T>], &[f64])],
     phase: Complex<f64>,
 ) {
     let phase = Complex::new(T::narrow(phase.re), T::narrow(phase.im));
-    for ((y, x), m) in y.iter_mut().zip(x).zip(mask) {
-        *y = *y + *x * phase * T::narrow(*m);
+    let add = |start: usize, y: &mut [Complex<T>]| {
+        for (x, mask) in terms {
+            let stretch = start..start + y.len();
+            for ((y, x), m) in y.iter_mut().zip(&x[stretch.clone()]).zip(&mask[stretch]) {
+                *y = *y + *x * phase * T::narrow(*m);
+            }
+        }
+    };
+    if y.len() > CHUNK {
+        y.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, y)| add(c * CHUNK, y));
+    } else {
+        add(0, y);
     }
 }
 
