@@ -86,10 +86,18 @@ pub(crate) fn values_of_both<B: Backend, const D: usize, const E: usize, T: Real
     a: Tensor<B, D>,
     b: Tensor<B, E>,
 ) -> (Vec<T>, Vec<T>) {
+    both(|| values(a), || values(b))
+}
+
+/// `a()` and `b()`, side by side on rayon's threads when there are several.
+pub(crate) fn both<A: Send, B: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
     if rayon::current_num_threads() > 1 {
-        rayon::join(|| values(a), || values(b))
+        rayon::join(a, b)
     } else {
-        (values(a), values(b))
+        (a(), b())
     }
 }
 

@@ -89,17 +89,12 @@ impl<B: AutodiffBackend, const D: usize> Metamer<B, D> {
         let tracked = Tensor::<B, D>::from_inner(pixels.clone()).require_grad();
         let representation = self.represent(tracked.clone(), target, scales)?;
         let (loss, gradients) = if self.loss.is_mean_squared() {
-            let (mut seed, wanted): (Vec<T>, Vec<T>) = host::values_of_both(
-                representation.flat().clone().inner(),
-                target.flat().clone().inner(),
-            );
+            let (mut seed, wanted): (Vec<T>, Vec<T>) =
+                host::both(|| representation.values(), || target.values());
             let loss = mean_squared_error(&mut seed, &wanted, true);
-            let count = seed.len();
-            let seed = host::tensor::<Inner<B>, 1, T>(seed, [count], &device, dtype);
-            // Backward from a tensor starts from ones, so this product's gradient with
-            // respect to the representation is the seed: the loss's gradient.
-            let root = representation.flat().clone().mul(Tensor::from_inner(seed));
-            (loss, root.backward())
+            // Backward from a tensor starts from ones, so the gradient of the representation
+            // weighted by the seed is the seed: the loss's gradient.
+            (loss, representation.backward_weighted(seed, dtype))
         } else {
             let loss = guarded("loss_function", representation.shape(), || {
                 self.loss.compute(&representation, target)
@@ -143,7 +138,7 @@ fn host_values<T: Real, B: AutodiffBackend, const D: usize>(
 ) -> (Option<f64>, f64) {
     let loss = representations.map(|(synth, target)| {
         let (mut synth, target): (Vec<T>, Vec<T>) =
-            host::values_of_both(synth.flat().clone().inner(), target.flat().clone().inner());
+            host::both(|| synth.values(), || target.values());
         mean_squared_error(&mut synth, &target, false).wide()
     });
     let x: Vec<T> = host::values(pixels.clone());
