@@ -32,7 +32,7 @@ pub use optim::{
 };
 pub use penalty::Penalty;
 pub use progress::{IterationSelection, Progress};
-pub use representation::Representation;
+pub use representation::{Representation, WeightedRoot};
 pub use rng::set_seed;
 pub use schedule::{
     EpochSchedule, EpochScheduler, LrScheduler, PlateauConfig, PlateauMode, ReduceLrOnPlateau,

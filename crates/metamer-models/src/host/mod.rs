@@ -11,6 +11,7 @@
 mod buffers;
 pub(crate) mod lanes;
 mod split;
+mod weighted_root;
 
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,7 @@ use burn::tensor::ops::FloatTensor;
 use burn::tensor::{DType, Shape, Tensor, TensorData, TensorMetadata, TensorPrimitive};
 
 pub(crate) use buffers::{Buf, ComplexPooled, Pooled};
+pub(crate) use weighted_root::weighted_root;
 
 /// One differentiable step computed on the host: its value and the adjoint of its
 /// derivative (its backward step), for tensors of any backend.

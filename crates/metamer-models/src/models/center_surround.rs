@@ -7,6 +7,7 @@ use metamer_core::{Model, Representation, tensor::from_f64};
 
 use crate::{
     HostBackend, ModelError, Padding, Result,
+    host::weighted_root,
     models::activation::Activation,
     models::front_end_host::{FrontEndSpec, front_end_on_host},
     signal::filters::{FilterCache, Stds, blur_bank, param_tensor, validate_filter_args},
@@ -238,7 +239,7 @@ impl<B: HostBackend> CenterSurround<B> {
 
 impl<B: HostBackend> Model<B, 4> for CenterSurround<B> {
     fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
-        self.respond(image, false).into()
+        Representation::from(self.respond(image, false)).with_weighted_root(weighted_root())
     }
 
     fn check_input(&self, shape: &[usize]) -> Option<String> {

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     CenterSurroundConfig, Gaussian, GaussianConfig, HostBackend, ModelError, Padding, Result,
     frozen,
+    host::weighted_root,
     models::activation::{Activate, Activation},
     models::center_surround::CenterSurround,
     models::front_end_host::{FrontEndSpec, GainStage, front_end_on_host},
@@ -432,7 +433,7 @@ pub fn disk(height: usize, width: usize) -> Vec<f64> {
 
 impl<B: HostBackend, A: Activate> Model<B, 4> for FrontEnd<B, A> {
     fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
-        self.respond(image, false).into()
+        Representation::from(self.respond(image, false)).with_weighted_root(weighted_root())
     }
 
     fn check_input(&self, shape: &[usize]) -> Option<String> {

@@ -7,6 +7,7 @@ use metamer_core::{Model, Representation, tensor::from_f64};
 
 use crate::{
     HostBackend, Padding, Result,
+    host::weighted_root,
     signal::filters::{FilterCache, Stds, blur_bank, param_tensor, validate_filter_args},
 };
 
@@ -125,7 +126,7 @@ impl<B: HostBackend> Gaussian<B> {
 
 impl<B: HostBackend> Model<B, 4> for Gaussian<B> {
     fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
-        self.blur(image, false).into()
+        Representation::from(self.blur(image, false)).with_weighted_root(weighted_root())
     }
 
     fn check_input(&self, shape: &[usize]) -> Option<String> {

@@ -13,7 +13,7 @@ use metamer_core::{
 
 use crate::{
     FixedCorrelation, HostBackend, ModelError, Padding, Result, correlate_fixed,
-    signal::padding::same_pad,
+    host::weighted_root, signal::padding::same_pad,
 };
 
 /// Options of [`Linear`], with plenoptic's defaults.
@@ -92,7 +92,8 @@ impl<B: HostBackend> Model<B, 4> for Linear<B> {
     fn forward(&self, image: Tensor<B, 4>) -> Representation<B> {
         let weights = to_f64(self.weight.val());
         let filter = FixedCorrelation::new(weights, self.weight.dims(), self.pad_mode);
-        correlate_fixed(image, Arc::new(filter)).into()
+        Representation::from(correlate_fixed(image, Arc::new(filter)))
+            .with_weighted_root(weighted_root())
     }
 
     fn check_input(&self, shape: &[usize]) -> Option<String> {
