@@ -254,8 +254,11 @@ pub(crate) fn dims<B: Backend, const D: usize>(x: &FloatTensor<B>) -> [usize; D]
     std::array::from_fn(|i| shape[i])
 }
 
+/// A tensor's values, row-major: detached first (`metamer_core::tensor::flat_data` says why),
+/// then reshaped once, which on Burn's ndarray backend is the read's one copy (reading through
+/// `flat_data` after a reshape here had made two).
 fn read_flat<B: Backend>(x: FloatTensor<B>) -> TensorData {
     let count = x.shape().num_elements();
-    let flat = B::float_reshape(x, Shape::new([count]));
-    metamer_core::tensor::flat_data(Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(flat)))
+    let flat = B::float_reshape(B::float_detach(x), Shape::new([count]));
+    Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(flat)).into_data()
 }
