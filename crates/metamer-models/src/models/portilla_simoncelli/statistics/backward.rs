@@ -28,22 +28,29 @@ pub(super) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
     let (n, full) = (plan.n_scales, plan.shape);
     let pixels = (full[0] * full[1]) as f64;
     let planes = statistics_adjoint(plan, record, grad);
-    let mut lows_grad: Vec<Plane<T>> = (0..=n)
-        .map(|s| {
-            let [h, w] = plan.size(s);
-            Buf::filled(Complex::new(T::zero(), T::zero()), h * w)
-        })
-        .collect();
+    // Zero spectra per level, written on the thread that fills them.
+    let zeros = || -> Vec<Plane<T>> {
+        (0..=n)
+            .map(|s| {
+                let [h, w] = plan.size(s);
+                Buf::filled(Complex::new(T::zero(), T::zero()), h * w)
+            })
+            .collect()
+    };
     // The bands' and the reconstructions' shares are independent: two threads' work.
-    let mut recon_lows_grad: Vec<Plane<T>> = lows_grad
-        .iter()
-        .map(|g| Buf::filled(Complex::new(T::zero(), T::zero()), g.len()))
-        .collect();
-    let (_, highpass_spectrum) = rayon::join(
+    let ((mut lows_grad, recon_lows_grad), highpass_spectrum) = rayon::join(
         || {
             rayon::join(
-                || add_bands_adjoint(plan, record, &planes, &mut lows_grad),
-                || add_reconstructions_adjoint(plan, &planes.recon, &mut recon_lows_grad),
+                || {
+                    let mut lows_grad = zeros();
+                    add_bands_adjoint(plan, record, &planes, &mut lows_grad);
+                    lows_grad
+                },
+                || {
+                    let mut recon_lows_grad = zeros();
+                    add_reconstructions_adjoint(plan, &planes.recon, &mut recon_lows_grad);
+                    recon_lows_grad
+                },
             )
         },
         || {
@@ -100,9 +107,10 @@ pub(super) fn statistics_adjoint<T: Real>(
     let (n, o, width) = (plan.n_scales, plan.n_orientations, plan.width);
     let at = &plan.offsets;
     let zeros = |s: usize| Buf::filled(T::zero(), plan.size(s)[0] * plan.size(s)[1]);
-    // Zero planes from the pool (cloning one would copy it).
-    let zero_planes =
-        |s: usize, count: usize| -> Planes<T> { (0..count).map(|_| zeros(s)).collect() };
+    // Zero planes from the pool (cloning one would copy it), written on rayon's threads.
+    let zero_planes = |s: usize, count: usize| -> Planes<T> {
+        (0..count).into_par_iter().map(|_| zeros(s)).collect()
+    };
     let centre = (width / 2) * width + width / 2;
 
     // Gradients of the variances (autocorrelation centres) from the statistics that use them.
@@ -110,7 +118,7 @@ pub(super) fn statistics_adjoint<T: Real>(
     let mut recon_variance_grad = vec![0.0; n + 1];
     let mut magnitude_grad: Vec<Planes<T>> = (0..n).map(|s| zero_planes(s, o)).collect();
     let mut real_grad: Vec<Planes<T>> = (0..n).map(|s| zero_planes(s, o)).collect();
-    let mut recon_grad: Planes<T> = (0..=n).map(zeros).collect();
+    let mut recon_grad: Planes<T> = (0..=n).into_par_iter().map(zeros).collect();
 
     for s in 0..n {
         for b in 0..o {
