@@ -205,8 +205,10 @@ mod tests {
     #[test]
     fn host_reads_and_weighted_backward_need_no_flattening() {
         type Tracked = Autodiff<NdArray>;
-        let x = Tensor::<Tracked, 3>::from_floats([[[1.0, 2.0], [3.0, 4.0]]], &Default::default())
-            .require_grad();
+        // Float32 whatever the features make the default float.
+        let data = TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 2, 2]);
+        let x =
+            Tensor::<Tracked, 3>::from_data(data, (&Default::default(), DType::F32)).require_grad();
         let representation = Representation::from(x.clone().mul_scalar(2.0));
         assert_eq!(representation.values::<f32>(), [2.0, 4.0, 6.0, 8.0]);
         let gradients = representation.backward_weighted(vec![1.0f32, -1.0, 0.5, 0.0], DType::F32);

@@ -71,8 +71,10 @@ mod tests {
     #[test]
     fn the_output_gets_the_weights_as_its_gradient() {
         type Tracked = Autodiff<NdArray>;
-        let x = Tensor::<Tracked, 2>::from_floats([[1.0, 2.0], [3.0, 4.0]], &Default::default())
-            .require_grad();
+        // Float32 whatever the features make the default float.
+        let data = TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2]);
+        let x =
+            Tensor::<Tracked, 2>::from_data(data, (&Default::default(), DType::F32)).require_grad();
         let output = x.clone().mul_scalar(3.0).into_primitive().tensor();
         let weights = TensorData::new(vec![0.5f32, -1.0, 2.0, 0.0], [2, 2]);
         let root = weighted_root::<Tracked>().apply(output, weights);
