@@ -125,17 +125,15 @@ impl PlaneFilter {
     pub fn shared(size: [usize; 2], kernel: [usize; 2], pad_mode: Padding) -> Arc<Self> {
         const KEPT: usize = 16;
         static RECENT: Mutex<Vec<Arc<PlaneFilter>>> = Mutex::new(Vec::new());
-        let same = |f: &Arc<Self>| f.size == size && f.kernel == kernel && f.pad_mode == pad_mode;
-        let recent = || {
-            RECENT
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-        };
-        if let Some(found) = recent().iter().find(|f| same(f)) {
+        // Held while a table is built, so two threads asking at once do not both build it.
+        let mut kept = RECENT
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let same = |f: &&Arc<Self>| f.size == size && f.kernel == kernel && f.pad_mode == pad_mode;
+        if let Some(found) = kept.iter().find(same) {
             return found.clone();
         }
         let built = Arc::new(Self::new(size, kernel, pad_mode));
-        let mut kept = recent();
         if kept.len() == KEPT {
             kept.remove(0);
         }

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 
 use super::numeric::{
-    CHUNK, add_autocorrelation_adjoint, add_filtered, add_uncropped, apply_map, cropped,
+    add_autocorrelation_adjoint, add_filtered, add_uncropped, apply_map, by_stretches, cropped,
     cross_adjoint, fft, fft_real, gather, ifft_real, mean, negated, normalised_adjoint, scaled,
     subtract_mean,
 };
@@ -60,9 +60,10 @@ pub(super) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
         },
     );
     for (g, r) in lows_grad.iter_mut().zip(&recon_lows_grad) {
-        g.par_chunks_mut(CHUNK)
-            .zip(r.par_chunks(CHUNK))
-            .for_each(|(g, r)| g.iter_mut().zip(r).for_each(|(g, r)| *g = *g + *r));
+        by_stretches(g, |start, g| {
+            let r = &r[start..start + g.len()];
+            g.iter_mut().zip(r).for_each(|(g, r)| *g = *g + *r);
+        });
     }
     // Down the low-pass chain to the image's spectrum.
     for s in (0..n).rev() {
@@ -78,21 +79,18 @@ pub(super) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
     }
     let inv = 1.0 / pixels;
     let mut spectrum_grad = Buf::scratch(full[0] * full[1], Complex::new(T::zero(), T::zero()));
-    spectrum_grad
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(c, out)| {
-            let stretch = c * CHUNK..c * CHUNK + out.len();
-            let low = lows_grad[0][stretch.clone()]
-                .iter()
-                .zip(&plan.lo0mask[stretch.clone()]);
-            let high = highpass_spectrum[stretch.clone()]
-                .iter()
-                .zip(&plan.hi0mask[stretch]);
-            for (g, ((l, lo), (h, hi))) in out.iter_mut().zip(low.zip(high)) {
-                *g = *l * T::narrow(*lo) + *h * T::narrow(hi * inv);
-            }
-        });
+    by_stretches(&mut spectrum_grad, |start, out| {
+        let stretch = start..start + out.len();
+        let low = lows_grad[0][stretch.clone()]
+            .iter()
+            .zip(&plan.lo0mask[stretch.clone()]);
+        let high = highpass_spectrum[stretch.clone()]
+            .iter()
+            .zip(&plan.hi0mask[stretch]);
+        for (g, ((l, lo), (h, hi))) in out.iter_mut().zip(low.zip(high)) {
+            *g = *l * T::narrow(*lo) + *h * T::narrow(hi * inv);
+        }
+    });
     let mut image_grad = ifft_real(spectrum_grad, full, 1.0);
     add_pixel_adjoint(&mut image_grad, &record.x, &record.pixel, &grad[..6]);
     image_grad

@@ -6,7 +6,19 @@ use rustfft::num_complex::Complex;
 use super::*;
 
 /// Values per rayon task in the full-size element-wise passes.
-pub(super) const CHUNK: usize = 1 << 14;
+const CHUNK: usize = 1 << 14;
+
+/// `work(start, stretch)` over consecutive stretches of `y` (`start` is the stretch's first
+/// index), on rayon's threads when `y` is more than one stretch.
+pub(super) fn by_stretches<X: Send>(y: &mut [X], work: impl Fn(usize, &mut [X]) + Sync) {
+    if y.len() > CHUNK {
+        y.par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(c, y)| work(c * CHUNK, y));
+    } else {
+        work(0, y);
+    }
+}
 
 /// Correlations `cov(a_i, b_j) / sqrt(var a_i · var b_j)`, with the variances used.
 #[derive(Debug)]
@@ -96,21 +108,14 @@ pub(super) fn add_filtered<T: Real>(
     phase: Complex<f64>,
 ) {
     let phase = Complex::new(T::narrow(phase.re), T::narrow(phase.im));
-    let add = |start: usize, y: &mut [Complex<T>]| {
+    by_stretches(y, |start, y| {
         for (x, mask) in terms {
             let stretch = start..start + y.len();
             for ((y, x), m) in y.iter_mut().zip(&x[stretch.clone()]).zip(&mask[stretch]) {
                 *y = *y + *x * phase * T::narrow(*m);
             }
         }
-    };
-    if y.len() > CHUNK {
-        y.par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(c, y)| add(c * CHUNK, y));
-    } else {
-        add(0, y);
-    }
+    });
 }
 
 /// The values of `x` (`width` wide) at the kept rows and columns, row by row (of known
