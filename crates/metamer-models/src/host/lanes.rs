@@ -48,11 +48,30 @@ fn dot_f64_lanes(a: &[f64], b: &[f64]) -> f64 {
     lanes.iter().sum::<f64>() + tail
 }
 
-/// `y += alpha · x`, element by element.
+/// `y += Σ c·x` over `terms` (each `x` at least as long as `y`), added in their order, as
+/// one `y += c·x` pass per term would add them. A block of `y` stays in registers across the
+/// terms: a term costs one load per value, not also a load and a store of `y`.
 #[inline(always)]
-pub(crate) fn axpy_lanes<T: Lanes>(y: &mut [T], alpha: T, x: &[T]) {
-    for (y, x) in y.iter_mut().zip(x) {
-        *y = *y + alpha * *x;
+pub(crate) fn accumulate_lanes<T: Lanes>(y: &mut [T], terms: &[(T, &[T])]) {
+    const BLOCK: usize = 32;
+    let at = y.len() - y.len() % BLOCK;
+    let mut blocks = y.chunks_exact_mut(BLOCK);
+    for (b, block) in (&mut blocks).enumerate() {
+        let at = b * BLOCK;
+        let mut sums = [block[0]; BLOCK];
+        sums.copy_from_slice(block);
+        for (c, x) in terms {
+            for (sum, x) in sums.iter_mut().zip(&x[at..at + BLOCK]) {
+                *sum = *sum + *c * *x;
+            }
+        }
+        block.copy_from_slice(&sums);
+    }
+    let tail = blocks.into_remainder();
+    for (c, x) in terms {
+        for (y, x) in tail.iter_mut().zip(&x[at..]) {
+            *y = *y + *c * *x;
+        }
     }
 }
 

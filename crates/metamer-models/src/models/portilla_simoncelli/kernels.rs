@@ -7,7 +7,7 @@
 //! lag loops walk the plane row by row over all lags at once, so the few rows involved stay
 //! in cache instead of whole planes streaming once per lag.
 
-use crate::host::lanes::{Lanes, axpy_lanes, dispatch};
+use crate::host::lanes::{Lanes, accumulate_lanes, dispatch};
 use crate::host::{Buf, Pooled};
 
 /// `x` (rows of `w`) with each row extended circularly by `half < w` columns on both sides.
@@ -54,27 +54,60 @@ fn correlate_taps_body<T: Lanes>(
     taps: &[(isize, isize, f64)],
 ) {
     let stride = w + 2 * half;
+    let mut terms = Vec::with_capacity(taps.len());
     for (y, row) in out.chunks_exact_mut(w).enumerate() {
-        for (dy, dx, weight) in taps {
+        terms.clear();
+        terms.extend(taps.iter().map(|(dy, dx, weight)| {
             let other = (y as isize + dy).rem_euclid(h as isize) as usize;
             let start = other * stride + (half as isize + dx) as usize;
-            axpy_lanes(row, T::from_f64(*weight), &padded[start..start + w]);
-        }
+            (T::from_f64(*weight), &padded[start..start + w])
+        }));
+        accumulate_lanes(row, &terms);
     }
 }
 
-/// `out += Σ c·x` over the terms, a cache-sized stretch of `out` at a time.
-#[inline(always)]
-fn combine_body<T: Lanes>(out: &mut [T], terms: &[(f64, &[T])]) {
-    const STRETCH: usize = 1024;
-    for start in (0..out.len()).step_by(STRETCH) {
-        let end = (start + STRETCH).min(out.len());
-        for (c, x) in terms {
-            if *c != 0.0 {
-                axpy_lanes(&mut out[start..end], T::from_f64(*c), &x[start..end]);
+/// One output of [`combine_all`]: `out += Σ c·x` over `terms`, added in their order.
+pub(crate) struct Combination<'a, T> {
+    pub(crate) out: &'a mut [T],
+    pub(crate) terms: Vec<(f64, &'a [T])>,
+}
+
+/// Values of each output per step of [`combine_all`]: the stretches of a scale's inputs
+/// (twenty planes at most) stay in cache while every output that uses them reads them.
+const STRETCH: usize = 1024;
+
+/// Every combination at once, a stretch of all outputs at a time on rayon's threads. Done
+/// one output at a time, each input plane was read from memory once per output using it;
+/// each output's sum is the same either way.
+pub(crate) fn combine_all<T: Lanes>(mut combinations: Vec<Combination<'_, T>>) {
+    use rayon::prelude::*;
+    let mut steps: Vec<Vec<(&mut [T], &[(f64, &[T])], usize)>> = Vec::new();
+    for Combination { out, terms } in &mut combinations {
+        let terms = &terms[..];
+        for (k, out) in out.chunks_mut(STRETCH).enumerate() {
+            if steps.len() <= k {
+                steps.push(Vec::new());
             }
+            steps[k].push((out, terms, k * STRETCH));
         }
     }
+    steps.into_par_iter().for_each(|step| {
+        for (out, terms, start) in step {
+            combine_stretch(out, terms, start);
+        }
+    });
+}
+
+/// `out += Σ c·x[start..]` over the terms.
+#[inline(always)]
+fn combine_stretch_body<T: Lanes>(out: &mut [T], terms: &[(f64, &[T])], start: usize) {
+    let end = start + out.len();
+    let terms: Vec<(T, &[T])> = terms
+        .iter()
+        .filter(|(c, _)| *c != 0.0)
+        .map(|(c, x)| (T::from_f64(*c), &x[start..end]))
+        .collect();
+    accumulate_lanes(out, &terms);
 }
 
 dispatch!(dot, dot_avx2, (a: &[T], b: &[T]) -> f64, T::dot_lanes(a, b));
@@ -91,10 +124,10 @@ dispatch!(
     correlate_taps_body(out, padded, size, half, taps)
 );
 dispatch!(
-    combine,
-    combine_avx2,
-    (out: &mut [T], terms: &[(f64, &[T])]) -> (),
-    combine_body(out, terms)
+    combine_stretch,
+    combine_stretch_avx2,
+    (out: &mut [T], terms: &[(f64, &[T])], start: usize) -> (),
+    combine_stretch_body(out, terms, start)
 );
 
 #[cfg(test)]
@@ -120,9 +153,31 @@ mod tests {
             .map(|(x, y)| (f64::from(*x), f64::from(*y)))
             .unzip();
         assert!((dot(&a64, &b64) - exact).abs() < 1e-12);
-        let mut y = vec![1.0f32; 3];
-        combine(&mut y, &[(2.0, &[1.0, 2.0, 3.0]), (1.0, &[0.5, 0.0, 0.0])]);
-        assert_eq!(y, [3.5, 5.0, 7.0]);
+    }
+
+    /// Outputs longer than a stretch, of different lengths, sharing inputs: each gets its
+    /// own terms added in order.
+    #[test]
+    fn combinations_add_their_own_terms() {
+        let long = 2 * STRETCH + 5;
+        let a: Vec<f32> = (0..long).map(|i| (i % 13) as f32 - 6.0).collect();
+        let b: Vec<f32> = (0..long).map(|i| (i % 7) as f32 * 0.5).collect();
+        let mut y = vec![1.0f32; long];
+        let mut z = vec![0.0f32; 3];
+        combine_all(vec![
+            Combination {
+                out: &mut y,
+                terms: vec![(2.0, &a), (0.0, &b), (-1.0, &b)],
+            },
+            Combination {
+                out: &mut z,
+                terms: vec![(1.0, &b[..3]), (3.0, &a[..3])],
+            },
+        ]);
+        for i in 0..long {
+            assert_eq!(y[i], 1.0 + 2.0 * a[i] - b[i], "at {i}");
+        }
+        assert_eq!(z, [-18.0, -14.5, -11.0]);
     }
 
     /// The lag sums and tap correlations agree with their definitions on a small plane,

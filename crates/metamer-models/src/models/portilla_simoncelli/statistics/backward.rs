@@ -4,10 +4,11 @@
 use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 
+use super::kernels::Combination;
 use super::numeric::{
-    add_autocorrelation_adjoint, add_filtered, add_uncropped, apply_map, by_stretches, cropped,
-    cross_adjoint, fft, fft_real, gather, ifft_real, mean, negated, normalised_adjoint, scaled,
-    subtract_mean,
+    CrossAdjoint, add_autocorrelation_adjoint, add_filtered, add_uncropped, apply_map,
+    by_stretches, cropped, cross_adjoint, fft, fft_real, gather, ifft_real, mean, negated,
+    normalised_adjoint, scaled, subtract_mean,
 };
 use super::*;
 
@@ -147,84 +148,94 @@ pub(super) fn statistics_adjoint<T: Real>(
     let mut doubled_grad: Vec<(Planes<T>, Planes<T>)> = (1..n)
         .map(|s| (zero_planes(s - 1, o), zero_planes(s - 1, 2 * o)))
         .collect();
-    for s in 0..n {
-        let size = plan.size(s);
-        let pixels_s = size[0] * size[1];
-        let m = gather(&record.centred_magnitudes[s]);
-        // The cross-orientation correlations have the same magnitudes on both sides, so
-        // both sides' gradients land on them.
-        let orientation = cross_adjoint(
-            &record.cross_orientation[s],
-            |i, j| grad[at.cross_orientation + (i * o + j) * n + s],
-            pixels_s,
-            true,
-        );
-        let coarser = (s + 1 < n).then(|| {
-            (
-                &record.doubled[s],
-                cross_adjoint(
-                    &record.cross_scale_magnitude[s],
-                    |i, j| grad[at.cross_scale_magnitude + (i * o + j) * (n - 1) + s],
-                    pixels_s,
-                    true,
-                ),
-            )
-        });
+    // The correlations' adjoints per scale: across orientations, and (but at the coarsest
+    // scale) with the phase-doubled next scale's magnitudes and parts.
+    let adjoints: Vec<(CrossAdjoint, Option<[CrossAdjoint; 2]>)> = (0..n)
+        .map(|s| {
+            let pixels_s = plan.size(s)[0] * plan.size(s)[1];
+            // The cross-orientation correlations have the same magnitudes on both sides, so
+            // both sides' gradients land on them.
+            let orientation = cross_adjoint(
+                &record.cross_orientation[s],
+                |i, j| grad[at.cross_orientation + (i * o + j) * n + s],
+                pixels_s,
+                true,
+            );
+            let coarser = (s + 1 < n).then(|| {
+                [
+                    cross_adjoint(
+                        &record.cross_scale_magnitude[s],
+                        |i, j| grad[at.cross_scale_magnitude + (i * o + j) * (n - 1) + s],
+                        pixels_s,
+                        true,
+                    ),
+                    cross_adjoint(
+                        &record.cross_scale_real[s],
+                        |i, j| grad[at.cross_scale_real + (i * 2 * o + j) * (n - 1) + s],
+                        pixels_s,
+                        false,
+                    ),
+                ]
+            });
+            (orientation, coarser)
+        })
+        .collect();
+    let mut combinations = Vec::new();
+    let mut doubled_grads = doubled_grad.iter_mut();
+    for (s, ((orientation, coarser), (magnitude_out, real_out))) in adjoints
+        .iter()
+        .zip(magnitude_grad.iter_mut().zip(real_grad.iter_mut()))
+        .enumerate()
+    {
         for (k, variance_grad) in magnitude_variance_grad[s].iter_mut().enumerate() {
             *variance_grad += orientation.a_variance_grad[k];
-            if let Some((_, magnitude)) = &coarser {
+            if let Some([magnitude, _]) = coarser {
                 *variance_grad += magnitude.a_variance_grad[k];
             }
         }
-        magnitude_grad[s]
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(k, g)| {
-                let mut terms: Vec<(f64, &[T])> = (0..o)
-                    .map(|j| {
-                        let mut c = orientation.on_a[k][j] + orientation.on_b[k][j];
-                        if j == k {
-                            c += orientation.a_self[k] + orientation.b_self[k];
-                        }
-                        (c, m[j])
-                    })
-                    .collect();
-                if let Some((doubled, magnitude)) = &coarser {
-                    terms.extend((0..o).map(|j| (magnitude.on_a[k][j], &doubled.centred[j][..])));
-                }
-                kernels::combine(g, &terms);
-            });
-        let Some((doubled, magnitude)) = &coarser else {
+        let m = gather(&record.centred_magnitudes[s]);
+        let coarser = coarser.as_ref().map(|c| (&record.doubled[s], c));
+        for (k, out) in magnitude_out.iter_mut().enumerate() {
+            let mut terms: Vec<(f64, &[T])> = (0..o)
+                .map(|j| {
+                    let mut c = orientation.on_a[k][j] + orientation.on_b[k][j];
+                    if j == k {
+                        c += orientation.a_self[k] + orientation.b_self[k];
+                    }
+                    (c, m[j])
+                })
+                .collect();
+            if let Some((doubled, [magnitude, _])) = coarser {
+                terms.extend((0..o).map(|j| (magnitude.on_a[k][j], &doubled.centred[j][..])));
+            }
+            combinations.push(Combination { out, terms });
+        }
+        let Some((doubled, [magnitude, real])) = coarser else {
             continue;
         };
-        let (centred_grad, parts_grad) = &mut doubled_grad[s];
-        centred_grad.par_iter_mut().enumerate().for_each(|(j, g)| {
+        let (centred_out, parts_out) = doubled_grads.next().expect("a coarser scale's planes");
+        for (j, out) in centred_out.iter_mut().enumerate() {
             let mut terms: Vec<(f64, &[T])> =
                 (0..o).map(|i| (magnitude.on_b[j][i], m[i])).collect();
             terms.push((magnitude.b_self[j], &doubled.centred[j]));
-            kernels::combine(g, &terms);
-        });
+            combinations.push(Combination { out, terms });
+        }
         let reals = &record.reals[s];
-        let real = cross_adjoint(
-            &record.cross_scale_real[s],
-            |i, j| grad[at.cross_scale_real + (i * 2 * o + j) * (n - 1) + s],
-            pixels_s,
-            false,
-        );
-        real_grad[s].par_iter_mut().enumerate().for_each(|(i, g)| {
+        for (i, out) in real_out.iter_mut().enumerate() {
             let mut terms: Vec<(f64, &[T])> = (0..2 * o)
                 .map(|j| (real.on_a[i][j], &doubled.parts[j][..]))
                 .collect();
             terms.push((real.a_self[i], &reals[i]));
-            kernels::combine(g, &terms);
-        });
-        parts_grad.par_iter_mut().enumerate().for_each(|(j, g)| {
+            combinations.push(Combination { out, terms });
+        }
+        for (j, out) in parts_out.iter_mut().enumerate() {
             let mut terms: Vec<(f64, &[T])> =
                 (0..o).map(|i| (real.on_b[j][i], &reals[i][..])).collect();
             terms.push((real.b_self[j], &doubled.parts[j]));
-            kernels::combine(g, &terms);
-        });
+            combinations.push(Combination { out, terms });
+        }
     }
+    kernels::combine_all(combinations);
     magnitude_grad
         .par_iter_mut()
         .enumerate()
