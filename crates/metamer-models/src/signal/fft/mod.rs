@@ -25,7 +25,9 @@ use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 
 use crate::HostBackend;
 use autocorrelation::Autocorrelation;
-pub(crate) use planes::{Planned, fft_planes, fft_transposed, float, ifft_transposed};
+pub(crate) use planes::{
+    Planned, fft_transposed, float, ifft_transposed, transposed_index, transposed_plane,
+};
 use resample::Resample;
 pub use resample::SpectralMap;
 use transform::Fft2;

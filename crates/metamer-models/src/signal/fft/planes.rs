@@ -114,6 +114,17 @@ pub(crate) fn fft_transposed<T: Planned>(
     process(&columns, out, &mut scratch);
 }
 
+/// `values`, an `h × w` row-major plane, as the `w × h` plane [`fft_transposed`] would leave
+/// it: for masks and index maps built in FFT order, applied to transposed spectra.
+pub(crate) fn transposed_plane<X: Copy>(values: &[X], [h, w]: [usize; 2]) -> Vec<X> {
+    (0..h * w).map(|i| values[(i % h) * w + i / h]).collect()
+}
+
+/// The index in the transposed `w × h` plane of index `i` of an `h × w` one.
+pub(crate) fn transposed_index(i: usize, [h, w]: [usize; 2]) -> usize {
+    (i % w) * h + i / w
+}
+
 /// The inverse transform of a spectrum given transposed (`width × height`, as
 /// [`fft_transposed`] leaves it), into `out` as a `height × width` plane; `spectrum` is
 /// overwritten.

@@ -30,6 +30,26 @@ impl SpectralMap {
             entries: self.entries.iter().map(|&(d, s, c)| (s, d, c)).collect(),
         }
     }
+
+    /// The same map between spectra stored transposed (as [`super::fft_transposed`] leaves
+    /// them); `from` and `to` still give the planes' own sizes.
+    pub(crate) fn on_transposed_spectra(&self) -> Self {
+        Self {
+            from: self.from,
+            to: self.to,
+            entries: self
+                .entries
+                .iter()
+                .map(|&(d, s, c)| {
+                    (
+                        super::transposed_index(d, self.to),
+                        super::transposed_index(s, self.from),
+                        c,
+                    )
+                })
+                .collect(),
+        }
+    }
 }
 
 /// `ifft2(M · fft2(x))` with unnormalised transforms, per plane of a `[parts, n, h, w]`

@@ -14,7 +14,7 @@ use rustfft::num_complex::Complex;
 
 use super::HostMasks;
 use crate::host::{Buf, HostSplitOp, HostValues, from_host, in_pool, to_host};
-use crate::signal::fft::{Planned, fft_transposed, float, ifft_transposed};
+use crate::signal::fft::{Planned, fft_transposed, float, ifft_transposed, transposed_plane};
 
 /// A pyramid's masks and normalisations, as the host pass uses them. Spectra are kept
 /// transposed (see [`fft_transposed`]), so masks and crops are too.
@@ -54,8 +54,8 @@ struct Mask {
 
 impl Mask {
     /// From `values`, a `height × width` mask in FFT order.
-    fn transposed(values: &[f64], [h, w]: [usize; 2]) -> Self {
-        let f64: Vec<f64> = (0..h * w).map(|i| values[(i % h) * w + i / h]).collect();
+    fn transposed(values: &[f64], size: [usize; 2]) -> Self {
+        let f64 = transposed_plane(values, size);
         Self {
             f32: f64.iter().map(|v| *v as f32).collect(),
             f64,

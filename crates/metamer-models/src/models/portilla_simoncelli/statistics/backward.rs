@@ -70,13 +70,7 @@ pub(super) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
     for s in (0..n).rev() {
         let scale = &plan.scales[s];
         let masked = scaled(&lows_grad[s + 1], &scale.lomask);
-        add_uncropped(
-            &mut lows_grad[s],
-            scale.size[1],
-            &scale.rows,
-            &scale.columns,
-            &masked,
-        );
+        add_uncropped(&mut lows_grad[s], &scale.crop, &masked);
     }
     let inv = 1.0 / pixels;
     let mut spectrum_grad = Buf::scratch(full[0] * full[1], Complex::new(T::zero(), T::zero()));
@@ -292,7 +286,7 @@ pub(super) fn add_bands_adjoint<T: Real>(
                 // The gradient of the centred magnitudes, centred (the mean's adjoint).
                 let magnitude_grad = &planes.magnitudes[s][b];
                 let magnitude_mean = T::narrow(mean(magnitude_grad));
-                let mut band_grad: Plane<T> = band
+                let band_grad: Plane<T> = band
                     .iter()
                     .zip(&record.magnitudes[s][b])
                     .zip(magnitude_grad.iter().zip(&planes.reals[s][b]))
@@ -303,7 +297,7 @@ pub(super) fn add_bands_adjoint<T: Real>(
                         Complex::new(scale * v.re + *r, scale * v.im)
                     })
                     .collect();
-                fft(&mut band_grad, size);
+                let mut band_grad = fft(band_grad, size);
                 let inv = T::narrow(1.0 / cells);
                 band_grad.iter_mut().for_each(|v| *v = *v * inv);
                 if s >= 1 {
@@ -316,8 +310,7 @@ pub(super) fn add_bands_adjoint<T: Real>(
                         parts_grad,
                     );
                     let [map, transposed] = &plan.expand[s - 1];
-                    let mut up_grad = up_grad;
-                    fft(&mut up_grad, map.to);
+                    let up_grad = fft(up_grad, map.to);
                     let back = apply_map(transposed, &up_grad, 0.25);
                     band_grad
                         .iter_mut()
@@ -365,7 +358,7 @@ pub(super) fn add_reconstructions_adjoint<T: Real>(
             for &(dst, src, coef) in &transposed.entries {
                 // `transposed` maps the small spectrum (src) onto the full one (dst).
                 let value = small[src] * T::narrow(coef) * half;
-                let negative = negated(dst, full);
+                let negative = negated(dst, [full[1], full[0]]);
                 running[dst] = running[dst] + value * T::narrow(plan.lo0mask[dst]);
                 running[negative] =
                     running[negative] + value.conj() * T::narrow(plan.lo0mask[negative]);
@@ -405,7 +398,7 @@ pub(super) fn carried_down<T: Real>(
     for scale in &plan.scales[..level] {
         let from = out.as_deref().unwrap_or(grad);
         out = Some(
-            cropped(from, scale.size[1], &scale.rows, &scale.columns)
+            cropped(from, &scale.crop)
                 .zip(&scale.lomask)
                 .map(|(v, m)| {
                     Complex::new(v.re.through_complex64(), v.im.through_complex64()) * T::narrow(*m)

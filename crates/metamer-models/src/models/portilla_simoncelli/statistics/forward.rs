@@ -20,7 +20,7 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
     for scale in &plan.scales {
         let low = lows.last().expect("the full-size low-pass");
         lows.push(
-            cropped(low, scale.size[1], &scale.rows, &scale.columns)
+            cropped(low, &scale.crop)
                 .zip(&scale.lomask)
                 .map(|(v, m)| v * T::narrow(*m))
                 .collect(),
@@ -38,8 +38,7 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
                         .filters
                         .par_iter()
                         .map(|filter| {
-                            let mut band = filtered(low, filter, plan.phase);
-                            ifft(&mut band, scale.size);
+                            let mut band = ifft(filtered(low, filter, plan.phase), scale.size);
                             let scale = T::narrow(1.0 / cells);
                             band.iter_mut().for_each(|v| *v = *v * scale);
                             band
@@ -267,7 +266,7 @@ pub(super) fn carried_up<T: Real>(
             })
             .collect();
         spectrum = Buf::filled(Complex::new(T::zero(), T::zero()), h * w);
-        add_uncropped(&mut spectrum, w, &scale.rows, &scale.columns, &masked);
+        add_uncropped(&mut spectrum, &scale.crop, &masked);
     }
     spectrum
 }
@@ -298,7 +297,8 @@ pub(super) fn reconstructions<T: Real>(
             let mut small = Buf::filled(Complex::new(T::zero(), T::zero()), map.to[0] * map.to[1]);
             let half = T::narrow(0.5);
             for &(dst, src, coef) in &map.entries {
-                let hermitian = (spectrum[src] + spectrum[negated(src, full)].conj()) * half;
+                let hermitian =
+                    (spectrum[src] + spectrum[negated(src, [full[1], full[0]])].conj()) * half;
                 small[dst] = small[dst] + hermitian * T::narrow(coef);
             }
             let factor = (1usize << k) as f64;
@@ -330,8 +330,7 @@ pub(super) fn double_phase<T: Real>(
         .par_iter()
         .map(|filter| {
             let band = filtered(low, filter, plan.phase);
-            let mut up = apply_map(map, &band, 0.25);
-            ifft(&mut up, map.to);
+            let up = ifft(apply_map(map, &band, 0.25), map.to);
             // |u|·e^{2i·arg u} = u² / |u|, with 0 where u is 0; one reciprocal per value.
             let mut magnitude = Buf::scratch(up.len(), T::zero());
             let mut re = Buf::scratch(up.len(), T::zero());

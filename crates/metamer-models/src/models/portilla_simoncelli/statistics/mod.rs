@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use super::{Statistic, StatisticLayout, kernels};
 use crate::host::{Buf, HostOp, HostValues, dims, in_pool, on_host};
-use crate::signal::fft::{Planned, SpectralMap, fft_planes};
+use crate::signal::fft::{Planned, SpectralMap, fft_transposed, ifft_transposed, transposed_plane};
 use crate::signal::steerable::HostMasks;
 use crate::signal::{expand_map, shrink_map};
 use backward::backward;
@@ -70,6 +70,10 @@ type Planes<T> = Vec<Buf<T>>;
 
 /// Everything about a texture model's sizes that its statistics need (masks, crops,
 /// resampling maps, where each group goes), built once per model.
+///
+/// Spectra are kept transposed, as [`fft_transposed`] leaves them (an `h × w` plane's
+/// spectrum is stored `w × h`), so masks, crops and maps are too: a transform into the
+/// Fourier domain and back then transposes twice, not four times.
 #[derive(Debug)]
 pub struct TexturePlan {
     shape: [usize; 2],
@@ -98,7 +102,14 @@ struct ScalePlan {
     recon_gain: Vec<f64>,
     /// The next scale's low-pass mask, at the next scale's size.
     lomask: Vec<f64>,
-    /// Rows and columns of this scale's spectrum the next scale keeps.
+    crop: Crop,
+}
+
+/// Where the next scale's spectrum lies in this scale's: the rows and columns of this
+/// scale's (transposed) spectrum, `width` wide, that it keeps.
+#[derive(Debug)]
+struct Crop {
+    width: usize,
     rows: Vec<usize>,
     columns: Vec<usize>,
 }
@@ -135,12 +146,17 @@ impl TexturePlan {
             .scales
             .into_iter()
             .map(|scale| {
+                let size = scale.size;
                 let filters = scale
                     .anglemasks
                     .iter()
-                    .map(|a| a.iter().zip(&scale.himask).map(|(a, h)| a * h).collect())
+                    .map(|a| {
+                        let filter: Vec<f64> =
+                            a.iter().zip(&scale.himask).map(|(a, h)| a * h).collect();
+                        transposed_plane(&filter, size)
+                    })
                     .collect();
-                let recon_gain = (0..scale.himask.len())
+                let recon_gain: Vec<f64> = (0..scale.himask.len())
                     .map(|i| {
                         let angular: f64 = scale
                             .anglemasks
@@ -153,18 +169,23 @@ impl TexturePlan {
                     .collect();
                 let [rows, columns] = scale.crop.expect("the texture pyramid downsamples");
                 ScalePlan {
-                    size: scale.size,
+                    size,
                     filters,
-                    recon_gain,
-                    lomask: scale.lomask,
-                    rows,
-                    columns,
+                    recon_gain: transposed_plane(&recon_gain, size),
+                    lomask: transposed_plane(&scale.lomask, [rows.len(), columns.len()]),
+                    // The transposed spectrum's rows are the plane's columns.
+                    crop: Crop {
+                        width: size[0],
+                        rows: columns,
+                        columns: rows,
+                    },
                 }
             })
             .collect();
         let with_transpose = |map: std::sync::Arc<SpectralMap>| {
+            let map = map.on_transposed_spectra();
             let transposed = map.transposed();
-            [(*map).clone(), transposed]
+            [map, transposed]
         };
         let shrink = (1..=n)
             .map(|k| with_transpose(shrink_map(1 << k, shape)))
@@ -204,8 +225,8 @@ impl TexturePlan {
             n_orientations: o,
             width,
             phase,
-            lo0mask: masks.lo0mask,
-            hi0mask: masks.hi0mask,
+            lo0mask: transposed_plane(&masks.lo0mask, shape),
+            hi0mask: transposed_plane(&masks.hi0mask, shape),
             scales,
             shrink,
             expand,

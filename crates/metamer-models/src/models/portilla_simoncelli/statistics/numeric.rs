@@ -62,25 +62,28 @@ pub(super) fn real_part<T: Real>(x: &[Complex<T>], scale: f64) -> Buf<T> {
     x.iter().map(|v| v.re * scale).collect()
 }
 
-pub(super) fn fft<T: Real>(plane: &mut [Complex<T>], [h, w]: [usize; 2]) {
-    fft_planes(plane, h, w, false);
+/// The unnormalised transform of a `size` plane, transposed (see [`TexturePlan`]).
+pub(super) fn fft<T: Real>(mut plane: Plane<T>, size: [usize; 2]) -> Plane<T> {
+    let mut spectrum = Buf::scratch(plane.len(), Complex::new(T::zero(), T::zero()));
+    fft_transposed(&mut plane, &mut spectrum, size);
+    spectrum
 }
 
-pub(super) fn ifft<T: Real>(plane: &mut [Complex<T>], [h, w]: [usize; 2]) {
-    fft_planes(plane, h, w, true);
+/// The unnormalised inverse transform of a transposed spectrum, as a `size` plane.
+pub(super) fn ifft<T: Real>(mut spectrum: Plane<T>, size: [usize; 2]) -> Plane<T> {
+    let mut plane = Buf::scratch(spectrum.len(), Complex::new(T::zero(), T::zero()));
+    ifft_transposed(&mut spectrum, &mut plane, size);
+    plane
 }
 
 /// The unnormalised transform of a real plane.
 pub(super) fn fft_real<T: Real>(x: &[T], size: [usize; 2]) -> Plane<T> {
-    let mut plane = to_complex(x);
-    fft(&mut plane, size);
-    plane
+    fft(to_complex(x), size)
 }
 
 /// `Re(ifft(x)) · scale` with the unnormalised inverse.
-pub(super) fn ifft_real<T: Real>(mut x: Plane<T>, size: [usize; 2], scale: f64) -> Buf<T> {
-    ifft(&mut x, size);
-    real_part(&x, scale)
+pub(super) fn ifft_real<T: Real>(x: Plane<T>, size: [usize; 2], scale: f64) -> Buf<T> {
+    real_part(&ifft(x, size), scale)
 }
 
 pub(super) fn scaled<T: Real>(x: &[Complex<T>], mask: &[f64]) -> Plane<T> {
@@ -118,31 +121,29 @@ pub(super) fn add_filtered<T: Real>(
     });
 }
 
-/// The values of `x` (`width` wide) at the kept rows and columns, row by row (of known
-/// length, so [`Buf`] collects them into a recycled buffer).
+/// The values of `x` at the kept rows and columns, row by row (of known length, so [`Buf`]
+/// collects them into a recycled buffer).
 pub(super) fn cropped<'a, T: Real>(
     x: &'a [Complex<T>],
-    width: usize,
-    rows: &'a [usize],
-    columns: &'a [usize],
+    crop: &'a Crop,
 ) -> impl ExactSizeIterator<Item = Complex<T>> + 'a {
+    let Crop {
+        width,
+        rows,
+        columns,
+    } = crop;
     let kept_width = columns.len();
     (0..rows.len() * kept_width)
         .map(move |i| x[rows[i / kept_width] * width + columns[i % kept_width]])
 }
 
 /// The adjoint of [`cropped`]: adds `x` at the kept rows and columns of `y`.
-pub(super) fn add_uncropped<T: Real>(
-    y: &mut [Complex<T>],
-    width: usize,
-    rows: &[usize],
-    columns: &[usize],
-    x: &[Complex<T>],
-) {
-    let kept_width = columns.len();
-    for (i, r) in rows.iter().enumerate() {
-        for (j, c) in columns.iter().enumerate() {
-            y[r * width + c] = y[r * width + c] + x[i * kept_width + j];
+pub(super) fn add_uncropped<T: Real>(y: &mut [Complex<T>], crop: &Crop, x: &[Complex<T>]) {
+    let kept_width = crop.columns.len();
+    for (i, r) in crop.rows.iter().enumerate() {
+        for (j, c) in crop.columns.iter().enumerate() {
+            let at = r * crop.width + c;
+            y[at] = y[at] + x[i * kept_width + j];
         }
     }
 }
@@ -157,7 +158,8 @@ pub(super) fn apply_map<T: Real>(map: &SpectralMap, from: &[Complex<T>], scale: 
     to
 }
 
-/// Index of frequency `−k` in an FFT-ordered `h × w` plane.
+/// Index of frequency `−k` in a row-major `h × w` spectrum (a transposed spectrum's `h` and
+/// `w` are its plane's width and height).
 pub(super) fn negated(index: usize, [h, w]: [usize; 2]) -> usize {
     let (r, c) = (index / w, index % w);
     ((h - r) % h) * w + (w - c) % w
