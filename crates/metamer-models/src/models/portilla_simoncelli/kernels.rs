@@ -76,12 +76,15 @@ pub(crate) struct Combination<'a, T> {
 /// (twenty planes at most) stay in cache while every output that uses them reads them.
 const STRETCH: usize = 1024;
 
+/// A stretch of one output, with that output's terms and the stretch's first index.
+type Stretch<'a, T> = (&'a mut [T], &'a [(f64, &'a [T])], usize);
+
 /// Every combination at once, a stretch of all outputs at a time on rayon's threads. Done
 /// one output at a time, each input plane was read from memory once per output using it;
 /// each output's sum is the same either way.
 pub(crate) fn combine_all<T: Lanes>(mut combinations: Vec<Combination<'_, T>>) {
     use rayon::prelude::*;
-    let mut steps: Vec<Vec<(&mut [T], &[(f64, &[T])], usize)>> = Vec::new();
+    let mut steps: Vec<Vec<Stretch<'_, T>>> = Vec::new();
     for Combination { out, terms } in &mut combinations {
         let terms = &terms[..];
         for (k, out) in out.chunks_mut(STRETCH).enumerate() {
