@@ -54,7 +54,7 @@ fn dot_f64_lanes(a: &[f64], b: &[f64]) -> f64 {
 #[inline(always)]
 pub(crate) fn accumulate_lanes<T: Lanes>(y: &mut [T], terms: &[(T, &[T])]) {
     const BLOCK: usize = 32;
-    let at = y.len() - y.len() % BLOCK;
+    let tail_start = y.len() - y.len() % BLOCK;
     let mut blocks = y.chunks_exact_mut(BLOCK);
     for (b, block) in (&mut blocks).enumerate() {
         let at = b * BLOCK;
@@ -69,7 +69,7 @@ pub(crate) fn accumulate_lanes<T: Lanes>(y: &mut [T], terms: &[(T, &[T])]) {
     }
     let tail = blocks.into_remainder();
     for (c, x) in terms {
-        for (y, x) in tail.iter_mut().zip(&x[at..]) {
+        for (y, x) in tail.iter_mut().zip(&x[tail_start..]) {
             *y = *y + *c * *x;
         }
     }
