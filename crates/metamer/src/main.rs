@@ -50,9 +50,9 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        // The synthesis runs on one of rayon's threads: the host operations' splits then
-        // start without waking a thread, and while the loop runs Burn's single-threaded
-        // operations the pool's other threads do not spin against it for the cores.
+        // The synthesis runs on one of rayon's threads, where the host operations' splits
+        // are handed out without a wake-up, and the pool's other threads poll for them while
+        // the loop runs (`synthesis/polling.rs`).
         Command::Synth(args) => rayon::scope(|_| cli::synth::run(*args)),
         Command::Models(args) => cli::models::run(args),
         Command::Plot(args) => cli::plot::run(args),

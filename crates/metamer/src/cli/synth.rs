@@ -49,6 +49,7 @@ pub fn run(args: SynthArgs) -> Result<(), CliError> {
         resumed_from: args.resume,
         checkpoint_interval: None,
         stop: Some(interruption_flag()),
+        poll_workers: true,
     };
     synthesis::run(&settings, checkpoint.as_ref(), &options)?;
     Ok(())

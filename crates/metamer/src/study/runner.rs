@@ -326,6 +326,8 @@ pub fn run_job(
         resumed_from: None,
         checkpoint_interval: Some(CHECKPOINT_INTERVAL),
         stop,
+        // Jobs run side by side in one pool: a job's polling threads would hold up the others.
+        poll_workers: false,
     };
     synthesis::run(settings, checkpoint.as_ref(), &options)
 }

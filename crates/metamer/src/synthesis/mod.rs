@@ -18,6 +18,7 @@ mod backend;
 mod figures;
 pub mod model_spec;
 mod options;
+mod polling;
 mod run;
 mod settings;
 mod target;

@@ -17,8 +17,9 @@ use serde_json::json;
 use super::backend::{BackendJob, backend_in_use, on_backend};
 use super::figures::Figures;
 use super::model_spec::BuiltModel;
+use super::polling::while_polling;
 use super::settings::{
-    CtfChoice, DtypeChoice, LossChoice, Settings, needs_texture_model, value_name,
+    BackendChoice, CtfChoice, DtypeChoice, LossChoice, Settings, needs_texture_model, value_name,
 };
 use super::target::load_target;
 use super::{SynthesisError, training};
@@ -52,6 +53,11 @@ pub struct RunOptions {
     /// Set (e.g. by a signal handler) to stop after the current iteration; the synthesis and
     /// outputs are written and [`SynthesisError::Interrupted`] returned.
     pub stop: Option<Arc<AtomicBool>>,
+    /// On the ndarray backend, keep rayon's other threads polling for work while the loop
+    /// runs instead of sleeping between its splits (much faster on several threads, at the
+    /// cost of those threads' cores): for a process running one synthesis at a time, as
+    /// `metamer synth` does.
+    pub poll_workers: bool,
 }
 
 impl RunOptions {
@@ -136,6 +142,9 @@ pub fn run(
             settings,
             resume,
             options,
+            // Measured there; libtorch has threads of its own, which a polling thread would take
+            // a core from, and the GPU backends leave the host's threads idle anyway.
+            poll: options.poll_workers && backend_in_use(settings) == BackendChoice::Ndarray,
         },
     )
 }
@@ -144,13 +153,14 @@ struct Synthesize<'a> {
     settings: &'a Settings,
     resume: Option<&'a Checkpoint>,
     options: &'a RunOptions,
+    poll: bool,
 }
 
 impl BackendJob for Synthesize<'_> {
     type Output = Outcome;
 
     fn run<B: AutodiffBackend + HostBackend>(self) -> Result<Outcome, SynthesisError> {
-        synthesize::<B>(self.settings, self.resume, self.options)
+        synthesize::<B>(self.settings, self.resume, self.options, self.poll)
     }
 }
 
@@ -361,6 +371,7 @@ fn synthesize<B: AutodiffBackend + HostBackend>(
     settings: &Settings,
     resume: Option<&Checkpoint>,
     options: &RunOptions,
+    poll: bool,
 ) -> Result<Outcome, SynthesisError> {
     let mut met = build_metamer::<B>(settings, resume.map(|c| &c.snapshot), options.quiet)?;
     let done = resume.map_or(0, Checkpoint::iterations);
@@ -389,7 +400,7 @@ fn synthesize<B: AutodiffBackend + HostBackend>(
             warnings: Vec::new(),
         })
     } else {
-        met.synthesize_with(settings, remaining, |met, info| {
+        let observe = |met: &dyn Synthesis<B>, info: &IterationInfo| {
             let due = checkpoint_due(
                 met.as_metamer().gradient_norm().len(),
                 settings.checkpoint_every,
@@ -425,7 +436,8 @@ fn synthesize<B: AutodiffBackend + HostBackend>(
                 info.pixel_change_norm
             ));
             ControlFlow::Continue(())
-        })
+        };
+        while_polling(poll, || met.synthesize_with(settings, remaining, observe))
     };
     bar.finish_and_clear();
     if let Some(error) = checkpoint_error {
