@@ -48,16 +48,16 @@ fn dot_f64_lanes(a: &[f64], b: &[f64]) -> f64 {
     lanes.iter().sum::<f64>() + tail
 }
 
-/// `y += Σ c·x` over `terms` (each `x` at least as long as `y`), added in their order, as
-/// one `y += c·x` pass per term would add them. A block of `y` stays in registers across the
-/// terms: a term costs one load per value, not also a load and a store of `y`.
+/// `y += Σ c·x[offset..]` over `terms` (each `x` reaching `offset + y.len()`), added in their
+/// order, as one `y += c·x` pass per term would add them. A block of `y` stays in registers
+/// across the terms: a term costs one load per value, not also a load and a store of `y`.
 #[inline(always)]
-pub(crate) fn accumulate_lanes<T: Lanes>(y: &mut [T], terms: &[(T, &[T])]) {
+pub(crate) fn accumulate_lanes<T: Lanes>(y: &mut [T], terms: &[(T, &[T])], offset: usize) {
     const BLOCK: usize = 32;
     let tail_start = y.len() - y.len() % BLOCK;
     let mut blocks = y.chunks_exact_mut(BLOCK);
     for (b, block) in (&mut blocks).enumerate() {
-        let at = b * BLOCK;
+        let at = offset + b * BLOCK;
         let mut sums = [block[0]; BLOCK];
         sums.copy_from_slice(block);
         for (c, x) in terms {
@@ -69,7 +69,7 @@ pub(crate) fn accumulate_lanes<T: Lanes>(y: &mut [T], terms: &[(T, &[T])]) {
     }
     let tail = blocks.into_remainder();
     for (c, x) in terms {
-        for (y, x) in tail.iter_mut().zip(&x[tail_start..]) {
+        for (y, x) in tail.iter_mut().zip(&x[offset + tail_start..]) {
             *y = *y + *c * *x;
         }
     }

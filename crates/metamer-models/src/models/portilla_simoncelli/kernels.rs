@@ -62,7 +62,7 @@ fn correlate_taps_body<T: Lanes>(
             let start = other * stride + (half as isize + dx) as usize;
             (T::from_f64(*weight), &padded[start..start + w])
         }));
-        accumulate_lanes(row, &terms);
+        accumulate_lanes(row, &terms, 0);
     }
 }
 
@@ -77,15 +77,27 @@ pub(crate) struct Combination<'a, T> {
 const STRETCH: usize = 1024;
 
 /// A stretch of one output, with that output's terms and the stretch's first index.
-type Stretch<'a, T> = (&'a mut [T], &'a [(f64, &'a [T])], usize);
+type Stretch<'a, T> = (&'a mut [T], &'a [(T, &'a [T])], usize);
 
 /// Every combination at once, a stretch of all outputs at a time on rayon's threads. Done
 /// one output at a time, each input plane was read from memory once per output using it;
 /// each output's sum is the same either way.
-pub(crate) fn combine_all<T: Lanes>(mut combinations: Vec<Combination<'_, T>>) {
+pub(crate) fn combine_all<T: Lanes>(combinations: Vec<Combination<'_, T>>) {
     use rayon::prelude::*;
+    // Each output's terms in its precision, zero ones left out, once for all its stretches.
+    let mut prepared: Vec<_> = combinations
+        .into_iter()
+        .map(|Combination { out, terms }| {
+            let terms: Vec<(T, &[T])> = terms
+                .into_iter()
+                .filter(|(c, _)| *c != 0.0)
+                .map(|(c, x)| (T::from_f64(c), x))
+                .collect();
+            (out, terms)
+        })
+        .collect();
     let mut steps: Vec<Vec<Stretch<'_, T>>> = Vec::new();
-    for Combination { out, terms } in &mut combinations {
+    for (out, terms) in prepared.iter_mut() {
         let terms = &terms[..];
         for (k, out) in out.chunks_mut(STRETCH).enumerate() {
             if steps.len() <= k {
@@ -101,18 +113,6 @@ pub(crate) fn combine_all<T: Lanes>(mut combinations: Vec<Combination<'_, T>>) {
     });
 }
 
-/// `out += Σ c·x[start..]` over the terms.
-#[inline(always)]
-fn combine_stretch_body<T: Lanes>(out: &mut [T], terms: &[(f64, &[T])], start: usize) {
-    let end = start + out.len();
-    let terms: Vec<(T, &[T])> = terms
-        .iter()
-        .filter(|(c, _)| *c != 0.0)
-        .map(|(c, x)| (T::from_f64(*c), &x[start..end]))
-        .collect();
-    accumulate_lanes(out, &terms);
-}
-
 dispatch!(dot, dot_avx2, (a: &[T], b: &[T]) -> f64, T::dot_lanes(a, b));
 dispatch!(
     lag_sums,
@@ -126,11 +126,12 @@ dispatch!(
     (out: &mut [T], padded: &[T], size: [usize; 2], half: usize, taps: &[(isize, isize, f64)]) -> (),
     correlate_taps_body(out, padded, size, half, taps)
 );
+// `out += Σ c·x[start..]` over the terms.
 dispatch!(
     combine_stretch,
     combine_stretch_avx2,
-    (out: &mut [T], terms: &[(f64, &[T])], start: usize) -> (),
-    combine_stretch_body(out, terms, start)
+    (out: &mut [T], terms: &[(T, &[T])], start: usize) -> (),
+    accumulate_lanes(out, terms, start)
 );
 
 #[cfg(test)]

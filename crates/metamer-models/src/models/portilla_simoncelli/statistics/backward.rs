@@ -7,7 +7,7 @@ use rustfft::num_complex::Complex;
 use super::kernels::Combination;
 use super::numeric::{
     CrossAdjoint, add_autocorrelation_adjoint, add_filtered, add_uncropped, apply_map,
-    by_stretches, cropped, cross_adjoint, fft, fft_real, gather, ifft_real, mean, negated,
+    by_stretches, cropped, cross_adjoint, fft, fft_real, gather, ifft_real, mean,
     normalised_adjoint, scaled, subtract_mean,
 };
 use super::*;
@@ -358,7 +358,7 @@ pub(super) fn add_reconstructions_adjoint<T: Real>(
             for &(dst, src, coef) in &transposed.entries {
                 // `transposed` maps the small spectrum (src) onto the full one (dst).
                 let value = small[src] * T::narrow(coef) * half;
-                let negative = negated(dst, [full[1], full[0]]);
+                let negative = plan.negated(dst);
                 running[dst] = running[dst] + value * T::narrow(plan.lo0mask[dst]);
                 running[negative] =
                     running[negative] + value.conj() * T::narrow(plan.lo0mask[negative]);

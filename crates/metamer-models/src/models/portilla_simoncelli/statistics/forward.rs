@@ -5,7 +5,7 @@ use rustfft::num_complex::Complex;
 
 use super::numeric::{
     add_uncropped, apply_map, autocorrelation, cropped, cross, dot, fft_real, filtered, gather,
-    ifft, ifft_real, mean, negated, normalised, scaled, subtract_mean, third_and_fourth,
+    ifft, ifft_real, mean, normalised, scaled, subtract_mean, third_and_fourth,
 };
 use super::*;
 
@@ -297,8 +297,7 @@ pub(super) fn reconstructions<T: Real>(
             let mut small = Buf::filled(Complex::new(T::zero(), T::zero()), map.to[0] * map.to[1]);
             let half = T::narrow(0.5);
             for &(dst, src, coef) in &map.entries {
-                let hermitian =
-                    (spectrum[src] + spectrum[negated(src, [full[1], full[0]])].conj()) * half;
+                let hermitian = (spectrum[src] + spectrum[plan.negated(src)].conj()) * half;
                 small[dst] = small[dst] + hermitian * T::narrow(coef);
             }
             let factor = (1usize << k) as f64;

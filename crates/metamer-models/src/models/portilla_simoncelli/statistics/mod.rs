@@ -239,6 +239,11 @@ impl TexturePlan {
         self.offsets.len
     }
 
+    /// The index of frequency `−k` for index `k` of a full-size (transposed) spectrum.
+    fn negated(&self, index: usize) -> usize {
+        numeric::negated(index, [self.shape[1], self.shape[0]])
+    }
+
     /// The size of scale `s`; `s = n` is the low-pass residual's.
     fn size(&self, s: usize) -> [usize; 2] {
         match self.scales.get(s) {
