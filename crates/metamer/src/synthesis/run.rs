@@ -142,9 +142,6 @@ pub fn run(
             settings,
             resume,
             options,
-            // Measured there; libtorch has threads of its own, which a polling thread would take
-            // a core from, and the GPU backends leave the host's threads idle anyway.
-            poll: options.poll_workers && backend_in_use(settings) == BackendChoice::Ndarray,
         },
     )
 }
@@ -153,14 +150,13 @@ struct Synthesize<'a> {
     settings: &'a Settings,
     resume: Option<&'a Checkpoint>,
     options: &'a RunOptions,
-    poll: bool,
 }
 
 impl BackendJob for Synthesize<'_> {
     type Output = Outcome;
 
     fn run<B: AutodiffBackend + HostBackend>(self) -> Result<Outcome, SynthesisError> {
-        synthesize::<B>(self.settings, self.resume, self.options, self.poll)
+        synthesize::<B>(self.settings, self.resume, self.options)
     }
 }
 
@@ -371,7 +367,6 @@ fn synthesize<B: AutodiffBackend + HostBackend>(
     settings: &Settings,
     resume: Option<&Checkpoint>,
     options: &RunOptions,
-    poll: bool,
 ) -> Result<Outcome, SynthesisError> {
     let mut met = build_metamer::<B>(settings, resume.map(|c| &c.snapshot), options.quiet)?;
     let done = resume.map_or(0, Checkpoint::iterations);
@@ -437,6 +432,9 @@ fn synthesize<B: AutodiffBackend + HostBackend>(
             ));
             ControlFlow::Continue(())
         };
+        // Measured on ndarray; libtorch has threads of its own, which a polling thread would
+        // take a core from, and the GPU backends leave the host's threads idle anyway.
+        let poll = options.poll_workers && backend_in_use(settings) == BackendChoice::Ndarray;
         while_polling(poll, || met.synthesize_with(settings, remaining, observe))
     };
     bar.finish_and_clear();
