@@ -51,28 +51,43 @@ fn dot_f64_lanes(a: &[f64], b: &[f64]) -> f64 {
 /// `y += Σ c·x[offset..]` over `terms` (each `x` reaching `offset + y.len()`), added in their
 /// order, as one `y += c·x` pass per term would add them. A block of `y` stays in registers
 /// across the terms: a term costs one load per value, not also a load and a store of `y`.
+/// Blocks of eight vector registers (64 float32 or 32 float64 values) keep eight additions
+/// in flight: with four, each term waited on the previous term's additions.
 #[inline(always)]
 pub(crate) fn accumulate_lanes<T: Lanes>(y: &mut [T], terms: &[(T, &[T])], offset: usize) {
-    const BLOCK: usize = 32;
-    let tail_start = y.len() - y.len() % BLOCK;
-    let mut blocks = y.chunks_exact_mut(BLOCK);
-    for (b, block) in (&mut blocks).enumerate() {
-        let at = offset + b * BLOCK;
-        let mut sums = [block[0]; BLOCK];
+    let done = if size_of::<T>() == 4 {
+        accumulate_blocks::<T, 64>(y, terms, offset)
+    } else {
+        accumulate_blocks::<T, 32>(y, terms, offset)
+    };
+    let tail = &mut y[done..];
+    for (c, x) in terms {
+        for (y, x) in tail.iter_mut().zip(&x[offset + done..]) {
+            *y = *y + *c * *x;
+        }
+    }
+}
+
+/// [`accumulate_lanes`] over the whole blocks of `N` values of `y`; returns where they end.
+#[inline(always)]
+fn accumulate_blocks<T: Lanes, const N: usize>(
+    y: &mut [T],
+    terms: &[(T, &[T])],
+    offset: usize,
+) -> usize {
+    let whole = y.len() - y.len() % N;
+    for (b, block) in y[..whole].chunks_exact_mut(N).enumerate() {
+        let at = offset + b * N;
+        let mut sums = [block[0]; N];
         sums.copy_from_slice(block);
         for (c, x) in terms {
-            for (sum, x) in sums.iter_mut().zip(&x[at..at + BLOCK]) {
+            for (sum, x) in sums.iter_mut().zip(&x[at..at + N]) {
                 *sum = *sum + *c * *x;
             }
         }
         block.copy_from_slice(&sums);
     }
-    let tail = blocks.into_remainder();
-    for (c, x) in terms {
-        for (y, x) in tail.iter_mut().zip(&x[offset + tail_start..]) {
-            *y = *y + *c * *x;
-        }
-    }
+    whole
 }
 
 /// The two precisions' inner loops, for the kernels below to inline.

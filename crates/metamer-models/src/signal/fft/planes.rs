@@ -105,13 +105,37 @@ pub(crate) fn fft_planes<T: Planned>(
 pub(crate) fn fft_transposed<T: Planned>(
     plane: &mut [FftComplex<T>],
     out: &mut [FftComplex<T>],
+    size: [usize; 2],
+) {
+    fft_transposed_rows(plane, out, size, None);
+}
+
+/// [`fft_transposed`] computing only the rows of the transposed spectrum that `wanted`
+/// marks (one flag per frequency along the width) and leaving the others zero: a spectrum
+/// about to be masked needs none of the rows its mask zeroes, and a steerable band's mask
+/// zeroes up to half of them.
+pub(crate) fn fft_transposed_rows<T: Planned>(
+    plane: &mut [FftComplex<T>],
+    out: &mut [FftComplex<T>],
     [height, width]: [usize; 2],
+    wanted: Option<&[bool]>,
 ) {
     let [rows, columns] = plans::<T>([height, width], false);
     let mut scratch = scratch_for(&rows, &columns);
     process(&rows, plane, &mut scratch);
     transpose(plane, out, height, width);
-    process(&columns, out, &mut scratch);
+    match wanted {
+        None => process(&columns, out, &mut scratch),
+        Some(wanted) => {
+            debug_assert_eq!(wanted.len(), width);
+            for (row, wanted) in out.chunks_exact_mut(height).zip(wanted) {
+                if !wanted {
+                    row.fill(zero());
+                }
+            }
+            process_rows(&columns, out, |row, _| wanted[row]);
+        }
+    }
 }
 
 /// `values`, an `h × w` row-major plane, as the `w × h` plane [`fft_transposed`] would leave
@@ -135,7 +159,10 @@ pub(crate) fn ifft_transposed<T: Planned>(
 ) {
     let [rows, columns] = plans::<T>([height, width], true);
     let mut scratch = scratch_for(&rows, &columns);
-    process(&columns, spectrum, &mut scratch);
+    // A masked spectrum's zero rows transform to zero: a steerable band's mask zeroes up to
+    // half of them, and a zero-padded (up-sampled) spectrum's padding more.
+    let zero = zero();
+    process_rows(&columns, spectrum, |_, row| row.iter().any(|v| *v != zero));
     transpose(spectrum, out, width, height);
     process(&rows, out, &mut scratch);
 }
@@ -158,6 +185,53 @@ fn process<T: Planned>(plan: &Plan<T>, data: &mut [FftComplex<T>], scratch: &mut
         let mut scratch = Buf::scratch(plan.get_inplace_scratch_len(), zero());
         plan.process_with_scratch(part, &mut scratch);
     });
+}
+
+/// [`process`] on the rows (`plan.len()` values each) for which `kept(index, row)` holds,
+/// leaving the others as they are. Consecutive kept rows go to rustfft together.
+fn process_rows<T: Planned>(
+    plan: &Plan<T>,
+    data: &mut [FftComplex<T>],
+    kept: impl Fn(usize, &[FftComplex<T>]) -> bool,
+) {
+    let len = plan.len();
+    let flags: Vec<bool> = data
+        .chunks_exact(len)
+        .enumerate()
+        .map(|(row, values)| kept(row, values))
+        .collect();
+    let threads = rayon::current_num_threads();
+    let per_task = if threads == 1 || data.len() < PARALLEL_FROM {
+        flags.len()
+    } else {
+        flags.len().div_ceil(2 * threads)
+    };
+    // Runs of kept rows, none longer than a task's share.
+    let mut runs = Vec::new();
+    let mut rest = data;
+    let mut row = 0;
+    while row < flags.len() {
+        let start = row;
+        while row < flags.len() && flags[row] == flags[start] && row - start < per_task {
+            row += 1;
+        }
+        let (run, tail) = rest.split_at_mut((row - start) * len);
+        rest = tail;
+        if flags[start] {
+            runs.push(run);
+        }
+    }
+    let scratch_len = plan.get_inplace_scratch_len();
+    if per_task == flags.len() {
+        let mut scratch = Buf::scratch(scratch_len, zero());
+        runs.into_iter()
+            .for_each(|run| plan.process_with_scratch(run, &mut scratch));
+    } else {
+        runs.into_par_iter().for_each(|run| {
+            let mut scratch = Buf::scratch(scratch_len, zero());
+            plan.process_with_scratch(run, &mut scratch);
+        });
+    }
 }
 
 type Plan<T> = std::sync::Arc<dyn rustfft::Fft<T>>;

@@ -22,7 +22,9 @@ use std::sync::Arc;
 
 use super::{Statistic, StatisticLayout, kernels};
 use crate::host::{Buf, HostOp, HostValues, dims, in_pool, on_host};
-use crate::signal::fft::{Planned, SpectralMap, fft_transposed, ifft_transposed, transposed_plane};
+use crate::signal::fft::{
+    Planned, SpectralMap, fft_transposed, fft_transposed_rows, ifft_transposed, transposed_plane,
+};
 use crate::signal::steerable::HostMasks;
 use crate::signal::{expand_map, shrink_map};
 use backward::backward;
@@ -89,6 +91,9 @@ pub struct TexturePlan {
     shrink: Vec<[SpectralMap; 2]>,
     /// For `s = 1..n−1`: `expand` by 2 from scale `s` to scale `s − 1`, and its transpose.
     expand: Vec<[SpectralMap; 2]>,
+    /// For each `expand`: the rows of its larger (transposed) spectrum that its transpose
+    /// reads.
+    expand_rows: Vec<Vec<bool>>,
     offsets: Offsets,
 }
 
@@ -97,6 +102,8 @@ struct ScalePlan {
     size: [usize; 2],
     /// `anglemask_b · himask` per orientation.
     filters: Vec<Vec<f64>>,
+    /// Per orientation, the rows of the (transposed) spectrum where its filter is not zero.
+    filter_rows: Vec<Vec<bool>>,
     /// `himask² · Σ_b anglemask_b · anglemask_recon_b`: what the bands of this scale add to
     /// a reconstruction, per frequency of the scale's low-pass spectrum.
     recon_gain: Vec<f64>,
@@ -147,13 +154,22 @@ impl TexturePlan {
             .into_iter()
             .map(|scale| {
                 let size = scale.size;
-                let filters = scale
+                let filters: Vec<Vec<f64>> = scale
                     .anglemasks
                     .iter()
                     .map(|a| {
                         let filter: Vec<f64> =
                             a.iter().zip(&scale.himask).map(|(a, h)| a * h).collect();
                         transposed_plane(&filter, size)
+                    })
+                    .collect();
+                let filter_rows = filters
+                    .iter()
+                    .map(|filter| {
+                        filter
+                            .chunks_exact(size[0])
+                            .map(|row| row.iter().any(|m| *m != 0.0))
+                            .collect()
                     })
                     .collect();
                 let recon_gain: Vec<f64> = (0..scale.himask.len())
@@ -171,6 +187,7 @@ impl TexturePlan {
                 ScalePlan {
                     size,
                     filters,
+                    filter_rows,
                     recon_gain: transposed_plane(&recon_gain, size),
                     lomask: transposed_plane(&scale.lomask, [rows.len(), columns.len()]),
                     // The transposed spectrum's rows are the plane's columns.
@@ -190,8 +207,19 @@ impl TexturePlan {
         let shrink = (1..=n)
             .map(|k| with_transpose(shrink_map(1 << k, shape)))
             .collect();
-        let expand = (1..n)
+        let expand: Vec<[SpectralMap; 2]> = (1..n)
             .map(|s| with_transpose(expand_map(2.0, scales[s].size, scales[s - 1].size)))
+            .collect();
+        let expand_rows = expand
+            .iter()
+            .map(|[map, transposed]| {
+                // The transposed spectrum's rows are `map.to[0]` long.
+                let mut read = vec![false; map.to[1]];
+                for &(_, src, _) in &transposed.entries {
+                    read[src / map.to[0]] = true;
+                }
+                read
+            })
             .collect();
         // Each group's start: the sizes of the groups before it, in representation order.
         let mut starts = Vec::with_capacity(Statistic::ALL.len() + 1);
@@ -230,6 +258,7 @@ impl TexturePlan {
             scales,
             shrink,
             expand,
+            expand_rows,
             offsets,
         }
     }

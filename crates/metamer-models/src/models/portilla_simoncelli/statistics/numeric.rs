@@ -69,6 +69,17 @@ pub(super) fn fft<T: Real>(mut plane: Plane<T>, size: [usize; 2]) -> Plane<T> {
     spectrum
 }
 
+/// [`fft`] computing only the `wanted` rows of the transposed spectrum (the others zero).
+pub(super) fn fft_rows<T: Real>(
+    mut plane: Plane<T>,
+    size: [usize; 2],
+    wanted: &[bool],
+) -> Plane<T> {
+    let mut spectrum = Buf::scratch(plane.len(), Complex::new(T::zero(), T::zero()));
+    fft_transposed_rows(&mut plane, &mut spectrum, size, Some(wanted));
+    spectrum
+}
+
 /// The unnormalised inverse transform of a transposed spectrum, as a `size` plane.
 pub(super) fn ifft<T: Real>(mut spectrum: Plane<T>, size: [usize; 2]) -> Plane<T> {
     let mut plane = Buf::scratch(spectrum.len(), Complex::new(T::zero(), T::zero()));
