@@ -39,26 +39,33 @@ pub(super) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
             .collect()
     };
     // The bands' and the reconstructions' shares are independent: two threads' work.
-    let ((mut lows_grad, recon_lows_grad), highpass_spectrum) = rayon::join(
+    let (((mut lows_grad, recon_lows_grad), highpass_spectrum), pixel_grad) = rayon::join(
         || {
             rayon::join(
                 || {
-                    let mut lows_grad = zeros();
-                    add_bands_adjoint(plan, record, &planes, &mut lows_grad);
-                    lows_grad
+                    rayon::join(
+                        || {
+                            let mut lows_grad = zeros();
+                            add_bands_adjoint(plan, record, &planes, &mut lows_grad);
+                            lows_grad
+                        },
+                        || {
+                            let mut recon_lows_grad = zeros();
+                            add_reconstructions_adjoint(plan, &planes.recon, &mut recon_lows_grad);
+                            recon_lows_grad
+                        },
+                    )
                 },
                 || {
-                    let mut recon_lows_grad = zeros();
-                    add_reconstructions_adjoint(plan, &planes.recon, &mut recon_lows_grad);
-                    recon_lows_grad
+                    let g = 2.0 * grad[plan.offsets.highpass_variance] / pixels;
+                    let highpass_grad: Buf<T> =
+                        record.highpass.iter().map(|v| *v * T::narrow(g)).collect();
+                    fft_real(&highpass_grad, full)
                 },
             )
         },
-        || {
-            let g = 2.0 * grad[plan.offsets.highpass_variance] / pixels;
-            let highpass_grad: Buf<T> = record.highpass.iter().map(|v| *v * T::narrow(g)).collect();
-            fft_real(&highpass_grad, full)
-        },
+        // The pixel statistics' share is independent of the rest and serial.
+        || pixel_adjoint(&record.x, &record.pixel, &grad[..6]),
     );
     for (g, r) in lows_grad.iter_mut().zip(&recon_lows_grad) {
         by_stretches(g, |start, g| {
@@ -87,7 +94,12 @@ pub(super) fn backward<T: Real>(plan: &TexturePlan, record: &Record<T>, grad: &[
         }
     });
     let mut image_grad = ifft_real(spectrum_grad, full, 1.0);
-    add_pixel_adjoint(&mut image_grad, &record.x, &record.pixel, &grad[..6]);
+    by_stretches(&mut image_grad, |start, out| {
+        let pixel_grad = &pixel_grad[start..start + out.len()];
+        out.iter_mut()
+            .zip(pixel_grad)
+            .for_each(|(o, g)| *o = *o + *g);
+    });
     image_grad
 }
 
@@ -331,7 +343,8 @@ pub(super) fn add_bands_adjoint<T: Real>(
 
 /// Adds to the low-pass spectra's gradients what comes through the partial
 /// reconstructions: each level's spectrum feeds every reconstruction from its scale down, so
-/// a level's gradient is the running sum of theirs.
+/// a level's gradient is the running sum of theirs. Past the finest, that sum is only read
+/// in the full spectrum's central quarter, and is kept there (at scale 1's size).
 pub(super) fn add_reconstructions_adjoint<T: Real>(
     plan: &TexturePlan,
     recon_grad: &[Buf<T>],
@@ -339,41 +352,42 @@ pub(super) fn add_reconstructions_adjoint<T: Real>(
 ) {
     let (n, full) = (plan.n_scales, plan.shape);
     let pixels = (full[0] * full[1]) as f64;
-    let mut running = Buf::filled(Complex::new(T::zero(), T::zero()), full[0] * full[1]);
+    let scale = T::narrow(1.0 / pixels);
+    let finest: Plane<T> = fft_real(&recon_grad[0], full)
+        .iter()
+        .zip(&plan.lo0mask)
+        .map(|(g, m)| *g * scale * T::narrow(*m))
+        .collect();
+    add_filtered(
+        &mut lows_grad[0],
+        &[(&finest, &plan.scales[0].recon_gain)],
+        Complex::new(1.0, 0.0),
+    );
+    let mut running: Plane<T> = cropped(&finest, &plan.scales[0].crop).collect();
     let mut lowpass_grad = None;
-    for k in 0..=n {
-        let image_grad = &recon_grad[k];
+    for k in 1..=n {
         let size = plan.size(k);
-        if k == 0 {
-            let spectrum = fft_real(image_grad, size);
-            let scale = T::narrow(1.0 / pixels);
-            for ((r, g), m) in running.iter_mut().zip(&spectrum).zip(&plan.lo0mask) {
-                *r = *r + *g * scale * T::narrow(*m);
+        let factor = (1usize << k) as f64;
+        let small = fft_real(&recon_grad[k], size);
+        let half = T::narrow(0.5 * factor * factor);
+        for term in &plan.shrink_terms[k - 1][1] {
+            let value = small[term.small] * T::narrow(term.coef) * half;
+            if let Some(at) = term.at {
+                running[at] = running[at] + value * T::narrow(term.at_mask);
             }
-        } else {
-            let [_, transposed] = &plan.shrink[k - 1];
-            let factor = (1usize << k) as f64;
-            let small = fft_real(image_grad, size);
-            let half = T::narrow(0.5 * factor * factor);
-            for &(dst, src, coef) in &transposed.entries {
-                // `transposed` maps the small spectrum (src) onto the full one (dst).
-                let value = small[src] * T::narrow(coef) * half;
-                let negative = plan.negated(dst);
-                running[dst] = running[dst] + value * T::narrow(plan.lo0mask[dst]);
-                running[negative] =
-                    running[negative] + value.conj() * T::narrow(plan.lo0mask[negative]);
+            if let Some(at) = term.negated {
+                running[at] = running[at] + value.conj() * T::narrow(term.negated_mask);
             }
         }
         let level_grad = carried_down(plan, &running, k);
-        let level_grad = level_grad.as_deref().unwrap_or(&running);
         if k < n {
             add_filtered(
                 &mut lows_grad[k],
-                &[(level_grad, &plan.scales[k].recon_gain)],
+                &[(&level_grad, &plan.scales[k].recon_gain)],
                 Complex::new(1.0, 0.0),
             );
         } else {
-            lowpass_grad = Some(ifft_real(Buf::from_slice(level_grad), size, 1.0));
+            lowpass_grad = Some(ifft_real(level_grad, size, 1.0));
         }
     }
     let mut lowpass_grad = lowpass_grad.expect("the low-pass level comes last");
@@ -387,24 +401,26 @@ pub(super) fn add_reconstructions_adjoint<T: Real>(
         .for_each(|(g, v)| *g = *g + *v * scale);
 }
 
-/// The adjoint of [`carried_up`]: from a full-size gradient down to scale `level`'s size;
-/// `None` at level 0, where it is `grad` itself.
+/// The adjoint of [`carried_up`] to scale 1 and the scale-0 mask step after it: from a
+/// gradient in the full spectrum's central quarter (at scale 1's size) down to scale
+/// `level`'s size.
 pub(super) fn carried_down<T: Real>(
     plan: &TexturePlan,
-    grad: &[Complex<T>],
+    central: &[Complex<T>],
     level: usize,
-) -> Option<Plane<T>> {
-    let mut out: Option<Plane<T>> = None;
-    for scale in &plan.scales[..level] {
-        let from = out.as_deref().unwrap_or(grad);
-        out = Some(
-            cropped(from, &scale.crop)
-                .zip(&scale.lomask)
-                .map(|(v, m)| {
-                    Complex::new(v.re.through_complex64(), v.im.through_complex64()) * T::narrow(*m)
-                })
-                .collect(),
-        );
+) -> Plane<T> {
+    fn lowered<T: Real>(values: impl Iterator<Item = Complex<T>>, lomask: &[f64]) -> Plane<T> {
+        values
+            .zip(lomask)
+            .map(|(v, m)| {
+                Complex::new(v.re.through_complex64(), v.im.through_complex64()) * T::narrow(*m)
+            })
+            .collect()
+    }
+    let mut out = lowered(central.iter().copied(), &plan.scales[0].lomask);
+    for scale in &plan.scales[1..level] {
+        let next = lowered(cropped(&out, &scale.crop), &scale.lomask);
+        out = next;
     }
     out
 }
@@ -454,15 +470,10 @@ pub(super) fn double_phase_adjoint<T: Real>(
         .collect()
 }
 
-/// Adds the gradient of the pixel statistics (mean, unbiased variance, skew, kurtosis,
-/// minimum, maximum); the minimum's and maximum's are shared among tied pixels, as torch's
-/// `amin` and `amax` share them.
-pub(super) fn add_pixel_adjoint<T: Real>(
-    out: &mut [T],
-    x: &[T],
-    pixel: &PixelMoments,
-    grad: &[f64],
-) {
+/// The gradient of the pixel statistics (mean, unbiased variance, skew, kurtosis, minimum,
+/// maximum); the minimum's and maximum's are shared among tied pixels, as torch's `amin` and
+/// `amax` share them.
+pub(super) fn pixel_adjoint<T: Real>(x: &[T], pixel: &PixelMoments, grad: &[f64]) -> Buf<T> {
     let n = x.len() as f64;
     let v = pixel.variance;
     let [
@@ -490,14 +501,18 @@ pub(super) fn add_pixel_adjoint<T: Real>(
     let shift = mean_grad / n - centred.iter().sum::<f64>() / n;
     let ties = |target: f64| x.iter().filter(|v| v.wide() == target).count() as f64;
     let (min_share, max_share) = (min_grad / ties(pixel.min), max_grad / ties(pixel.max));
-    for ((o, c), value) in out.iter_mut().zip(&centred).zip(x) {
-        let mut g = c + shift;
-        if value.wide() == pixel.min {
-            g += min_share;
-        }
-        if value.wide() == pixel.max {
-            g += max_share;
-        }
-        *o = *o + T::narrow(g);
-    }
+    centred
+        .iter()
+        .zip(x)
+        .map(|(c, value)| {
+            let mut g = c + shift;
+            if value.wide() == pixel.min {
+                g += min_share;
+            }
+            if value.wide() == pixel.max {
+                g += max_share;
+            }
+            T::narrow(g)
+        })
+        .collect()
 }

@@ -15,7 +15,8 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
     let (n, o, width) = (plan.n_scales, plan.n_orientations, plan.width);
     let full = plan.shape;
     let pixels = (full[0] * full[1]) as f64;
-    let spectrum = fft_real(x, full);
+    // The pixel moments' passes run beside the transform's (whose transposes are serial).
+    let (spectrum, pixel) = rayon::join(|| fft_real(x, full), || pixel_moments(x));
     let mut lows = vec![scaled(&spectrum, &plan.lo0mask)];
     for scale in &plan.scales {
         let low = lows.last().expect("the full-size low-pass");
@@ -91,7 +92,6 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
 
     let mut stats = vec![0.0; plan.len()];
     let at = &plan.offsets;
-    let pixel = pixel_moments(x);
     stats[..6].copy_from_slice(&[
         pixel.mean,
         pixel.variance,
@@ -100,16 +100,33 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
         pixel.min,
         pixel.max,
     ]);
-    let magnitude_lags: Vec<Vec<Vec<f64>>> = centred_magnitudes
-        .par_iter()
-        .enumerate()
-        .map(|(s, scale)| {
-            scale
+    // The reconstructions' lags and moments beside the magnitudes' lags: the finest
+    // reconstruction alone is as much work as a band.
+    let (magnitude_lags, recon_sums): (Vec<Vec<Vec<f64>>>, Vec<(Vec<f64>, [f64; 2])>) = rayon::join(
+        || {
+            centred_magnitudes
                 .par_iter()
-                .map(|m| autocorrelation(m, plan.size(s), width))
+                .enumerate()
+                .map(|(s, scale)| {
+                    scale
+                        .par_iter()
+                        .map(|m| autocorrelation(m, plan.size(s), width))
+                        .collect()
+                })
                 .collect()
-        })
-        .collect();
+        },
+        || {
+            recon
+                .par_iter()
+                .enumerate()
+                .map(|(k, r)| {
+                    let lags = autocorrelation(r, plan.size(k), width);
+                    let sums = third_and_fourth(r).map(|v| v / r.len() as f64);
+                    (lags, sums)
+                })
+                .collect()
+        },
+    );
     let centre = (width / 2) * width + width / 2;
     let magnitude_variance: Vec<Vec<f64>> = magnitude_lags
         .iter()
@@ -122,20 +139,16 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
             }
         }
     }
-    let recon_lags: Vec<Vec<f64>> = recon
-        .par_iter()
-        .enumerate()
-        .map(|(k, r)| autocorrelation(r, plan.size(k), width))
-        .collect();
+    let (recon_lags, recon_third_fourth): (Vec<Vec<f64>>, Vec<[f64; 2]>) =
+        recon_sums.into_iter().unzip();
     let resolution = if std::mem::size_of::<T>() == 8 {
         1e-15
     } else {
         1e-6
     };
     let mut recon_moments = Vec::with_capacity(n + 1);
-    for (k, (r, lags)) in recon.iter().zip(&recon_lags).enumerate() {
+    for (k, (lags, [third, fourth])) in recon_lags.iter().zip(recon_third_fourth).enumerate() {
         let variance = lags[centre];
-        let [third, fourth] = third_and_fourth(r).map(|v| v / r.len() as f64);
         // As in plenoptic, a NaN ratio does not count as unstable.
         let unstable = variance / pixel.variance < resolution;
         let stable = !unstable;
@@ -247,32 +260,43 @@ pub(super) fn pixel_moments<T: Real>(x: &[T]) -> PixelMoments {
     }
 }
 
-/// The reconstruction spectrum a level adds at full size: `start` (at scale `level`'s size)
-/// carried up through the finer scales' low-pass masks, through plenoptic's complex64 grid.
+/// `start` (at scale `level`'s size) carried up through the low-pass masks of the scales
+/// from `level − 1` down to `to`, through plenoptic's complex64 grid: the spectrum a
+/// reconstruction level adds, at scale `to`'s size.
 pub(super) fn carried_up<T: Real>(
     plan: &TexturePlan,
     mut spectrum: Plane<T>,
     level: usize,
+    to: usize,
 ) -> Plane<T> {
-    for s in (0..level).rev() {
-        let scale = &plan.scales[s];
-        let [h, w] = scale.size;
-        let masked: Plane<T> = spectrum
-            .iter()
-            .zip(&scale.lomask)
-            .map(|(v, m)| {
-                let v = *v * T::narrow(*m);
-                Complex::new(v.re.through_complex64(), v.im.through_complex64())
-            })
-            .collect();
+    for s in (to..level).rev() {
+        let [h, w] = plan.scales[s].size;
+        let masked = masked_up(plan, &spectrum, s);
         spectrum = Buf::filled(Complex::new(T::zero(), T::zero()), h * w);
-        add_uncropped(&mut spectrum, &scale.crop, &masked);
+        add_uncropped(&mut spectrum, &plan.scales[s].crop, &masked);
     }
     spectrum
 }
 
+/// A spectrum at scale `s + 1`'s size times scale `s`'s low-pass mask, rounded to
+/// complex64: one step of [`carried_up`] before the spectrum is placed in scale `s`'s.
+fn masked_up<T: Real>(plan: &TexturePlan, spectrum: &[Complex<T>], s: usize) -> Plane<T> {
+    spectrum
+        .iter()
+        .zip(&plan.scales[s].lomask)
+        .map(|(v, m)| {
+            let v = *v * T::narrow(*m);
+            Complex::new(v.re.through_complex64(), v.im.through_complex64())
+        })
+        .collect()
+}
+
 /// The partial reconstructions (the low-pass residual plus the bands from scale `k` down,
 /// at scale `k`'s size) for `k = 0..=n`, as plenoptic's `recon_pyr` and `shrink` give them.
+///
+/// Every level but the finest lies inside the full spectrum's central quarter, so their
+/// running sum is kept there (at scale 1's size), and the shrunk spectra are read from it;
+/// only the finest reconstruction needs a full-size spectrum.
 pub(super) fn reconstructions<T: Real>(
     plan: &TexturePlan,
     lows: &[Plane<T>],
@@ -281,29 +305,40 @@ pub(super) fn reconstructions<T: Real>(
     let n = plan.n_scales;
     let full = plan.shape;
     let mut images = Vec::with_capacity(n + 1);
-    let mut total = carried_up(plan, fft_real(lowpass, plan.size(n)), n);
-    for k in (0..=n).rev() {
+    // A level's share in the central quarter: carried up to scale 1, times scale 0's mask.
+    let level_share =
+        |start: Plane<T>, level: usize| masked_up(plan, &carried_up(plan, start, level, 1), 0);
+    let mut total = level_share(fft_real(lowpass, plan.size(n)), n);
+    let half = T::narrow(0.5);
+    let zero = Complex::new(T::zero(), T::zero());
+    for k in (1..=n).rev() {
         if k < n {
             let start = scaled(&lows[k], &plan.scales[k].recon_gain);
-            let level = carried_up(plan, start, k);
+            let level = level_share(start, k);
             total.iter_mut().zip(&level).for_each(|(t, l)| *t = *t + *l);
         }
-        let spectrum = scaled(&total, &plan.lo0mask);
-        images.push(if k == 0 {
-            ifft_real(spectrum, full, 1.0 / (full[0] * full[1]) as f64)
-        } else {
-            // The image is real: its spectrum is the Hermitian part of `spectrum`.
-            let map = &plan.shrink[k - 1][0];
-            let mut small = Buf::filled(Complex::new(T::zero(), T::zero()), map.to[0] * map.to[1]);
-            let half = T::narrow(0.5);
-            for &(dst, src, coef) in &map.entries {
-                let hermitian = (spectrum[src] + spectrum[plan.negated(src)].conj()) * half;
-                small[dst] = small[dst] + hermitian * T::narrow(coef);
-            }
-            let factor = (1usize << k) as f64;
-            ifft_real(small, map.to, factor * factor)
-        });
+        // The image is real: its spectrum is the Hermitian part of the masked total's.
+        let map = &plan.shrink[k - 1][0];
+        let mut small = Buf::filled(zero, map.to[0] * map.to[1]);
+        let masked =
+            |at: Option<usize>, mask: f64| at.map_or(zero, |at| total[at] * T::narrow(mask));
+        for term in &plan.shrink_terms[k - 1][0] {
+            let hermitian = (masked(term.at, term.at_mask)
+                + masked(term.negated, term.negated_mask).conj())
+                * half;
+            small[term.small] = small[term.small] + hermitian * T::narrow(term.coef);
+        }
+        let factor = (1usize << k) as f64;
+        images.push(ifft_real(small, map.to, factor * factor));
     }
+    // The finest: its own level at full size plus the others' total, masked.
+    let mut spectrum = scaled(&lows[0], &plan.scales[0].recon_gain);
+    add_uncropped(&mut spectrum, &plan.scales[0].crop, &total);
+    spectrum
+        .iter_mut()
+        .zip(&plan.lo0mask)
+        .for_each(|(v, m)| *v = *v * T::narrow(*m));
+    images.push(ifft_real(spectrum, full, 1.0 / (full[0] * full[1]) as f64));
     images.reverse();
     images
 }

@@ -89,6 +89,9 @@ pub struct TexturePlan {
     scales: Vec<ScalePlan>,
     /// For `k = 1..=n`: plenoptic's `shrink` by `2^k` from the full size, and its transpose.
     shrink: Vec<[SpectralMap; 2]>,
+    /// For `k = 1..=n`: the `shrink` and its transpose as entries in the central quarter of
+    /// the full spectrum, where the coarser reconstruction levels lie.
+    shrink_terms: Vec<[Vec<ShrinkTerm>; 2]>,
     /// For `s = 1..n−1`: `expand` by 2 from scale `s` to scale `s − 1`, and its transpose.
     expand: Vec<[SpectralMap; 2]>,
     /// For each `expand`: the rows of its larger (transposed) spectrum that its transpose
@@ -110,6 +113,20 @@ struct ScalePlan {
     /// The next scale's low-pass mask, at the next scale's size.
     lomask: Vec<f64>,
     crop: Crop,
+}
+
+/// One entry of a `shrink` of a Hermitian part, `small[i] += coef · (S[k] + conj S[−k]) / 2`
+/// with `S = total · lo0mask`, where `total` is kept at scale 1's size (the central quarter
+/// of the full spectrum): `i`, the positions there of `k` and `−k` (`None` outside, where
+/// `total` is zero) and the mask's values at them.
+#[derive(Debug)]
+struct ShrinkTerm {
+    small: usize,
+    at: Option<usize>,
+    at_mask: f64,
+    negated: Option<usize>,
+    negated_mask: f64,
+    coef: f64,
 }
 
 /// Where the next scale's spectrum lies in this scale's: the rows and columns of this
@@ -204,8 +221,53 @@ impl TexturePlan {
             let transposed = map.transposed();
             [map, transposed]
         };
-        let shrink = (1..=n)
+        let shrink: Vec<[SpectralMap; 2]> = (1..=n)
             .map(|k| with_transpose(shrink_map(1 << k, shape)))
+            .collect();
+        let lo0mask = transposed_plane(&masks.lo0mask, shape);
+        // Where each row and column of the full (transposed) spectrum is kept at scale 1.
+        let central = &scales[0].crop;
+        let kept_at = |kept: &[usize], len: usize| {
+            let mut at = vec![None; len];
+            kept.iter().enumerate().for_each(|(i, k)| at[*k] = Some(i));
+            at
+        };
+        let (row_at, column_at) = (
+            kept_at(&central.rows, shape[1]),
+            kept_at(&central.columns, shape[0]),
+        );
+        let position = |at: usize| {
+            let row = row_at[at / central.width]?;
+            let column = column_at[at % central.width]?;
+            Some(row * central.columns.len() + column)
+        };
+        let spectrum_size = [shape[1], shape[0]];
+        let term = |small: usize, full: usize, coef: f64| {
+            let negated = numeric::negated(full, spectrum_size);
+            ShrinkTerm {
+                small,
+                at: position(full),
+                at_mask: lo0mask[full],
+                negated: position(negated),
+                negated_mask: lo0mask[negated],
+                coef,
+            }
+        };
+        let shrink_terms = shrink
+            .iter()
+            .map(|[map, transposed]| {
+                [
+                    map.entries
+                        .iter()
+                        .map(|&(dst, src, coef)| term(dst, src, coef))
+                        .collect(),
+                    transposed
+                        .entries
+                        .iter()
+                        .map(|&(dst, src, coef)| term(src, dst, coef))
+                        .collect(),
+                ]
+            })
             .collect();
         let expand: Vec<[SpectralMap; 2]> = (1..n)
             .map(|s| with_transpose(expand_map(2.0, scales[s].size, scales[s - 1].size)))
@@ -253,10 +315,11 @@ impl TexturePlan {
             n_orientations: o,
             width,
             phase,
-            lo0mask: transposed_plane(&masks.lo0mask, shape),
+            lo0mask,
             hi0mask: transposed_plane(&masks.hi0mask, shape),
             scales,
             shrink,
+            shrink_terms,
             expand,
             expand_rows,
             offsets,
@@ -266,11 +329,6 @@ impl TexturePlan {
     /// The number of statistics per plane, redundant ones included.
     pub(crate) fn len(&self) -> usize {
         self.offsets.len
-    }
-
-    /// The index of frequency `−k` for index `k` of a full-size (transposed) spectrum.
-    fn negated(&self, index: usize) -> usize {
-        numeric::negated(index, [self.shape[1], self.shape[0]])
     }
 
     /// The size of scale `s`; `s = n` is the low-pass residual's.
