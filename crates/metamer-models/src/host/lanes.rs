@@ -55,12 +55,26 @@ fn dot_f64_lanes(a: &[f64], b: &[f64]) -> f64 {
 /// in flight: with four, each term waited on the previous term's additions.
 #[inline(always)]
 pub(crate) fn accumulate_lanes<T: Lanes>(y: &mut [T], terms: &[(T, &[T])], offset: usize) {
+    combine_lanes::<T, true>(y, terms, offset);
+}
+
+/// [`accumulate_lanes`] on a `y` of zeros, without reading `y`: it need not be cleared first.
+#[inline(always)]
+pub(crate) fn assign_lanes<T: Lanes>(y: &mut [T], terms: &[(T, &[T])], offset: usize) {
+    combine_lanes::<T, false>(y, terms, offset);
+}
+
+#[inline(always)]
+fn combine_lanes<T: Lanes, const ADD: bool>(y: &mut [T], terms: &[(T, &[T])], offset: usize) {
     let done = if size_of::<T>() == 4 {
-        accumulate_blocks::<T, 64>(y, terms, offset)
+        combine_blocks::<T, 64, ADD>(y, terms, offset)
     } else {
-        accumulate_blocks::<T, 32>(y, terms, offset)
+        combine_blocks::<T, 32, ADD>(y, terms, offset)
     };
     let tail = &mut y[done..];
+    if !ADD {
+        tail.fill(T::from_f64(0.0));
+    }
     for (c, x) in terms {
         for (y, x) in tail.iter_mut().zip(&x[offset + done..]) {
             *y = *y + *c * *x;
@@ -68,9 +82,9 @@ pub(crate) fn accumulate_lanes<T: Lanes>(y: &mut [T], terms: &[(T, &[T])], offse
     }
 }
 
-/// [`accumulate_lanes`] over the whole blocks of `N` values of `y`; returns where they end.
+/// [`combine_lanes`] over the whole blocks of `N` values of `y`; returns where they end.
 #[inline(always)]
-fn accumulate_blocks<T: Lanes, const N: usize>(
+fn combine_blocks<T: Lanes, const N: usize, const ADD: bool>(
     y: &mut [T],
     terms: &[(T, &[T])],
     offset: usize,
@@ -78,8 +92,10 @@ fn accumulate_blocks<T: Lanes, const N: usize>(
     let whole = y.len() - y.len() % N;
     for (b, block) in y[..whole].chunks_exact_mut(N).enumerate() {
         let at = offset + b * N;
-        let mut sums = [block[0]; N];
-        sums.copy_from_slice(block);
+        let mut sums = [T::from_f64(0.0); N];
+        if ADD {
+            sums.copy_from_slice(block);
+        }
         for (c, x) in terms {
             for (sum, x) in sums.iter_mut().zip(&x[at..at + N]) {
                 *sum = *sum + *c * *x;

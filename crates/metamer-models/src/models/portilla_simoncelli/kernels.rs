@@ -7,7 +7,7 @@
 //! lag loops walk the plane row by row over all lags at once, so the few rows involved stay
 //! in cache instead of whole planes streaming once per lag.
 
-use crate::host::lanes::{Lanes, accumulate_lanes, dispatch};
+use crate::host::lanes::{Lanes, accumulate_lanes, assign_lanes, dispatch};
 use crate::host::{Buf, Pooled};
 
 /// `x` (rows of `w`) with each row extended circularly by `half < w` columns on both sides.
@@ -66,7 +66,8 @@ fn correlate_taps_body<T: Lanes>(
     }
 }
 
-/// One output of [`combine_all`]: `out += Σ c·x` over `terms`, added in their order.
+/// One output of [`combine_all`]: `out = Σ c·x` over `terms`, added in their order to zero
+/// (`out`'s values are not read).
 pub(crate) struct Combination<'a, T> {
     pub(crate) out: &'a mut [T],
     pub(crate) terms: Vec<(f64, &'a [T])>,
@@ -126,12 +127,12 @@ dispatch!(
     (out: &mut [T], padded: &[T], size: [usize; 2], half: usize, taps: &[(isize, isize, f64)]) -> (),
     correlate_taps_body(out, padded, size, half, taps)
 );
-// `out += Σ c·x[start..]` over the terms.
+// `out = Σ c·x[start..]` over the terms.
 dispatch!(
     combine_stretch,
     combine_stretch_avx2,
     (out: &mut [T], terms: &[(T, &[T])], start: usize) -> (),
-    accumulate_lanes(out, terms, start)
+    assign_lanes(out, terms, start)
 );
 
 #[cfg(test)]
@@ -159,15 +160,16 @@ mod tests {
         assert!((dot(&a64, &b64) - exact).abs() < 1e-12);
     }
 
-    /// Outputs longer than a stretch, of different lengths, sharing inputs: each gets its
-    /// own terms added in order.
+    /// Outputs longer than a stretch, of different lengths, sharing inputs: each is the sum
+    /// of its own terms, whatever it held before (one with no terms left is zero).
     #[test]
-    fn combinations_add_their_own_terms() {
+    fn combinations_sum_their_own_terms() {
         let long = 2 * STRETCH + 5;
         let a: Vec<f32> = (0..long).map(|i| (i % 13) as f32 - 6.0).collect();
         let b: Vec<f32> = (0..long).map(|i| (i % 7) as f32 * 0.5).collect();
-        let mut y = vec![1.0f32; long];
-        let mut z = vec![0.0f32; 3];
+        let mut y = vec![f32::NAN; long];
+        let mut z = vec![7.0f32; 3];
+        let mut zero = vec![f32::NAN; 70];
         combine_all(vec![
             Combination {
                 out: &mut y,
@@ -177,11 +179,16 @@ mod tests {
                 out: &mut z,
                 terms: vec![(1.0, &b[..3]), (3.0, &a[..3])],
             },
+            Combination {
+                out: &mut zero,
+                terms: vec![(0.0, &a[..70])],
+            },
         ]);
         for i in 0..long {
-            assert_eq!(y[i], 1.0 + 2.0 * a[i] - b[i], "at {i}");
+            assert_eq!(y[i], 2.0 * a[i] - b[i], "at {i}");
         }
         assert_eq!(z, [-18.0, -14.5, -11.0]);
+        assert_eq!(zero, vec![0.0; 70]);
     }
 
     /// The lag sums and tap correlations agree with their definitions on a small plane,

@@ -111,19 +111,27 @@ pub(super) fn statistics_adjoint<T: Real>(
 ) -> PlaneGrads<T> {
     let (n, o, width) = (plan.n_scales, plan.n_orientations, plan.width);
     let at = &plan.offsets;
-    let zeros = |s: usize| Buf::filled(T::zero(), plan.size(s)[0] * plan.size(s)[1]);
-    // Zero planes from the pool (cloning one would copy it), written on rayon's threads.
-    let zero_planes = |s: usize, count: usize| -> Planes<T> {
-        (0..count).into_par_iter().map(|_| zeros(s)).collect()
+    let cells = |s: usize| plan.size(s)[0] * plan.size(s)[1];
+    let zeros = |s: usize| Buf::filled(T::zero(), cells(s));
+    // Planes the linear combinations below write whole, from the pool, not cleared.
+    let combined = |s: usize, count: usize| -> Planes<T> {
+        (0..count)
+            .map(|_| Buf::scratch(cells(s), T::zero()))
+            .collect()
     };
     let centre = (width / 2) * width + width / 2;
 
     // Gradients of the variances (autocorrelation centres) from the statistics that use them.
     let mut magnitude_variance_grad = vec![vec![0.0; o]; n];
     let mut recon_variance_grad = vec![0.0; n + 1];
-    let mut magnitude_grad: Vec<Planes<T>> = (0..n).map(|s| zero_planes(s, o)).collect();
-    let mut real_grad: Vec<Planes<T>> = (0..n).map(|s| zero_planes(s, o)).collect();
-    let mut recon_grad: Planes<T> = (0..=n).into_par_iter().map(zeros).collect();
+    let mut magnitude_grad: Vec<Planes<T>> = (0..n).map(|s| combined(s, o)).collect();
+    // The coarsest scale's real parts have no correlations, and no gradient.
+    let mut real_grad: Vec<Planes<T>> = (0..n)
+        .map(|s| match s + 1 < n {
+            true => combined(s, o),
+            false => (0..o).into_par_iter().map(|_| zeros(s)).collect(),
+        })
+        .collect();
 
     for s in 0..n {
         for b in 0..o {
@@ -132,11 +140,14 @@ pub(super) fn statistics_adjoint<T: Real>(
                 grad[at.magnitude_std + b * n + s] / (2.0 * variance.sqrt());
         }
     }
+    // The skews' and kurtoses' gradients on the reconstructions: `a·r² + c·r³` where stable.
+    let mut recon_grad: Planes<T> = Vec::with_capacity(n + 1);
     for k in 0..=n {
         let variance = record.recon_lags[k][centre];
         recon_variance_grad[k] += grad[at.recon_std + k] / (2.0 * variance.sqrt());
         let ([third, fourth], stable) = record.recon_moments[k];
         if !stable {
+            recon_grad.push(zeros(k));
             continue;
         }
         let (skew_grad, kurtosis_grad) = (grad[at.skew + k], grad[at.kurtosis + k]);
@@ -144,15 +155,19 @@ pub(super) fn statistics_adjoint<T: Real>(
         let count = r.len() as f64;
         let a = T::narrow(3.0 * skew_grad / (count * variance.powf(1.5)));
         let c = T::narrow(4.0 * kurtosis_grad / (count * variance * variance));
-        for (g, v) in recon_grad[k].iter_mut().zip(r) {
-            let square = *v * *v;
-            *g = *g + a * square + c * square * *v;
-        }
+        let mut g = Buf::scratch(r.len(), T::zero());
+        by_stretches(&mut g, |start, g| {
+            for (g, v) in g.iter_mut().zip(&r[start..]) {
+                let square = *v * *v;
+                *g = T::zero() + a * square + c * square * *v;
+            }
+        });
+        recon_grad.push(g);
         recon_variance_grad[k] += -1.5 * skew_grad * third / variance.powf(2.5)
             - 2.0 * kurtosis_grad * fourth / variance.powi(3);
     }
     let mut doubled_grad: Vec<(Planes<T>, Planes<T>)> = (1..n)
-        .map(|s| (zero_planes(s - 1, o), zero_planes(s - 1, 2 * o)))
+        .map(|s| (combined(s - 1, o), combined(s - 1, 2 * o)))
         .collect();
     // The correlations' adjoints per scale: across orientations, and (but at the coarsest
     // scale) with the phase-doubled next scale's magnitudes and parts.
