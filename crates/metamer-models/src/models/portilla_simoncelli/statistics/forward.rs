@@ -102,7 +102,7 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
     ]);
     // The reconstructions' lags and moments beside the magnitudes' lags: the finest
     // reconstruction alone is as much work as a band.
-    let (magnitude_lags, recon_sums): (Vec<Vec<Vec<f64>>>, Vec<(Vec<f64>, [f64; 2])>) = rayon::join(
+    let (magnitude_lags, recon_sums) = rayon::join(
         || {
             centred_magnitudes
                 .par_iter()
@@ -111,9 +111,9 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
                     scale
                         .par_iter()
                         .map(|m| autocorrelation(m, plan.size(s), width))
-                        .collect()
+                        .collect::<Vec<_>>()
                 })
-                .collect()
+                .collect::<Vec<_>>()
         },
         || {
             recon
@@ -124,7 +124,7 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
                     let sums = third_and_fourth(r).map(|v| v / r.len() as f64);
                     (lags, sums)
                 })
-                .collect()
+                .collect::<Vec<_>>()
         },
     );
     let centre = (width / 2) * width + width / 2;
