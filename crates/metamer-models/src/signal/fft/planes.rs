@@ -88,12 +88,11 @@ pub(crate) fn fft_planes<T: Planned>(
     inverse: bool,
 ) {
     let [rows, columns] = plans::<T>([height, width], inverse);
-    let mut scratch = scratch_for(&rows, &columns);
     let mut transposed = Buf::scratch(height * width, zero());
     for plane in planes.chunks_exact_mut(height * width) {
-        process(&rows, plane, &mut scratch);
+        process(&rows, plane);
         transpose(plane, &mut transposed, height, width);
-        process(&columns, &mut transposed, &mut scratch);
+        process(&columns, &mut transposed);
         transpose(&transposed, plane, width, height);
     }
 }
@@ -121,11 +120,10 @@ pub(crate) fn fft_transposed_rows<T: Planned>(
     wanted: Option<&[bool]>,
 ) {
     let [rows, columns] = plans::<T>([height, width], false);
-    let mut scratch = scratch_for(&rows, &columns);
-    process(&rows, plane, &mut scratch);
+    process(&rows, plane);
     transpose(plane, out, height, width);
     match wanted {
-        None => process(&columns, out, &mut scratch),
+        None => process(&columns, out),
         Some(wanted) => {
             debug_assert_eq!(wanted.len(), width);
             for (row, wanted) in out.chunks_exact_mut(height).zip(wanted) {
@@ -158,13 +156,12 @@ pub(crate) fn ifft_transposed<T: Planned>(
     [height, width]: [usize; 2],
 ) {
     let [rows, columns] = plans::<T>([height, width], true);
-    let mut scratch = scratch_for(&rows, &columns);
     // A masked spectrum's zero rows transform to zero: a steerable band's mask zeroes up to
     // half of them, and a zero-padded (up-sampled) spectrum's padding more.
     let zero = zero();
     process_rows(&columns, spectrum, |_, row| row.iter().any(|v| *v != zero));
     transpose(spectrum, out, width, height);
-    process(&rows, out, &mut scratch);
+    process(&rows, out);
 }
 
 /// Values from which a plane's 1-D transforms are split among rayon's threads (a 256×256
@@ -173,22 +170,13 @@ pub(crate) fn ifft_transposed<T: Planned>(
 const PARALLEL_FROM: usize = 1 << 16;
 
 /// `plan`'s transform of each consecutive `plan.len()` values of `data`, in place.
-fn process<T: Planned>(plan: &Plan<T>, data: &mut [FftComplex<T>], scratch: &mut [FftComplex<T>]) {
-    let threads = rayon::current_num_threads();
-    if threads == 1 || data.len() < PARALLEL_FROM {
-        plan.process_with_scratch(data, scratch);
-        return;
-    }
-    let transforms = data.len() / plan.len();
-    let per_task = transforms.div_ceil(2 * threads) * plan.len();
-    data.par_chunks_mut(per_task).for_each(|part| {
-        let mut scratch = Buf::scratch(plan.get_inplace_scratch_len(), zero());
-        plan.process_with_scratch(part, &mut scratch);
-    });
+fn process<T: Planned>(plan: &Plan<T>, data: &mut [FftComplex<T>]) {
+    process_rows(plan, data, |_, _| true);
 }
 
-/// [`process`] on the rows (`plan.len()` values each) for which `kept(index, row)` holds,
-/// leaving the others as they are. Consecutive kept rows go to rustfft together.
+/// `plan`'s transform of the rows (`plan.len()` values each) of `data` for which
+/// `kept(index, row)` holds, in place, leaving the others as they are. Consecutive kept rows
+/// go to rustfft together, split among rayon's threads from [`PARALLEL_FROM`] values.
 fn process_rows<T: Planned>(
     plan: &Plan<T>,
     data: &mut [FftComplex<T>],
@@ -249,13 +237,6 @@ fn plans<T: Planned>([height, width]: [usize; 2], inverse: bool) -> [Plan<T>; 2]
             planner.plan_fft(height, direction),
         ]
     })
-}
-
-fn scratch_for<T: Planned>(rows: &Plan<T>, columns: &Plan<T>) -> Buf<FftComplex<T>> {
-    let len = rows
-        .get_inplace_scratch_len()
-        .max(columns.get_inplace_scratch_len());
-    Buf::scratch(len, zero())
 }
 
 fn zero<T: Planned>() -> FftComplex<T> {

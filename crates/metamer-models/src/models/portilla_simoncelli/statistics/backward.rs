@@ -7,7 +7,7 @@ use rustfft::num_complex::Complex;
 use super::kernels::Combination;
 use super::numeric::{
     CrossAdjoint, add_autocorrelation_adjoint, add_filtered, add_uncropped, apply_map,
-    by_stretches, cropped, cross_adjoint, fft_real, fft_rows, gather, ifft_real, mean,
+    by_stretches, cropped, cross_adjoint, fft, fft_real, gather, ifft_real, mean,
     normalised_adjoint, scaled, subtract_mean,
 };
 use super::*;
@@ -127,9 +127,12 @@ pub(super) fn statistics_adjoint<T: Real>(
     let mut magnitude_grad: Vec<Planes<T>> = (0..n).map(|s| combined(s, o)).collect();
     // The coarsest scale's real parts have no correlations, and no gradient.
     let mut real_grad: Vec<Planes<T>> = (0..n)
-        .map(|s| match s + 1 < n {
-            true => combined(s, o),
-            false => (0..o).into_par_iter().map(|_| zeros(s)).collect(),
+        .map(|s| {
+            if s + 1 < n {
+                combined(s, o)
+            } else {
+                (0..o).into_par_iter().map(|_| zeros(s)).collect()
+            }
         })
         .collect();
 
@@ -324,7 +327,7 @@ pub(super) fn add_bands_adjoint<T: Real>(
                         Complex::new(scale * v.re + *r, scale * v.im)
                     })
                     .collect();
-                let mut band_grad = fft_rows(band_grad, size, &plan.scales[s].filter_rows[b]);
+                let mut band_grad = fft(band_grad, size, Some(&plan.scales[s].filter_rows[b]));
                 let inv = T::narrow(1.0 / cells);
                 band_grad.iter_mut().for_each(|v| *v = *v * inv);
                 if s >= 1 {
@@ -337,7 +340,7 @@ pub(super) fn add_bands_adjoint<T: Real>(
                         parts_grad,
                     );
                     let [map, transposed] = &plan.expand[s - 1];
-                    let up_grad = fft_rows(up_grad, map.to, &plan.expand_rows[s - 1]);
+                    let up_grad = fft(up_grad, map.to, Some(&plan.expand_rows[s - 1]));
                     let back = apply_map(transposed, &up_grad, 0.25);
                     band_grad
                         .iter_mut()

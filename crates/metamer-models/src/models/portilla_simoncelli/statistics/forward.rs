@@ -318,8 +318,8 @@ pub(super) fn reconstructions<T: Real>(
             total.iter_mut().zip(&level).for_each(|(t, l)| *t = *t + *l);
         }
         // The image is real: its spectrum is the Hermitian part of the masked total's.
-        let map = &plan.shrink[k - 1][0];
-        let mut small = Buf::filled(zero, map.to[0] * map.to[1]);
+        let size = plan.size(k);
+        let mut small = Buf::filled(zero, size[0] * size[1]);
         let masked =
             |at: Option<usize>, mask: f64| at.map_or(zero, |at| total[at] * T::narrow(mask));
         for term in &plan.shrink_terms[k - 1][0] {
@@ -329,7 +329,7 @@ pub(super) fn reconstructions<T: Real>(
             small[term.small] = small[term.small] + hermitian * T::narrow(term.coef);
         }
         let factor = (1usize << k) as f64;
-        images.push(ifft_real(small, map.to, factor * factor));
+        images.push(ifft_real(small, size, factor * factor));
     }
     // The finest: its own level at full size plus the others' total, masked.
     let mut spectrum = scaled(&lows[0], &plan.scales[0].recon_gain);

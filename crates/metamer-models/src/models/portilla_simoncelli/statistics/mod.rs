@@ -23,7 +23,7 @@ use std::sync::Arc;
 use super::{Statistic, StatisticLayout, kernels};
 use crate::host::{Buf, HostOp, HostValues, dims, in_pool, on_host};
 use crate::signal::fft::{
-    Planned, SpectralMap, fft_transposed, fft_transposed_rows, ifft_transposed, transposed_plane,
+    Planned, SpectralMap, fft_transposed_rows, ifft_transposed, transposed_plane,
 };
 use crate::signal::steerable::HostMasks;
 use crate::signal::{expand_map, shrink_map};
@@ -73,7 +73,7 @@ type Planes<T> = Vec<Buf<T>>;
 /// Everything about a texture model's sizes that its statistics need (masks, crops,
 /// resampling maps, where each group goes), built once per model.
 ///
-/// Spectra are kept transposed, as [`fft_transposed`] leaves them (an `h × w` plane's
+/// Spectra are kept transposed, as [`fft_transposed_rows`] leaves them (an `h × w` plane's
 /// spectrum is stored `w × h`), so masks, crops and maps are too: a transform into the
 /// Fourier domain and back then transposes twice, not four times.
 #[derive(Debug)]
@@ -87,10 +87,9 @@ pub struct TexturePlan {
     lo0mask: Vec<f64>,
     hi0mask: Vec<f64>,
     scales: Vec<ScalePlan>,
-    /// For `k = 1..=n`: plenoptic's `shrink` by `2^k` from the full size, and its transpose.
-    shrink: Vec<[SpectralMap; 2]>,
-    /// For `k = 1..=n`: the `shrink` and its transpose as entries in the central quarter of
-    /// the full spectrum, where the coarser reconstruction levels lie.
+    /// For `k = 1..=n`: plenoptic's `shrink` by `2^k` from the full size and its transpose,
+    /// as entries in the central quarter of the full spectrum, where the coarser
+    /// reconstruction levels lie.
     shrink_terms: Vec<[Vec<ShrinkTerm>; 2]>,
     /// For `s = 1..n−1`: `expand` by 2 from scale `s` to scale `s − 1`, and its transpose.
     expand: Vec<[SpectralMap; 2]>,
@@ -221,9 +220,6 @@ impl TexturePlan {
             let transposed = map.transposed();
             [map, transposed]
         };
-        let shrink: Vec<[SpectralMap; 2]> = (1..=n)
-            .map(|k| with_transpose(shrink_map(1 << k, shape)))
-            .collect();
         let lo0mask = transposed_plane(&masks.lo0mask, shape);
         // Where each row and column of the full (transposed) spectrum is kept at scale 1.
         let central = &scales[0].crop;
@@ -253,9 +249,9 @@ impl TexturePlan {
                 coef,
             }
         };
-        let shrink_terms = shrink
-            .iter()
-            .map(|[map, transposed]| {
+        let shrink_terms = (1..=n)
+            .map(|k| {
+                let [map, transposed] = with_transpose(shrink_map(1 << k, shape));
                 [
                     map.entries
                         .iter()
@@ -318,7 +314,6 @@ impl TexturePlan {
             lo0mask,
             hi0mask: transposed_plane(&masks.hi0mask, shape),
             scales,
-            shrink,
             shrink_terms,
             expand,
             expand_rows,

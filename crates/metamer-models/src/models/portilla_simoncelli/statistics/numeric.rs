@@ -62,21 +62,15 @@ pub(super) fn real_part<T: Real>(x: &[Complex<T>], scale: f64) -> Buf<T> {
     x.iter().map(|v| v.re * scale).collect()
 }
 
-/// The unnormalised transform of a `size` plane, transposed (see [`TexturePlan`]).
-pub(super) fn fft<T: Real>(mut plane: Plane<T>, size: [usize; 2]) -> Plane<T> {
-    let mut spectrum = Buf::scratch(plane.len(), Complex::new(T::zero(), T::zero()));
-    fft_transposed(&mut plane, &mut spectrum, size);
-    spectrum
-}
-
-/// [`fft`] computing only the `wanted` rows of the transposed spectrum (the others zero).
-pub(super) fn fft_rows<T: Real>(
+/// The unnormalised transform of a `size` plane, transposed (see [`TexturePlan`]); only the
+/// `wanted` rows of the transposed spectrum when given (the others zero).
+pub(super) fn fft<T: Real>(
     mut plane: Plane<T>,
     size: [usize; 2],
-    wanted: &[bool],
+    wanted: Option<&[bool]>,
 ) -> Plane<T> {
     let mut spectrum = Buf::scratch(plane.len(), Complex::new(T::zero(), T::zero()));
-    fft_transposed_rows(&mut plane, &mut spectrum, size, Some(wanted));
+    fft_transposed_rows(&mut plane, &mut spectrum, size, wanted);
     spectrum
 }
 
@@ -89,7 +83,7 @@ pub(super) fn ifft<T: Real>(mut spectrum: Plane<T>, size: [usize; 2]) -> Plane<T
 
 /// The unnormalised transform of a real plane.
 pub(super) fn fft_real<T: Real>(x: &[T], size: [usize; 2]) -> Plane<T> {
-    fft(to_complex(x), size)
+    fft(to_complex(x), size, None)
 }
 
 /// `Re(ifft(x)) · scale` with the unnormalised inverse.
