@@ -105,11 +105,6 @@ impl<X: Pooled> Buf<X> {
         buf
     }
 
-    /// Appends `values` (within the capacity asked for, or the buffer grows like a `Vec`).
-    pub fn extend_from_slice(&mut self, values: &[X]) {
-        self.0.extend_from_slice(values);
-    }
-
     pub fn from_slice(values: &[X]) -> Self {
         let mut buf = Self::with_capacity(values.len());
         buf.0.extend_from_slice(values);

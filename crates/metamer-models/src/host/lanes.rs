@@ -5,13 +5,15 @@
 
 /// Sums of float32 products: eight float32 lanes over blocks of 64 elements, each block
 /// folded into float64 lanes, so long planes keep float64 accuracy at float32 speed.
+/// `a` and `b` are whole blocks; `wide` carries the float64 lanes from one call to the next.
 #[inline(always)]
-fn dot_f32_lanes(a: &[f32], b: &[f32]) -> f64 {
-    const BLOCK: usize = 64;
-    let mut wide = [0.0f64; 8];
-    let (blocks_a, blocks_b) = (a.chunks_exact(BLOCK), b.chunks_exact(BLOCK));
-    let (tail_a, tail_b) = (blocks_a.remainder(), blocks_b.remainder());
-    for (block_a, block_b) in blocks_a.zip(blocks_b) {
+fn dot_f32_blocks(a: &[f32], b: &[f32], wide: &mut [f64; 8]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor has AVX2, checked just above.
+        return unsafe { dot_f32_blocks_avx2(a, b, wide) };
+    }
+    for (block_a, block_b) in a.chunks_exact(64).zip(b.chunks_exact(64)) {
         let mut lanes = [0.0f32; 8];
         for (x, y) in block_a.chunks_exact(8).zip(block_b.chunks_exact(8)) {
             for i in 0..8 {
@@ -22,30 +24,91 @@ fn dot_f32_lanes(a: &[f32], b: &[f32]) -> f64 {
             wide[i] += f64::from(lanes[i]);
         }
     }
-    let tail: f64 = tail_a
-        .iter()
-        .zip(tail_b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    wide.iter().sum::<f64>() + tail
 }
 
+/// [`dot_f32_blocks`] in AVX2 registers, each operation the same: left to itself the
+/// compiler kept the eight float32 lanes in two halves, to widen them, and ran every
+/// product and sum twice.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dot_f32_blocks_avx2(a: &[f32], b: &[f32], wide: &mut [f64; 8]) {
+    use std::arch::x86_64::*;
+    // SAFETY: `wide` holds eight values.
+    let (mut low, mut high) = unsafe {
+        (
+            _mm256_loadu_pd(wide.as_ptr()),
+            _mm256_loadu_pd(wide.as_ptr().add(4)),
+        )
+    };
+    for (block_a, block_b) in a.chunks_exact(64).zip(b.chunks_exact(64)) {
+        let mut lanes = _mm256_setzero_ps();
+        for (x, y) in block_a.chunks_exact(8).zip(block_b.chunks_exact(8)) {
+            // SAFETY: each chunk holds eight values.
+            let (x, y) = unsafe { (_mm256_loadu_ps(x.as_ptr()), _mm256_loadu_ps(y.as_ptr())) };
+            lanes = _mm256_add_ps(lanes, _mm256_mul_ps(x, y));
+        }
+        low = _mm256_add_pd(low, _mm256_cvtps_pd(_mm256_castps256_ps128(lanes)));
+        high = _mm256_add_pd(high, _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(lanes)));
+    }
+    // SAFETY: `wide` holds eight values.
+    unsafe {
+        _mm256_storeu_pd(wide.as_mut_ptr(), low);
+        _mm256_storeu_pd(wide.as_mut_ptr().add(4), high);
+    }
+}
+
+/// [`Lanes::dot_lanes`] of `a` with each of `bs` at once, `a`'s values loaded once for all:
+/// each sum is the very one it gives alone.
 #[inline(always)]
-fn dot_f64_lanes(a: &[f64], b: &[f64]) -> f64 {
-    let mut lanes = [0.0f64; 8];
-    let (chunks_a, chunks_b) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f64 = chunks_a
-        .remainder()
-        .iter()
-        .zip(chunks_b.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in chunks_a.zip(chunks_b) {
+fn dot_f32_group<const G: usize>(a: &[f32], bs: [&[f32]; G]) -> [f64; G] {
+    const BLOCK: usize = 64;
+    let whole = a.len() - a.len() % BLOCK;
+    let mut wide = [[0.0f64; 8]; G];
+    for start in (0..whole).step_by(BLOCK) {
+        let mut lanes = [[0.0f32; 8]; G];
+        for at in (start..start + BLOCK).step_by(8) {
+            let x: &[f32; 8] = a[at..at + 8].try_into().expect("eight values");
+            for (lanes, b) in lanes.iter_mut().zip(&bs) {
+                let y: &[f32; 8] = b[at..at + 8].try_into().expect("eight values");
+                for i in 0..8 {
+                    lanes[i] += x[i] * y[i];
+                }
+            }
+        }
+        for (wide, lanes) in wide.iter_mut().zip(&lanes) {
+            for i in 0..8 {
+                wide[i] += f64::from(lanes[i]);
+            }
+        }
+    }
+    std::array::from_fn(|g| f32::dot_finish(&wide[g], &a[whole..], &bs[g][whole..a.len()]))
+}
+
+/// [`Lanes::dot_lanes`] of float64 `a` with each of `bs` at once.
+#[inline(always)]
+fn dot_f64_group<const G: usize>(a: &[f64], bs: [&[f64]; G]) -> [f64; G] {
+    let whole = a.len() - a.len() % 8;
+    let mut lanes = [[0.0f64; 8]; G];
+    for at in (0..whole).step_by(8) {
+        let x: &[f64; 8] = a[at..at + 8].try_into().expect("eight values");
+        for (lanes, b) in lanes.iter_mut().zip(&bs) {
+            let y: &[f64; 8] = b[at..at + 8].try_into().expect("eight values");
+            for i in 0..8 {
+                lanes[i] += x[i] * y[i];
+            }
+        }
+    }
+    std::array::from_fn(|g| f64::dot_finish(&lanes[g], &a[whole..], &bs[g][whole..a.len()]))
+}
+
+/// Float64 products in eight lanes; `a` and `b` are whole blocks of eight.
+#[inline(always)]
+fn dot_f64_blocks(a: &[f64], b: &[f64], lanes: &mut [f64; 8]) {
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
         for i in 0..8 {
             lanes[i] += x[i] * y[i];
         }
     }
-    lanes.iter().sum::<f64>() + tail
 }
 
 /// `y += Σ c·x[offset..]` over `terms` (each `x` reaching `offset + y.len()`), added in their
@@ -110,16 +173,51 @@ fn combine_blocks<T: Lanes, const N: usize, const ADD: bool>(
 pub(crate) trait Lanes:
     Copy + Send + Sync + std::ops::Add<Output = Self> + std::ops::Mul<Output = Self>
 {
+    /// The values per block of [`Lanes::dot_blocks`].
+    const BLOCK: usize;
+    /// The running float64 lanes of `Σ a·b` over whole blocks of `a` and `b`, carried in
+    /// `wide` from one call to the next.
+    fn dot_blocks(a: &[Self], b: &[Self], wide: &mut [f64; 8]);
     /// `Σ a·b`, in float64.
-    fn dot_lanes(a: &[Self], b: &[Self]) -> f64;
+    #[inline(always)]
+    fn dot_lanes(a: &[Self], b: &[Self]) -> f64 {
+        let whole = a.len() - a.len() % Self::BLOCK;
+        let mut wide = [0.0; 8];
+        Self::dot_blocks(&a[..whole], &b[..whole], &mut wide);
+        Self::dot_finish(&wide, &a[whole..], &b[whole..])
+    }
+    /// The sum of [`Lanes::dot_blocks`]' lanes and the products of the values after the
+    /// last whole block.
+    #[inline(always)]
+    fn dot_finish(wide: &[f64; 8], a: &[Self], b: &[Self]) -> f64 {
+        let tail: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| Self::to_f64(*x) * Self::to_f64(*y))
+            .sum();
+        wide.iter().sum::<f64>() + tail
+    }
+    /// The value in float64.
+    fn to_f64(self) -> f64;
+    /// [`Lanes::dot_lanes`] of `a` with each of `bs`, each sum the same as alone.
+    fn dot_group<const G: usize>(a: &[Self], bs: [&[Self]; G]) -> [f64; G];
     /// The nearest value of this precision.
     fn from_f64(value: f64) -> Self;
 }
 
 impl Lanes for f32 {
+    const BLOCK: usize = 64;
     #[inline(always)]
-    fn dot_lanes(a: &[f32], b: &[f32]) -> f64 {
-        dot_f32_lanes(a, b)
+    fn dot_blocks(a: &[f32], b: &[f32], wide: &mut [f64; 8]) {
+        dot_f32_blocks(a, b, wide)
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline(always)]
+    fn dot_group<const G: usize>(a: &[f32], bs: [&[f32]; G]) -> [f64; G] {
+        dot_f32_group(a, bs)
     }
     #[inline(always)]
     fn from_f64(value: f64) -> Self {
@@ -128,9 +226,18 @@ impl Lanes for f32 {
 }
 
 impl Lanes for f64 {
+    const BLOCK: usize = 8;
     #[inline(always)]
-    fn dot_lanes(a: &[f64], b: &[f64]) -> f64 {
-        dot_f64_lanes(a, b)
+    fn dot_blocks(a: &[f64], b: &[f64], wide: &mut [f64; 8]) {
+        dot_f64_blocks(a, b, wide)
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline(always)]
+    fn dot_group<const G: usize>(a: &[f64], bs: [&[f64]; G]) -> [f64; G] {
+        dot_f64_group(a, bs)
     }
     #[inline(always)]
     fn from_f64(value: f64) -> Self {

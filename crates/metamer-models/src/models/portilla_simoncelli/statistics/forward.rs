@@ -4,8 +4,8 @@ use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 
 use super::numeric::{
-    add_uncropped, apply_map, autocorrelation, cropped, cross, dot, fft_real, filtered, gather,
-    ifft, ifft_real, mean, normalised, scaled, subtract_mean, third_and_fourth,
+    CrossPlanes, add_uncropped, apply_map, autocorrelation, cropped, crosses, dot, fft_real,
+    filtered, gather, ifft, ifft_real, mean, normalised, scaled, subtract_mean, third_and_fourth,
 };
 use super::*;
 
@@ -168,21 +168,6 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
         }
         recon_moments.push(([third, fourth], stable));
     }
-    let cross_orientation: Vec<Cross> = (0..n)
-        .into_par_iter()
-        .map(|s| {
-            let m = gather(&centred_magnitudes[s]);
-            cross(&m, &m, Some(magnitude_variance[s].clone()))
-        })
-        .collect();
-    for (s, c) in cross_orientation.iter().enumerate() {
-        for (ij, value) in c.out.iter().enumerate() {
-            stats[at.cross_orientation + ij * n + s] = *value;
-        }
-        for (b, v) in magnitude_variance[s].iter().enumerate() {
-            stats[at.magnitude_std + b * n + s] = v.sqrt();
-        }
-    }
     let reals: Vec<Planes<T>> = bands
         .iter()
         .map(|scale| {
@@ -192,20 +177,48 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
                 .collect()
         })
         .collect();
-    let (cross_scale_magnitude, cross_scale_real): (Vec<Cross>, Vec<Cross>) = (0..n
-        .saturating_sub(1))
-        .into_par_iter()
-        .map(|s| {
+    // Per scale: across orientations, then (but at the coarsest) with the phase-doubled next
+    // scale's magnitudes and parts.
+    let mut requests = Vec::new();
+    for s in 0..n {
+        let m = gather(&centred_magnitudes[s]);
+        requests.push(CrossPlanes {
+            a: m.clone(),
+            b: m.clone(),
+            a_variance: Some(magnitude_variance[s].clone()),
+        });
+        if s + 1 < n {
             let coarser = &doubled[s];
-            let magnitude = cross(
-                &gather(&centred_magnitudes[s]),
-                &gather(&coarser.centred),
-                Some(magnitude_variance[s].clone()),
-            );
-            let real = cross(&gather(&reals[s]), &gather(&coarser.parts), None);
-            (magnitude, real)
-        })
-        .unzip();
+            requests.push(CrossPlanes {
+                a: m,
+                b: gather(&coarser.centred),
+                a_variance: Some(magnitude_variance[s].clone()),
+            });
+            requests.push(CrossPlanes {
+                a: gather(&reals[s]),
+                b: gather(&coarser.parts),
+                a_variance: None,
+            });
+        }
+    }
+    let mut cross_orientation = Vec::with_capacity(n);
+    let (mut cross_scale_magnitude, mut cross_scale_real) = (Vec::new(), Vec::new());
+    let mut results = crosses(requests).into_iter();
+    for s in 0..n {
+        cross_orientation.push(results.next().expect("a cross-orientation matrix"));
+        if s + 1 < n {
+            cross_scale_magnitude.push(results.next().expect("a cross-scale matrix"));
+            cross_scale_real.push(results.next().expect("a cross-scale matrix"));
+        }
+    }
+    for (s, c) in cross_orientation.iter().enumerate() {
+        for (ij, value) in c.out.iter().enumerate() {
+            stats[at.cross_orientation + ij * n + s] = *value;
+        }
+        for (b, v) in magnitude_variance[s].iter().enumerate() {
+            stats[at.magnitude_std + b * n + s] = v.sqrt();
+        }
+    }
     for (s, (magnitude, real)) in cross_scale_magnitude
         .iter()
         .zip(&cross_scale_real)

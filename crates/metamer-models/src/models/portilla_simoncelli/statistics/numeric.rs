@@ -190,8 +190,7 @@ pub(super) fn autocorrelation<T: Real>(x: &[T], [h, w]: [usize; 2], width: usize
         .filter(|at| mirror(*at).is_none())
         .map(lag)
         .collect();
-    let padded = kernels::pad_rows(x, w, half);
-    let mut sums = kernels::lag_sums(x, &padded, [h, w], half, &lags).into_iter();
+    let mut sums = kernels::lag_sums(x, [h, w], half, &lags).into_iter();
     let mut out = vec![0.0; width * width];
     for at in 0..width * width {
         out[at] = match mirror(at) {
@@ -233,8 +232,7 @@ pub(super) fn add_autocorrelation_adjoint<T: Real>(
             )
         })
         .collect();
-    let padded = kernels::pad_rows(x, w, half);
-    kernels::correlate_taps(out, &padded, [h, w], half, &taps);
+    kernels::correlate_taps(out, x, [h, w], half, &taps);
 }
 
 /// Normalised lags `ac / ac(0)`.
@@ -258,49 +256,77 @@ pub(super) fn normalised_adjoint(
     out
 }
 
-/// With `b` the very planes of `a` (the cross-orientation correlations) the matrix is
-/// symmetric and each product is summed once.
-pub(super) fn cross<T: Real>(a: &[&[T]], b: &[&[T]], a_variance: Option<Vec<f64>>) -> Cross {
-    let n = a[0].len() as f64;
-    let symmetric = a.len() == b.len() && a.iter().zip(b).all(|(x, y)| std::ptr::eq(*x, *y));
-    // Every product on rayon's threads: the finest scale's are most of the forward pass's
-    // products, and splitting by scale alone left them on one thread.
-    let a_variance = a_variance.unwrap_or_else(|| a.par_iter().map(|a| dot(a, a) / n).collect());
-    let b_variance: Vec<f64> = b.par_iter().map(|b| dot(b, b) / n).collect();
-    let columns = b.len();
-    // A symmetric matrix's lower triangle is copied from its upper one below.
-    let pairs: Vec<(usize, usize)> = (0..a.len())
-        .flat_map(|i| (0..columns).map(move |j| (i, j)))
-        .filter(|&(i, j)| !(symmetric && j < i))
-        .collect();
-    let products: Vec<f64> = pairs
-        .par_iter()
-        .map(|&(i, j)| dot(a[i], b[j]) / n)
-        .collect();
-    let mut covariance = vec![0.0; a.len() * columns];
-    for (&(i, j), product) in pairs.iter().zip(products) {
-        covariance[i * columns + j] = product;
-    }
-    if symmetric {
-        for i in 0..a.len() {
-            for j in 0..i {
-                covariance[i * columns + j] = covariance[j * columns + i];
-            }
-        }
-    }
-    let out = covariance
-        .iter()
-        .enumerate()
-        .map(|(ij, c)| c / (a_variance[ij / columns] * b_variance[ij % columns]).sqrt())
-        .collect();
-    Cross {
-        out,
-        a_variance,
-        b_variance,
-    }
+/// A correlation matrix to compute: between planes `a` and `b`, with `a`'s variances when
+/// they are known.
+pub(super) struct CrossPlanes<'a, T> {
+    pub(super) a: Vec<&'a [T]>,
+    pub(super) b: Vec<&'a [T]>,
+    pub(super) a_variance: Option<Vec<f64>>,
 }
 
-/// The adjoint of [`cross`] as coefficients: `∂a_i = Σ_j on_a[i][j]·b_j + a_self[i]·a_i`
+/// The correlation matrices, all their dot products taken in one pass
+/// ([`kernels::dots`]). With `b` the very planes of `a` (the cross-orientation
+/// correlations) a matrix is symmetric and each product is summed once.
+pub(super) fn crosses<T: Real>(requests: Vec<CrossPlanes<'_, T>>) -> Vec<Cross> {
+    struct Layout {
+        pairs: Vec<(usize, usize)>,
+        symmetric: bool,
+    }
+    let mut products: Vec<(&[T], &[T])> = Vec::new();
+    let layouts: Vec<Layout> = requests
+        .iter()
+        .map(|CrossPlanes { a, b, a_variance }| {
+            let symmetric =
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| std::ptr::eq(*x, *y));
+            if a_variance.is_none() {
+                products.extend(a.iter().map(|a| (*a, *a)));
+            }
+            products.extend(b.iter().map(|b| (*b, *b)));
+            // A symmetric matrix's lower triangle is copied from its upper one below.
+            let pairs: Vec<(usize, usize)> = (0..a.len())
+                .flat_map(|i| (0..b.len()).map(move |j| (i, j)))
+                .filter(|&(i, j)| !(symmetric && j < i))
+                .collect();
+            products.extend(pairs.iter().map(|&(i, j)| (a[i], b[j])));
+            Layout { pairs, symmetric }
+        })
+        .collect();
+    let mut values = kernels::dots(&products).into_iter();
+    requests
+        .into_iter()
+        .zip(layouts)
+        .map(|(CrossPlanes { a, b, a_variance }, layout)| {
+            let n = a[0].len() as f64;
+            let mut next = || values.next().expect("a product per pair") / n;
+            let a_variance = a_variance.unwrap_or_else(|| a.iter().map(|_| next()).collect());
+            let b_variance: Vec<f64> = b.iter().map(|_| next()).collect();
+            let columns = b.len();
+            let mut covariance = vec![0.0; a.len() * columns];
+            for &(i, j) in &layout.pairs {
+                covariance[i * columns + j] = next();
+            }
+            if layout.symmetric {
+                for i in 0..a.len() {
+                    for j in 0..i {
+                        covariance[i * columns + j] = covariance[j * columns + i];
+                    }
+                }
+            }
+            let out = covariance
+                .iter()
+                .enumerate()
+                .map(|(ij, c)| c / (a_variance[ij / columns] * b_variance[ij % columns]).sqrt())
+                .collect();
+            Cross {
+                out,
+                a_variance,
+                b_variance,
+            }
+        })
+        .collect()
+}
+
+/// The adjoint of a [`Cross`] as coefficients: `∂a_i = Σ_j on_a[i][j]·b_j + a_self[i]·a_i`
 /// and `∂b_j = Σ_i on_b[j][i]·a_i + b_self[j]·b_j`, and the gradient of given `a`
 /// variances (computed ones are differentiated through `a`, in `a_self`).
 pub(super) struct CrossAdjoint {
