@@ -31,6 +31,7 @@ fn dot_f32_blocks(a: &[f32], b: &[f32], wide: &mut [f64; 8]) {
 /// product and sum twice.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[inline]
 fn dot_f32_blocks_avx2(a: &[f32], b: &[f32], wide: &mut [f64; 8]) {
     use std::arch::x86_64::*;
     // SAFETY: `wide` holds eight values.
@@ -55,50 +56,6 @@ fn dot_f32_blocks_avx2(a: &[f32], b: &[f32], wide: &mut [f64; 8]) {
         _mm256_storeu_pd(wide.as_mut_ptr(), low);
         _mm256_storeu_pd(wide.as_mut_ptr().add(4), high);
     }
-}
-
-/// [`Lanes::dot_lanes`] of `a` with each of `bs` at once, `a`'s values loaded once for all:
-/// each sum is the very one it gives alone.
-#[inline(always)]
-fn dot_f32_group<const G: usize>(a: &[f32], bs: [&[f32]; G]) -> [f64; G] {
-    const BLOCK: usize = 64;
-    let whole = a.len() - a.len() % BLOCK;
-    let mut wide = [[0.0f64; 8]; G];
-    for start in (0..whole).step_by(BLOCK) {
-        let mut lanes = [[0.0f32; 8]; G];
-        for at in (start..start + BLOCK).step_by(8) {
-            let x: &[f32; 8] = a[at..at + 8].try_into().expect("eight values");
-            for (lanes, b) in lanes.iter_mut().zip(&bs) {
-                let y: &[f32; 8] = b[at..at + 8].try_into().expect("eight values");
-                for i in 0..8 {
-                    lanes[i] += x[i] * y[i];
-                }
-            }
-        }
-        for (wide, lanes) in wide.iter_mut().zip(&lanes) {
-            for i in 0..8 {
-                wide[i] += f64::from(lanes[i]);
-            }
-        }
-    }
-    std::array::from_fn(|g| f32::dot_finish(&wide[g], &a[whole..], &bs[g][whole..a.len()]))
-}
-
-/// [`Lanes::dot_lanes`] of float64 `a` with each of `bs` at once.
-#[inline(always)]
-fn dot_f64_group<const G: usize>(a: &[f64], bs: [&[f64]; G]) -> [f64; G] {
-    let whole = a.len() - a.len() % 8;
-    let mut lanes = [[0.0f64; 8]; G];
-    for at in (0..whole).step_by(8) {
-        let x: &[f64; 8] = a[at..at + 8].try_into().expect("eight values");
-        for (lanes, b) in lanes.iter_mut().zip(&bs) {
-            let y: &[f64; 8] = b[at..at + 8].try_into().expect("eight values");
-            for i in 0..8 {
-                lanes[i] += x[i] * y[i];
-            }
-        }
-    }
-    std::array::from_fn(|g| f64::dot_finish(&lanes[g], &a[whole..], &bs[g][whole..a.len()]))
 }
 
 /// Float64 products in eight lanes; `a` and `b` are whole blocks of eight.
@@ -199,8 +156,6 @@ pub(crate) trait Lanes:
     }
     /// The value in float64.
     fn to_f64(self) -> f64;
-    /// [`Lanes::dot_lanes`] of `a` with each of `bs`, each sum the same as alone.
-    fn dot_group<const G: usize>(a: &[Self], bs: [&[Self]; G]) -> [f64; G];
     /// The nearest value of this precision.
     fn from_f64(value: f64) -> Self;
 }
@@ -214,10 +169,6 @@ impl Lanes for f32 {
     #[inline(always)]
     fn to_f64(self) -> f64 {
         f64::from(self)
-    }
-    #[inline(always)]
-    fn dot_group<const G: usize>(a: &[f32], bs: [&[f32]; G]) -> [f64; G] {
-        dot_f32_group(a, bs)
     }
     #[inline(always)]
     fn from_f64(value: f64) -> Self {
@@ -234,10 +185,6 @@ impl Lanes for f64 {
     #[inline(always)]
     fn to_f64(self) -> f64 {
         f64::from(self)
-    }
-    #[inline(always)]
-    fn dot_group<const G: usize>(a: &[f64], bs: [&[f64]; G]) -> [f64; G] {
-        dot_f64_group(a, bs)
     }
     #[inline(always)]
     fn from_f64(value: f64) -> Self {

@@ -70,26 +70,7 @@ impl<'a, T: Lanes> PaddedWindow<'a, T> {
     }
 }
 
-/// The lag sums of one run of lags into the same row, `G` of them at once.
-#[inline(always)]
-fn run_sums<T: Lanes, const G: usize>(
-    row: &[T],
-    window: &PaddedWindow<'_, T>,
-    run: &[(isize, isize)],
-    sums: &mut [f64],
-) {
-    let others = std::array::from_fn(|i| window.shifted(run[i].0, run[i].1));
-    for (sum, value) in sums.iter_mut().zip(T::dot_group::<G>(row, others)) {
-        *sum += value;
-    }
-}
-
-/// Consecutive lags into the same row, at most eight together.
-const RUN: usize = 8;
-
 /// `Σ_z x(z) · x(z + d)` (circular) for each lag `d = (dy, dx)`, `|dy|, |dx| ≤ half`.
-/// Consecutive lags with the same `dy` are summed together, each row's values loaded once for
-/// all of them.
 #[inline(always)]
 fn lag_sums_body<T: Lanes>(
     x: &[T],
@@ -97,34 +78,14 @@ fn lag_sums_body<T: Lanes>(
     half: usize,
     lags: &[(isize, isize)],
 ) -> Vec<f64> {
-    let mut runs = Vec::new();
-    let mut start = 0;
-    while start < lags.len() {
-        let mut end = start + 1;
-        while end < lags.len() && end - start < RUN && lags[end].0 == lags[start].0 {
-            end += 1;
-        }
-        runs.push(start..end);
-        start = end;
-    }
     let mut window = PaddedWindow::new(x, [h, w], half);
     let mut sums = vec![0.0; lags.len()];
     for (y, row) in x.chunks_exact(w).enumerate() {
         if y > 0 {
             window.advance();
         }
-        for run in &runs {
-            let (lags, sums) = (&lags[run.clone()], &mut sums[run.clone()]);
-            match lags.len() {
-                1 => run_sums::<T, 1>(row, &window, lags, sums),
-                2 => run_sums::<T, 2>(row, &window, lags, sums),
-                3 => run_sums::<T, 3>(row, &window, lags, sums),
-                4 => run_sums::<T, 4>(row, &window, lags, sums),
-                5 => run_sums::<T, 5>(row, &window, lags, sums),
-                6 => run_sums::<T, 6>(row, &window, lags, sums),
-                7 => run_sums::<T, 7>(row, &window, lags, sums),
-                _ => run_sums::<T, RUN>(row, &window, lags, sums),
-            }
+        for ((dy, dx), sum) in lags.iter().zip(sums.iter_mut()) {
+            *sum += T::dot_lanes(row, window.shifted(*dy, *dx));
         }
     }
     sums
@@ -300,33 +261,6 @@ mod tests {
             .map(|(x, y)| (f64::from(*x), f64::from(*y)))
             .unzip();
         assert!((dot(&a64, &b64) - exact).abs() < 1e-12);
-    }
-
-    /// A run of lags summed together gives each lag the sum a dot product alone gives, in
-    /// both precisions, with a tail past the last whole block.
-    #[test]
-    fn grouped_dots_equal_single_ones() {
-        let a: Vec<f32> = (0..203).map(|i| ((i as f32) * 0.37).sin()).collect();
-        let bs: Vec<Vec<f32>> = (0..3)
-            .map(|k| {
-                (0..203)
-                    .map(|i| ((i * (k + 2)) as f32 * 0.11).cos())
-                    .collect()
-            })
-            .collect();
-        let sums = f32::dot_group::<3>(&a, std::array::from_fn(|k| &bs[k][..]));
-        for (b, sum) in bs.iter().zip(sums) {
-            assert_eq!(sum, f32::dot_lanes(&a, b));
-        }
-        let a64: Vec<f64> = a.iter().map(|v| f64::from(*v) + 0.1).collect();
-        let b64: Vec<Vec<f64>> = bs
-            .iter()
-            .map(|b| b.iter().map(|v| f64::from(*v) / 3.0).collect())
-            .collect();
-        let sums = f64::dot_group::<3>(&a64, std::array::from_fn(|k| &b64[k][..]));
-        for (b, sum) in b64.iter().zip(sums) {
-            assert_eq!(sum, f64::dot_lanes(&a64, b));
-        }
     }
 
     /// Pairs of different lengths, longer and shorter than a stretch, sharing planes: each

@@ -26,8 +26,8 @@ use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
 use crate::HostBackend;
 use autocorrelation::Autocorrelation;
 pub(crate) use planes::{
-    Planned, fft_transposed, fft_transposed_rows, float, ifft_transposed, transposed_index,
-    transposed_plane,
+    Planned, fft_real_transposed, fft_transposed, fft_transposed_rows, float, ifft_real_transposed,
+    ifft_transposed, transposed_index, transposed_plane,
 };
 use resample::Resample;
 pub use resample::SpectralMap;

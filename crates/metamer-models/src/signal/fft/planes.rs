@@ -164,6 +164,149 @@ pub(crate) fn ifft_transposed<T: Planned>(
     process(&rows, out);
 }
 
+/// The forward transform of a real `height × width` plane, transposed as
+/// [`fft_transposed`] leaves it, for about half the work: pairs of rows go through one
+/// complex transform, and only the width's non-negative frequencies are transformed along
+/// the height, the others following from the spectrum's Hermitian symmetry.
+pub(crate) fn fft_real_transposed<T: Planned>(
+    x: &[T],
+    out: &mut [FftComplex<T>],
+    [height, width]: [usize; 2],
+) {
+    let half = width / 2 + 1;
+    let [rows, columns] = plans::<T>([height, width], false);
+    // Rows 2j and 2j + 1 as the real and imaginary parts of one complex row.
+    let mut packed = Buf::scratch(height.div_ceil(2) * width, zero());
+    by_rows(&mut packed, width, |j, z| {
+        let a = &x[2 * j * width..][..width];
+        match x.get((2 * j + 1) * width..(2 * j + 2) * width) {
+            Some(b) => {
+                for ((z, a), b) in z.iter_mut().zip(a).zip(b) {
+                    *z = FftComplex::new(*a, *b);
+                }
+            }
+            None => {
+                for (z, a) in z.iter_mut().zip(a) {
+                    *z = FftComplex::new(*a, T::zero());
+                }
+            }
+        }
+    });
+    process(&rows, &mut packed);
+    // Each pair's two spectra at the width's non-negative frequencies, written straight
+    // into the transposed spectrum's rows: `Z(k)` and `conj Z(−k)` are `A(k) + i B(k)` and
+    // `A(k) − i B(k)`. Rows go in blocks, so the few values each reads of every packed row
+    // stay in cache for the next.
+    let (computed, mirrored) = out.split_at_mut(half * height);
+    let one_half = float::<T>(0.5);
+    by_rows(computed, BLOCK_ROWS * height, |block, rows| {
+        for (r, row) in rows.chunks_exact_mut(height).enumerate() {
+            let k = block * BLOCK_ROWS + r;
+            let negated = (width - k) % width;
+            for (z, pair) in packed.chunks_exact(width).zip(row.chunks_mut(2)) {
+                let (z, negated) = (z[k], z[negated].conj());
+                pair[0] = (z + negated) * one_half;
+                if let Some(b) = pair.get_mut(1) {
+                    let d = z - negated;
+                    *b = FftComplex::new(d.im * one_half, -d.re * one_half);
+                }
+            }
+        }
+    });
+    process(&columns, computed);
+    // `S(kx, ky) = conj S(−kx, −ky)`.
+    by_rows(mirrored, height, |row, values| {
+        let source = &computed[(width - half - row) * height..][..height];
+        for (value, source) in values.iter_mut().zip(negated_frequencies(source)) {
+            *value = source.conj();
+        }
+    });
+}
+
+/// `scale` times the real part of the inverse transform of a spectrum given transposed (as
+/// [`fft_transposed`] leaves it), as a real `height × width` plane, for about half the work
+/// of [`ifft_transposed`]: that real part is the inverse of the spectrum's Hermitian part,
+/// of which only the width's non-negative frequencies are transformed along the height, and
+/// pairs of rows go through one complex transform.
+pub(crate) fn ifft_real_transposed<T: Planned>(
+    spectrum: &[FftComplex<T>],
+    out: &mut [T],
+    [height, width]: [usize; 2],
+    scale: T,
+) {
+    let half = width / 2 + 1;
+    let [rows, columns] = plans::<T>([height, width], true);
+    let one_half = float::<T>(0.5);
+    let mut hermitian = Buf::scratch(half * height, zero());
+    by_rows(&mut hermitian, height, |kx, values| {
+        let at = &spectrum[kx * height..][..height];
+        let mirror = &spectrum[(width - kx) % width * height..][..height];
+        for ((value, at), mirror) in values.iter_mut().zip(at).zip(negated_frequencies(mirror)) {
+            *value = (*at + mirror.conj()) * one_half;
+        }
+    });
+    let zero = zero();
+    process_rows(&columns, &mut hermitian, |_, row| {
+        row.iter().any(|v| *v != zero)
+    });
+    // Rows 2j and 2j + 1, whose spectra are Hermitian, as one complex row `A + i B`, read
+    // straight from the transposed columns.
+    let mut packed = Buf::scratch(height.div_ceil(2) * width, zero);
+    by_rows(&mut packed, width, |j, z| {
+        let at = |k: usize| {
+            let column = &hermitian[k * height..][..height];
+            (
+                column[2 * j],
+                column.get(2 * j + 1).copied().unwrap_or(zero),
+            )
+        };
+        let (low, high) = z.split_at_mut(half);
+        for (k, z) in low.iter_mut().enumerate() {
+            let (a, b) = at(k);
+            *z = FftComplex::new(a.re - b.im, a.im + b.re);
+        }
+        // The negative frequencies: `conj A(−k) + i conj B(−k)`.
+        for (k, z) in (half..width).zip(high) {
+            let (a, b) = at(width - k);
+            *z = FftComplex::new(a.re + b.im, b.re - a.im);
+        }
+    });
+    process(&rows, &mut packed);
+    by_rows(out, 2 * width, |j, pair| {
+        let z = &packed[j * width..][..width];
+        let (a, b) = pair.split_at_mut(width.min(pair.len()));
+        for (a, z) in a.iter_mut().zip(z) {
+            *a = z.re * scale;
+        }
+        for (b, z) in b.iter_mut().zip(z) {
+            *b = z.im * scale;
+        }
+    });
+}
+
+/// Rows of the transposed spectrum per step of [`fft_real_transposed`]'s unpacking.
+const BLOCK_ROWS: usize = 8;
+
+/// The values of a 1-D spectrum `x` at frequencies `0, −1, −2, …`: `x[0]`, then `x` from the
+/// end backwards.
+fn negated_frequencies<X: Copy>(x: &[X]) -> impl Iterator<Item = X> + '_ {
+    x[..1].iter().chain(x[1..].iter().rev()).copied()
+}
+
+/// `work(index, row)` on each row of `row_len` values of `data` (the last may be shorter),
+/// split among rayon's threads from [`PARALLEL_FROM`] values.
+fn by_rows<X: Send>(data: &mut [X], row_len: usize, work: impl Fn(usize, &mut [X]) + Sync) {
+    if data.len() < PARALLEL_FROM || rayon::current_num_threads() == 1 {
+        data.chunks_mut(row_len)
+            .enumerate()
+            .for_each(|(i, row)| work(i, row));
+    } else {
+        data.par_chunks_mut(row_len)
+            .enumerate()
+            .for_each(|(i, row)| work(i, row));
+    }
+}
+
 /// Values from which a plane's 1-D transforms are split among rayon's threads (a 256×256
 /// plane); smaller ones are transformed whole, as are all planes on one thread. Each transform
 /// is the same either way.

@@ -179,3 +179,42 @@ fn float32_tensors_stay_float32() {
     assert_eq!(y.re.dtype(), DType::F32);
     assert_eq!(to_f64(y.re), vec![10.0, -2.0, -4.0, 0.0]);
 }
+
+/// The real-data transforms agree with the complex ones they replace, on sizes even and odd
+/// along each axis, and with a spectrum that is not Hermitian going back.
+#[test]
+fn real_transforms_match_complex_ones() {
+    use rustfft::num_complex::Complex as C;
+    for size in [[6, 8], [5, 7], [7, 4], [1, 5], [4, 1], [16, 16]] {
+        let n = size[0] * size[1];
+        let x = values(n, 0.3);
+        let mut plane: Vec<C<f64>> = x.iter().map(|v| C::new(*v, 0.0)).collect();
+        let mut expected = vec![C::new(0.0, 0.0); n];
+        fft_transposed(&mut plane, &mut expected, size);
+        let mut spectrum = vec![C::new(0.0, 0.0); n];
+        fft_real_transposed(&x, &mut spectrum, size);
+        for (got, want) in spectrum.iter().zip(&expected) {
+            assert!(
+                (got - want).norm() < 1e-12 * n as f64,
+                "{size:?}: {got} against {want}"
+            );
+        }
+
+        let any: Vec<C<f64>> = values(n, 1.1)
+            .into_iter()
+            .zip(values(n, 2.7))
+            .map(|(re, im)| C::new(re, im))
+            .collect();
+        let mut plane = vec![C::new(0.0, 0.0); n];
+        ifft_transposed(&mut any.clone(), &mut plane, size);
+        let mut real = vec![0.0; n];
+        ifft_real_transposed(&any, &mut real, size, 0.5);
+        for (got, want) in real.iter().zip(&plane) {
+            assert!(
+                (got - 0.5 * want.re).abs() < 1e-12 * n as f64,
+                "{size:?}: {got} against {}",
+                0.5 * want.re
+            );
+        }
+    }
+}

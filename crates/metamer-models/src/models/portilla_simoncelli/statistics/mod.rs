@@ -23,7 +23,8 @@ use std::sync::Arc;
 use super::{Statistic, StatisticLayout, kernels};
 use crate::host::{Buf, HostOp, HostValues, dims, in_pool, on_host};
 use crate::signal::fft::{
-    Planned, SpectralMap, fft_transposed_rows, ifft_transposed, transposed_plane,
+    Planned, SpectralMap, fft_real_transposed, fft_transposed_rows, ifft_real_transposed,
+    ifft_transposed, transposed_plane,
 };
 use crate::signal::steerable::HostMasks;
 use crate::signal::{expand_map, shrink_map};

@@ -53,15 +53,6 @@ pub(super) fn dot<T: Real>(a: &[T], b: &[T]) -> f64 {
     kernels::dot(a, b)
 }
 
-pub(super) fn to_complex<T: Real>(x: &[T]) -> Plane<T> {
-    x.iter().map(|v| Complex::new(*v, T::zero())).collect()
-}
-
-pub(super) fn real_part<T: Real>(x: &[Complex<T>], scale: f64) -> Buf<T> {
-    let scale = T::narrow(scale);
-    x.iter().map(|v| v.re * scale).collect()
-}
-
 /// The unnormalised transform of a `size` plane, transposed (see [`TexturePlan`]); only the
 /// `wanted` rows of the transposed spectrum when given (the others zero).
 pub(super) fn fft<T: Real>(
@@ -81,14 +72,18 @@ pub(super) fn ifft<T: Real>(mut spectrum: Plane<T>, size: [usize; 2]) -> Plane<T
     plane
 }
 
-/// The unnormalised transform of a real plane.
+/// The unnormalised transform of a real plane, transposed.
 pub(super) fn fft_real<T: Real>(x: &[T], size: [usize; 2]) -> Plane<T> {
-    fft(to_complex(x), size, None)
+    let mut spectrum = Buf::scratch(x.len(), Complex::new(T::zero(), T::zero()));
+    fft_real_transposed(x, &mut spectrum, size);
+    spectrum
 }
 
-/// `Re(ifft(x)) · scale` with the unnormalised inverse.
+/// `Re(ifft(x)) · scale` with the unnormalised inverse, of a transposed spectrum.
 pub(super) fn ifft_real<T: Real>(x: Plane<T>, size: [usize; 2], scale: f64) -> Buf<T> {
-    real_part(&ifft(x, size), scale)
+    let mut plane = Buf::scratch(x.len(), T::zero());
+    ifft_real_transposed(&x, &mut plane, size, T::narrow(scale));
+    plane
 }
 
 pub(super) fn scaled<T: Real>(x: &[Complex<T>], mask: &[f64]) -> Plane<T> {
