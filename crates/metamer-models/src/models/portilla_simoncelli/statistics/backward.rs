@@ -316,6 +316,8 @@ pub(super) fn add_bands_adjoint<T: Real>(
                 // The gradient of the centred magnitudes, centred (the mean's adjoint).
                 let magnitude_grad = &planes.magnitudes[s][b];
                 let magnitude_mean = T::narrow(mean(magnitude_grad));
+                // The transform's `1 / cells` (a power of two) taken before it, exactly.
+                let inv = T::narrow(1.0 / cells);
                 let band_grad: Plane<T> = band
                     .iter()
                     .zip(&record.magnitudes[s][b])
@@ -324,12 +326,10 @@ pub(super) fn add_bands_adjoint<T: Real>(
                         let g = *g - magnitude_mean;
                         // The magnitude's share is 0 where the band is 0.
                         let scale = if *m == T::zero() { T::zero() } else { g / *m };
-                        Complex::new(scale * v.re + *r, scale * v.im)
+                        Complex::new((scale * v.re + *r) * inv, scale * v.im * inv)
                     })
                     .collect();
                 let mut band_grad = fft(band_grad, size, Some(&plan.scales[s].filter_rows[b]));
-                let inv = T::narrow(1.0 / cells);
-                band_grad.iter_mut().for_each(|v| *v = *v * inv);
                 if s >= 1 {
                     let (centred_grad, parts_grad) = &planes.doubled[s - 1];
                     let up_grad = double_phase_adjoint(

@@ -39,10 +39,8 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
                         .filters
                         .par_iter()
                         .map(|filter| {
-                            let mut band = ifft(filtered(low, filter, plan.phase), scale.size);
-                            let scale = T::narrow(1.0 / cells);
-                            band.iter_mut().for_each(|v| *v = *v * scale);
-                            band
+                            let filtered = filtered(low, filter, plan.phase, 1.0 / cells);
+                            band_planes(ifft(filtered, scale.size))
                         })
                         .collect::<Vec<_>>()
                 })
@@ -57,26 +55,24 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
     );
     subtract_mean(&mut lowpass);
 
-    let magnitudes: Vec<Planes<T>> = bands
-        .iter()
+    let mut magnitudes: Vec<Planes<T>> = Vec::with_capacity(n);
+    let mut centred_magnitudes: Vec<Planes<T>> = Vec::with_capacity(n);
+    let mut reals: Vec<Planes<T>> = Vec::with_capacity(n);
+    let bands: Vec<Vec<Plane<T>>> = bands
+        .into_iter()
         .map(|scale| {
-            scale
-                .par_iter()
-                .map(|band| band.iter().map(|v| v.norm_sqr().sqrt()).collect())
-                .collect()
-        })
-        .collect();
-    let centred_magnitudes: Vec<Planes<T>> = magnitudes
-        .iter()
-        .map(|scale| {
-            scale
-                .par_iter()
-                .map(|m| {
-                    let mut m = m.clone();
-                    subtract_mean(&mut m);
-                    m
-                })
-                .collect()
+            let mut scale_bands = Vec::with_capacity(o);
+            let (mut m, mut c, mut r) = (Vec::new(), Vec::new(), Vec::new());
+            for planes in scale {
+                scale_bands.push(planes.band);
+                m.push(planes.magnitude);
+                c.push(planes.centred);
+                r.push(planes.real);
+            }
+            magnitudes.push(m);
+            centred_magnitudes.push(c);
+            reals.push(r);
+            scale_bands
         })
         .collect();
     // The reconstructions and the phase-doubled bands are independent: two threads' work.
@@ -168,15 +164,6 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
         }
         recon_moments.push(([third, fourth], stable));
     }
-    let reals: Vec<Planes<T>> = bands
-        .iter()
-        .map(|scale| {
-            scale
-                .par_iter()
-                .map(|band| band.iter().map(|v| v.re).collect())
-                .collect()
-        })
-        .collect();
     // Per scale: across orientations, then (but at the coarsest) with the phase-doubled next
     // scale's magnitudes and parts.
     let mut requests = Vec::new();
@@ -250,6 +237,32 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
         cross_scale_real,
     };
     (stats, record)
+}
+
+/// A band and the planes the statistics take from it.
+pub(super) struct BandPlanes<T: Real> {
+    band: Plane<T>,
+    magnitude: Buf<T>,
+    centred: Buf<T>,
+    real: Buf<T>,
+}
+
+/// A band's magnitudes, centred magnitudes and real parts, in one pass over the band.
+fn band_planes<T: Real>(band: Plane<T>) -> BandPlanes<T> {
+    let mut magnitude = Buf::scratch(band.len(), T::zero());
+    let mut real = Buf::scratch(band.len(), T::zero());
+    for ((v, m), r) in band.iter().zip(&mut *magnitude).zip(&mut *real) {
+        *m = v.norm_sqr().sqrt();
+        *r = v.re;
+    }
+    let mut centred = magnitude.clone();
+    subtract_mean(&mut centred);
+    BandPlanes {
+        band,
+        magnitude,
+        centred,
+        real,
+    }
 }
 
 pub(super) fn pixel_moments<T: Real>(x: &[T]) -> PixelMoments {
@@ -376,7 +389,7 @@ pub(super) fn double_phase<T: Real>(
         .filters
         .par_iter()
         .map(|filter| {
-            let band = filtered(low, filter, plan.phase);
+            let band = filtered(low, filter, plan.phase, 1.0);
             let up = ifft(apply_map(map, &band, 0.25), map.to);
             // |u|·e^{2i·arg u} = u² / |u|, with 0 where u is 0; one reciprocal per value.
             let mut magnitude = Buf::scratch(up.len(), T::zero());

@@ -93,12 +93,18 @@ pub(super) fn scaled<T: Real>(x: &[Complex<T>], mask: &[f64]) -> Plane<T> {
         .collect()
 }
 
-/// `x · mask · phase`.
-pub(super) fn filtered<T: Real>(x: &[Complex<T>], mask: &[f64], phase: Complex<f64>) -> Plane<T> {
+/// `x · mask · phase`, the mask times `scale` (a power of two, for a band's inverse
+/// transform to come out scaled exactly as scaling it afterwards would).
+pub(super) fn filtered<T: Real>(
+    x: &[Complex<T>],
+    mask: &[f64],
+    phase: Complex<f64>,
+    scale: f64,
+) -> Plane<T> {
     let phase = Complex::new(T::narrow(phase.re), T::narrow(phase.im));
     x.iter()
         .zip(mask)
-        .map(|(x, m)| *x * phase * T::narrow(*m))
+        .map(|(x, m)| *x * phase * T::narrow(m * scale))
         .collect()
 }
 
