@@ -184,7 +184,7 @@ impl Lanes for f64 {
     }
     #[inline(always)]
     fn to_f64(self) -> f64 {
-        f64::from(self)
+        self
     }
     #[inline(always)]
     fn from_f64(value: f64) -> Self {
