@@ -240,7 +240,7 @@ pub(super) fn forward<T: Real>(plan: &TexturePlan, x: &[T]) -> (Vec<f64>, Record
 }
 
 /// A band and the planes the statistics take from it.
-pub(super) struct BandPlanes<T: Real> {
+struct BandPlanes<T: Real> {
     band: Plane<T>,
     magnitude: Buf<T>,
     centred: Buf<T>,
