@@ -248,6 +248,27 @@ pub(crate) fn in_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| work())
 }
 
+/// `work(index, chunk)` on each consecutive `chunk_len` values of `data` (the last may be
+/// shorter), split among rayon's threads when `parallel` and the pool has more than one.
+/// Each chunk's work is the same either way.
+pub(crate) fn by_chunks<X: Send>(
+    data: &mut [X],
+    chunk_len: usize,
+    parallel: bool,
+    work: impl Fn(usize, &mut [X]) + Sync,
+) {
+    use rayon::prelude::*;
+    if parallel && rayon::current_num_threads() > 1 {
+        data.par_chunks_mut(chunk_len)
+            .enumerate()
+            .for_each(|(i, chunk)| work(i, chunk));
+    } else {
+        data.chunks_mut(chunk_len)
+            .enumerate()
+            .for_each(|(i, chunk)| work(i, chunk));
+    }
+}
+
 /// The dimensions of a rank-`D` tensor.
 pub(crate) fn dims<B: Backend, const D: usize>(x: &FloatTensor<B>) -> [usize; D] {
     let shape = x.shape();

@@ -10,12 +10,11 @@ use std::sync::{Arc, Mutex};
 
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
-use rayon::prelude::*;
 
 use super::padding::{Padding, assert_fits, padded_source, same_padding_amounts};
 use crate::HostBackend;
 use crate::host::lanes::{Lanes, dispatch};
-use crate::host::{Buf, HostOp, HostValues, Pooled, dims, in_pool, on_host};
+use crate::host::{Buf, HostOp, HostValues, Pooled, by_chunks, dims, in_pool, on_host};
 
 /// Rows per rayon task: a task below this costs more to hand out than to run.
 const ROWS_PER_TASK: usize = 32;
@@ -274,13 +273,9 @@ fn weighted_blocks<T: Lanes, const N: usize>(
 /// there are enough.
 fn by_row_blocks<T: Lanes>(out: &mut [T], w: usize, work: impl Fn(usize, &mut [T]) + Sync) {
     let block = ROWS_PER_TASK * w;
-    if out.len() <= block || rayon::current_num_threads() == 1 {
-        work(0, out);
-    } else {
-        out.par_chunks_mut(block)
-            .enumerate()
-            .for_each(|(b, rows)| work(b * ROWS_PER_TASK, rows));
-    }
+    by_chunks(out, block, out.len() > block, |b, rows| {
+        work(b * ROWS_PER_TASK, rows)
+    });
 }
 
 /// Each row of `x` padded through `sources` and correlated with `taps`.

@@ -8,7 +8,7 @@ use burn::tensor::ops::FloatTensor;
 use rayon::prelude::*;
 use rustfft::{FftDirection, FftNum, FftPlanner, num_complex::Complex as FftComplex};
 
-use crate::host::{Buf, ComplexPooled, HostValues, dims, on_host};
+use crate::host::{Buf, ComplexPooled, HostValues, by_chunks, dims, on_host};
 
 /// A computation on the host's complex planes, written once for both precisions.
 pub(super) trait PlaneOp {
@@ -296,15 +296,7 @@ fn negated_frequencies<X: Copy>(x: &[X]) -> impl Iterator<Item = X> + '_ {
 /// `work(index, row)` on each row of `row_len` values of `data` (the last may be shorter),
 /// split among rayon's threads from [`PARALLEL_FROM`] values.
 fn by_rows<X: Send>(data: &mut [X], row_len: usize, work: impl Fn(usize, &mut [X]) + Sync) {
-    if data.len() < PARALLEL_FROM || rayon::current_num_threads() == 1 {
-        data.chunks_mut(row_len)
-            .enumerate()
-            .for_each(|(i, row)| work(i, row));
-    } else {
-        data.par_chunks_mut(row_len)
-            .enumerate()
-            .for_each(|(i, row)| work(i, row));
-    }
+    by_chunks(data, row_len, data.len() >= PARALLEL_FROM, work);
 }
 
 /// Values from which a plane's 1-D transforms are split among rayon's threads (a 256×256

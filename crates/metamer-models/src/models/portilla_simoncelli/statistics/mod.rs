@@ -21,7 +21,7 @@ mod numeric;
 use std::sync::Arc;
 
 use super::{Statistic, StatisticLayout, kernels};
-use crate::host::{Buf, HostOp, HostValues, dims, in_pool, on_host};
+use crate::host::{Buf, HostOp, HostValues, by_chunks, dims, in_pool, on_host};
 use crate::signal::fft::{
     Planned, SpectralMap, fft_real_transposed, fft_transposed_rows, ifft_real_transposed,
     ifft_transposed, transposed_plane,

@@ -1,6 +1,5 @@
 //! The sums, products and transforms the statistics and their adjoints are made of.
 
-use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 
 use super::*;
@@ -11,13 +10,7 @@ const CHUNK: usize = 1 << 14;
 /// `work(start, stretch)` over consecutive stretches of `y` (`start` is the stretch's first
 /// index), on rayon's threads when `y` is more than one stretch.
 pub(super) fn by_stretches<X: Send>(y: &mut [X], work: impl Fn(usize, &mut [X]) + Sync) {
-    if y.len() > CHUNK {
-        y.par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(c, y)| work(c * CHUNK, y));
-    } else {
-        work(0, y);
-    }
+    by_chunks(y, CHUNK, y.len() > CHUNK, |c, y| work(c * CHUNK, y));
 }
 
 /// Correlations `cov(a_i, b_j) / sqrt(var a_i · var b_j)`, with the variances used.
